@@ -1,0 +1,71 @@
+"""The static gate: cfn-lint and checkov on the reference templates.
+
+Both tools run as subprocesses. checkov pins its own boto3 and networkx, so it lives in an
+environment of its own (tox env ``checkov``); the gate finds it through ``STACKPROOF_CHECKOV``
+or ``PATH`` and reports clearly when it is missing instead of silently passing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ToolRun:
+    tool: str
+    command: list[str]
+    returncode: int
+    output: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+class ToolMissing(Exception):
+    """A gate tool is not installed where the gate can find it."""
+
+
+def find_tool(name: str, env_var: str) -> str:
+    configured = os.environ.get(env_var)
+    if configured:
+        if not Path(configured).exists():
+            raise ToolMissing(f"{env_var}={configured} does not exist")
+        return configured
+    beside_python = Path(sys.executable).parent / name
+    if beside_python.exists():
+        return str(beside_python)
+    found = shutil.which(name)
+    if found is None:
+        raise ToolMissing(f"{name} is not installed (set {env_var} or put it on PATH; `tox -e checkov` installs checkov)")
+    return found
+
+
+def cfn_lint_command(templates: list[Path]) -> list[str]:
+    return [find_tool("cfn-lint", "STACKPROOF_CFN_LINT"), *map(str, templates)]
+
+
+def checkov_command(directory: Path) -> list[str]:
+    return [
+        find_tool("checkov", "STACKPROOF_CHECKOV"),
+        "--directory",
+        str(directory),
+        "--framework",
+        "cloudformation",
+        "--skip-download",
+        "--compact",
+        "--quiet",
+        "--output",
+        "cli",
+    ]
+
+
+def run_tool(tool: str, command: list[str]) -> ToolRun:
+    env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"}
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    return ToolRun(tool, command, proc.returncode, (proc.stdout + proc.stderr).strip())

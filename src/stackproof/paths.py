@@ -1,0 +1,37 @@
+"""Where the reference deployment lives, relative to the project checkout."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def project_root() -> Path:
+    """The checkout root: ``STACKPROOF_ROOT`` if set, else the nearest parent with ``reference/``."""
+    configured = os.environ.get("STACKPROOF_ROOT")
+    if configured:
+        return Path(configured).resolve()
+    for candidate in [Path.cwd(), *Path.cwd().parents]:
+        if (candidate / "reference" / "cloudformation").is_dir():
+            return candidate
+    here = Path(__file__).resolve()
+    for candidate in here.parents:
+        if (candidate / "reference" / "cloudformation").is_dir():
+            return candidate
+    raise FileNotFoundError("cannot find the stackproof checkout (no reference/cloudformation/); set STACKPROOF_ROOT")
+
+
+def reference_dir() -> Path:
+    return project_root() / "reference"
+
+
+def dashboard_template() -> Path:
+    return reference_dir() / "cloudformation" / "dashboard.yaml"
+
+
+def sync_function_dir() -> Path:
+    return reference_dir() / "lambda" / "s3_to_efs"
+
+
+def build_dir() -> Path:
+    return project_root() / "build"
