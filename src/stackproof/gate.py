@@ -42,7 +42,9 @@ def find_tool(name: str, env_var: str) -> str:
         return str(beside_python)
     found = shutil.which(name)
     if found is None:
-        raise ToolMissing(f"{name} is not installed (set {env_var} or put it on PATH; `tox -e checkov` installs checkov)")
+        raise ToolMissing(
+            f"{name} is not installed (set {env_var} or put it on PATH; `tox -e checkov` installs checkov)"
+        )
     return found
 
 

@@ -12,12 +12,13 @@ redelivered or retried event leaves the same file and a reader never sees half a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 LOG = logging.getLogger(__name__)
 LOG.setLevel(logging.INFO)
@@ -74,10 +75,8 @@ def _open_dir(parent_fd: int, name: str, *, create: bool) -> int:
     except FileNotFoundError:
         if not create:
             raise
-    try:
+    with contextlib.suppress(FileExistsError):  # another invocation created it first
         os.mkdir(name, DIR_MODE, dir_fd=parent_fd)
-    except FileExistsError:
-        pass
     return os.open(name, flags, dir_fd=parent_fd)
 
 
@@ -194,7 +193,7 @@ def _s3() -> S3Client:
     if _client is None:
         import boto3
 
-        _client = boto3.client("s3")
+        _client = cast(S3Client, boto3.client("s3"))
     return _client
 
 

@@ -57,13 +57,17 @@ def install() -> None:
 
     def create_db_instance(
         cls: type[DBInstance],
+        /,
         resource_name: str,
         cloudformation_json: dict[str, Any],
         account_id: str,
         region_name: str,
         **kwargs: Any,
     ) -> DBInstance:
-        fixed = {**cloudformation_json, "Properties": _rds_instance_properties(cloudformation_json["Properties"])}
+        fixed = {
+            **cloudformation_json,
+            "Properties": _rds_instance_properties(cloudformation_json["Properties"]),
+        }
         instance: DBInstance = original(cls, resource_name, fixed, account_id, region_name, **kwargs)
         return instance
 

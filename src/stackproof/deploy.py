@@ -1,0 +1,104 @@
+"""Deploy a template through CloudFormation and report what the target really created.
+
+Emulators report CREATE_COMPLETE even for resource types they have no model for; this
+module makes that gap visible instead of hiding it. Clients are passed in, never built here.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stackproof.template.cfn_yaml import load_text
+from stackproof.template.conditions import active_resources
+
+_MOTO_UNSUPPORTED = re.compile(r"Tried to parse (\S+) but it's not supported")
+
+
+@dataclass
+class DeployResult:
+    stack_name: str
+    status: str
+    reason: str | None
+    expected: dict[str, str]  # logical ID -> type, for these parameters
+    created: dict[str, str]  # logical ID -> physical ID ("" when the target gave none)
+    unsupported_types: set[str] = field(default_factory=set)
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        """Resources the template declares for these parameters that the target did not create."""
+        return {lid: t for lid, t in self.expected.items() if lid not in self.created}
+
+    @property
+    def skipped_types(self) -> list[str]:
+        return sorted(set(self.skipped.values()) | self.unsupported_types)
+
+    @property
+    def without_physical_id(self) -> dict[str, str]:
+        return {
+            lid: self.expected[lid] for lid, pid in self.created.items() if not pid and lid in self.expected
+        }
+
+    def summary(self) -> str:
+        lines = [
+            f"stack {self.stack_name}: {self.status}" + (f" ({self.reason})" if self.reason else ""),
+            f"  declared for these parameters: {len(self.expected)}; created: {len(self.created)}; "
+            f"skipped: {len(self.skipped)}",
+        ]
+        for resource_type in self.skipped_types:
+            ids = sorted(lid for lid, t in self.skipped.items() if t == resource_type)
+            lines.append(f"  skipped {resource_type}: {', '.join(ids)}")
+        for lid, resource_type in sorted(self.without_physical_id.items()):
+            lines.append(f"  created without a physical ID: {lid} ({resource_type})")
+        return "\n".join(lines)
+
+
+def create_certificate(acm: Any, domain: str) -> str:
+    arn: str = acm.request_certificate(DomainName=domain, ValidationMethod="DNS")["CertificateArn"]
+    return arn
+
+
+def upload_code(s3: Any, bucket: str, key: str, zip_path: Path, region: str) -> None:
+    config = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+    s3.create_bucket(Bucket=bucket, **config)
+    s3.upload_file(str(zip_path), bucket, key)
+
+
+def create_stack(
+    cloudformation: Any,
+    stack_name: str,
+    template_path: Path,
+    parameters: Mapping[str, str],
+) -> DeployResult:
+    body = template_path.read_text(encoding="utf-8")
+    expected = active_resources(load_text(body, str(template_path)), parameters)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cloudformation.create_stack(
+            StackName=stack_name,
+            TemplateBody=body,
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+            Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
+        )
+        waiter = cloudformation.get_waiter("stack_create_complete")
+        waiter.wait(StackName=stack_name, WaiterConfig={"Delay": 1, "MaxAttempts": 600})
+    unsupported = {m[1] for w in caught if (m := _MOTO_UNSUPPORTED.search(str(w.message)))}
+    stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
+    created: dict[str, str] = {}
+    paginator = cloudformation.get_paginator("list_stack_resources")
+    for page in paginator.paginate(StackName=stack_name):
+        for summary in page["StackResourceSummaries"]:
+            if summary.get("LogicalResourceId"):
+                created[summary["LogicalResourceId"]] = summary.get("PhysicalResourceId") or ""
+    return DeployResult(
+        stack_name=stack_name,
+        status=stack["StackStatus"],
+        reason=stack.get("StackStatusReason"),
+        expected=expected,
+        created=created,
+        unsupported_types=unsupported,
+    )

@@ -1,0 +1,1 @@
+"""Reading CloudFormation templates."""

@@ -1,0 +1,72 @@
+"""Fixtures for the project's own tests."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = ROOT / "reference" / "cloudformation" / "dashboard.yaml"
+SYNC_FUNCTION = ROOT / "reference" / "lambda" / "s3_to_efs" / "handler.py"
+REGION = "eu-west-1"
+
+deploy_summaries = pytest.StashKey[list[str]]()
+
+
+def load_sync_handler() -> ModuleType:
+    """Import the sync function from its source file, as Lambda would (it is not a package)."""
+    name = "s3_to_efs_handler"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, SYNC_FUNCTION)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def sync_handler() -> ModuleType:
+    return load_sync_handler()
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials so that nothing can reach a real account by accident."""
+    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+
+
+@pytest.fixture
+def moto_aws(aws_credentials: None) -> Iterator[None]:
+    from moto import mock_aws
+
+    from stackproof.emulator.moto_patches import install
+
+    install()
+    with mock_aws():
+        yield
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[deploy_summaries] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    summaries = config.stash.get(deploy_summaries, [])
+    if summaries:
+        terminalreporter.section("what the emulator deployed")
+        for summary in summaries:
+            terminalreporter.write_line(summary)
