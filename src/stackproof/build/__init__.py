@@ -1,0 +1,1 @@
+"""Build steps for the reference deployment: artefacts the template refers to."""
