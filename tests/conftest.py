@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -13,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "reference" / "cloudformation" / "dashboard.yaml"
 SYNC_FUNCTION = ROOT / "reference" / "lambda" / "s3_to_efs" / "handler.py"
-REGION = "eu-west-1"
+REGION = "eu-west-1"  # what the root conftest's aws_credentials fixture configures
 
 deploy_summaries = pytest.StashKey[list[str]]()
 
@@ -35,29 +34,6 @@ def load_sync_handler() -> ModuleType:
 @pytest.fixture
 def sync_handler() -> ModuleType:
     return load_sync_handler()
-
-
-@pytest.fixture
-def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fake credentials so that nothing can reach a real account by accident."""
-    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_SECURITY_TOKEN"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-
-
-@pytest.fixture
-def moto_aws(aws_credentials: None) -> Iterator[None]:
-    from moto import mock_aws
-
-    from stackproof.emulator.moto_patches import install
-
-    install()
-    with mock_aws():
-        yield
 
 
 def pytest_configure(config: pytest.Config) -> None:

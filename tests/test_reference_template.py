@@ -60,6 +60,31 @@ def test_bootstrap_script_uses_only_placeholders_the_template_supplies(template:
     assert placeholders - pseudo == set(variables), "every placeholder needs a value and every value a use"
 
 
+def _rendered_script(template: dict[str, Any]) -> str:
+    """The script as an instance receives it: placeholders filled in as Fn::Sub would."""
+    data = template["Resources"]["LaunchTemplate"]["Properties"]["LaunchTemplateData"]
+    script, variables = data["UserData"]["Fn::Base64"]["Fn::Sub"]
+    values = {name: f"sample-{name.lower()}" for name in variables} | {"AWS::Region": "eu-west-1"}
+    return re.sub(r"\$\{([^}!]+)\}", lambda m: values[m[1]], script)
+
+
+def test_rendered_bootstrap_script_is_valid_bash_and_shellcheck_clean(
+    template: dict[str, Any], tmp_path: Path
+) -> None:
+    rendered = tmp_path / "userdata.sh"
+    rendered.write_text(_rendered_script(template), encoding="utf-8")
+    syntax = subprocess.run(["bash", "-n", str(rendered)], capture_output=True, text=True, check=False)
+    assert syntax.returncode == 0, syntax.stderr
+    shellcheck = Path(sys.executable).parent / "shellcheck"
+    lint = subprocess.run(
+        [str(shellcheck), "--shell=bash", "--severity=style", str(rendered)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert lint.returncode == 0, lint.stdout
+
+
 def _checkov_skips(template: dict[str, Any]) -> list[tuple[str, str, str]]:
     skips = []
     for logical_id, resource in template["Resources"].items():

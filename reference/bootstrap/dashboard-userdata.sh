@@ -24,16 +24,31 @@ COMPOSE_FILE=$ENV_DIR/docker-compose.yml
 
 echo "bootstrap: start $(date -Is)"
 
+# Install only what the AMI lacks: the Panintelligence AMI (Ubuntu) ships docker and compose;
+# Amazon Linux 2023 ships the AWS CLI and has the rest in its repositories.
 if command -v dnf >/dev/null; then
-  dnf install -y amazon-efs-utils docker jq awscli
+  dnf install -y amazon-efs-utils docker jq
   systemctl enable --now docker
 elif command -v apt-get >/dev/null; then
-  apt-get update
-  apt-get install -y nfs-common jq awscli docker.io docker-compose-v2 stunnel4 binutils
-  if ! command -v mount.efs >/dev/null; then
-    echo "bootstrap: amazon-efs-utils is missing; the Panintelligence AMI ships it" >&2
-    exit 1
+  MISSING=""
+  command -v jq >/dev/null || MISSING="$MISSING jq"
+  command -v aws >/dev/null || MISSING="$MISSING awscli"
+  command -v docker >/dev/null || MISSING="$MISSING docker.io"
+  if [ -n "$MISSING" ]; then
+    apt-get update
+    # shellcheck disable=SC2086
+    apt-get install -y $MISSING
   fi
+fi
+if ! command -v mount.efs >/dev/null; then
+  echo "bootstrap: amazon-efs-utils is missing and cannot be installed on this AMI" >&2
+  exit 1
+fi
+if ! docker compose version >/dev/null 2>&1; then
+  mkdir -p /usr/local/lib/docker/cli-plugins
+  curl -fsSL -o /usr/local/lib/docker/cli-plugins/docker-compose \
+    "https://github.com/docker/compose/releases/download/v2.29.7/docker-compose-linux-$(uname -m)"
+  chmod 755 /usr/local/lib/docker/cli-plugins/docker-compose
 fi
 
 # EFS over TLS with IAM authorisation: the file-system policy denies every other mount.

@@ -71,7 +71,8 @@ def _cmd_gate(args: argparse.Namespace) -> int:
             continue
         print(f"gate: {tool} on {directory} ...", flush=True)
         result = run_tool(tool, command)
-        print(f"gate: {tool} {'passed' if result.ok else 'FAILED'} (exit {result.returncode})")
+        tally = f"; {'; '.join(result.totals)}" if result.totals else ""
+        print(f"gate: {tool} {'passed' if result.ok else 'FAILED'} (exit {result.returncode}{tally})")
         if result.output and (not result.ok or args.verbose):
             print(result.output)
         if not result.ok:

@@ -26,6 +26,13 @@ class ToolRun:
     def ok(self) -> bool:
         return self.returncode == 0
 
+    @property
+    def totals(self) -> list[str]:
+        """checkov's tally lines ("Passed checks: N, Failed checks: N, Skipped checks: N")."""
+        return [
+            line.strip() for line in self.output.splitlines() if line.strip().startswith("Passed checks:")
+        ]
+
 
 class ToolMissing(Exception):
     """A gate tool is not installed where the gate can find it."""
@@ -61,7 +68,6 @@ def checkov_command(directory: Path) -> list[str]:
         "cloudformation",
         "--skip-download",
         "--compact",
-        "--quiet",
         "--output",
         "cli",
     ]

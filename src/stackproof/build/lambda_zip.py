@@ -14,9 +14,7 @@ FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 
 def sources(source_dir: Path) -> list[Path]:
     files = sorted(
-        p
-        for p in source_dir.rglob("*.py")
-        if "__pycache__" not in p.parts and not p.name.startswith("test_")
+        p for p in source_dir.rglob("*.py") if "__pycache__" not in p.parts and not p.name.startswith("test_")
     )
     if not files:
         raise FileNotFoundError(f"{source_dir}: no Python sources to package")
