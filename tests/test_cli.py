@@ -43,9 +43,7 @@ def test_gate_with_unknown_tool_is_a_usage_error(capsys: pytest.CaptureFixture[s
     assert "unknown gate tool 'tfsec'" in capsys.readouterr().err
 
 
-def test_gate_fails_on_a_template_cfn_lint_rejects(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_gate_fails_on_a_template_cfn_lint_rejects(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "bad.yaml").write_text(
         "Resources:\n  Bucket:\n    Type: AWS::S3::Bucket\n    Properties:\n      NoSuchProperty: 1\n"
     )

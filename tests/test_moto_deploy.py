@@ -56,9 +56,7 @@ def test_reference_reaches_create_complete_with_default_parameters(
     import boto3
 
     parameters = _prerequisites(tmp_path)
-    result = deploy.create_stack(
-        boto3.client("cloudformation", region_name=REGION), "dashboard", TEMPLATE, parameters
-    )
+    result = deploy.create_stack(boto3.client("cloudformation", region_name=REGION), "dashboard", TEMPLATE, parameters)
     _record(request, "moto, default parameters", result)
 
     assert result.status == "CREATE_COMPLETE"
@@ -127,9 +125,9 @@ def test_restore_switches_use_the_given_database_and_file_system(
         assert absent not in result.expected
         assert absent not in result.created
     assert boto3.client("rds", region_name=REGION).describe_db_instances()["DBInstances"] == []
-    targets = boto3.client("efs", region_name=REGION).describe_mount_targets(
-        FileSystemId=restored["EfsFileSystemId"]
-    )["MountTargets"]
+    targets = boto3.client("efs", region_name=REGION).describe_mount_targets(FileSystemId=restored["EfsFileSystemId"])[
+        "MountTargets"
+    ]
     assert len(targets) == 2
     outputs: dict[str, Any] = {
         o["OutputKey"]: o["OutputValue"]

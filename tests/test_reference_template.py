@@ -68,9 +68,7 @@ def _rendered_script(template: dict[str, Any]) -> str:
     return re.sub(r"\$\{([^}!]+)\}", lambda m: values[m[1]], script)
 
 
-def test_rendered_bootstrap_script_is_valid_bash_and_shellcheck_clean(
-    template: dict[str, Any], tmp_path: Path
-) -> None:
+def test_rendered_bootstrap_script_is_valid_bash_and_shellcheck_clean(template: dict[str, Any], tmp_path: Path) -> None:
     rendered = tmp_path / "userdata.sh"
     rendered.write_text(_rendered_script(template), encoding="utf-8")
     syntax = subprocess.run(["bash", "-n", str(rendered)], capture_output=True, text=True, check=False)

@@ -84,9 +84,7 @@ def test_url_encoded_keys_map_to_their_decoded_path(
 
 
 @pytest.mark.parametrize("key", ["logo.png", "other/images/x.png", "Images/x.png", "imagesx/y.png"])
-def test_keys_outside_the_three_prefixes_are_ignored(
-    sync_handler: ModuleType, tmp_path: Path, key: str
-) -> None:
+def test_keys_outside_the_three_prefixes_are_ignored(sync_handler: ModuleType, tmp_path: Path, key: str) -> None:
     s3 = FakeS3({key: b"data"})
     assert run(sync_handler, s3, tmp_path, key) == {"written": 0, "ignored": 1, "rejected": []}
     assert list(tmp_path.iterdir()) == []
@@ -172,6 +170,4 @@ def test_no_generated_key_writes_outside_the_mount_root(
             if not os.path.islink(path):
                 assert os.path.realpath(path).startswith(real_root + os.sep)
     assert leftovers(root) == []
-    assert handler_result["written"] + handler_result["ignored"] + len(handler_result["rejected"]) <= len(
-        keys
-    )
+    assert handler_result["written"] + handler_result["ignored"] + len(handler_result["rejected"]) <= len(keys)

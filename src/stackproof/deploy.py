@@ -39,9 +39,7 @@ class DeployResult:
 
     @property
     def without_physical_id(self) -> dict[str, str]:
-        return {
-            lid: self.expected[lid] for lid, pid in self.created.items() if not pid and lid in self.expected
-        }
+        return {lid: self.expected[lid] for lid, pid in self.created.items() if not pid and lid in self.expected}
 
     def summary(self) -> str:
         lines = [

@@ -29,9 +29,7 @@ class ToolRun:
     @property
     def totals(self) -> list[str]:
         """checkov's tally lines ("Passed checks: N, Failed checks: N, Skipped checks: N")."""
-        return [
-            line.strip() for line in self.output.splitlines() if line.strip().startswith("Passed checks:")
-        ]
+        return [line.strip() for line in self.output.splitlines() if line.strip().startswith("Passed checks:")]
 
 
 class ToolMissing(Exception):

@@ -18,9 +18,7 @@ def project_root() -> Path:
     for candidate in here.parents:
         if (candidate / "reference" / "cloudformation").is_dir():
             return candidate
-    raise FileNotFoundError(
-        "cannot find the stackproof checkout (no reference/cloudformation/); set STACKPROOF_ROOT"
-    )
+    raise FileNotFoundError("cannot find the stackproof checkout (no reference/cloudformation/); set STACKPROOF_ROOT")
 
 
 def reference_dir() -> Path:

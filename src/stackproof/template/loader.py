@@ -85,9 +85,7 @@ def _validate(template: Template) -> None:
             raise TemplateError(f"{path}:{line}: Properties of {logical_id} must be a mapping")
         condition = resource.get("Condition")
         if condition is not None and condition not in (data.get("Conditions") or {}):
-            raise TemplateError(
-                f"{path}:{line}: resource {logical_id} uses undefined condition {condition!r}"
-            )
+            raise TemplateError(f"{path}:{line}: resource {logical_id} uses undefined condition {condition!r}")
 
 
 def references(node: Any, names: Mapping[str, Any]) -> Iterator[str]:
@@ -135,9 +133,7 @@ def _reject_cycles(template: Template) -> None:
         for dep in deps:
             if dep not in graph:
                 line = template.resource_line(logical_id)
-                raise TemplateError(
-                    f"{template.path}:{line}: {logical_id} depends on undefined resource {dep}"
-                )
+                raise TemplateError(f"{template.path}:{line}: {logical_id} depends on undefined resource {dep}")
     white, grey, black = 0, 1, 2
     colour = dict.fromkeys(graph, white)
     for start in graph:
@@ -183,9 +179,7 @@ def load_parameters(path: Path) -> dict[str, str]:
                 raise TemplateError(f"{path}: entry {index} ({entry['ParameterKey']}) uses UsePreviousValue")
             if "ParameterValue" not in entry:
                 raise TemplateError(f"{path}: entry {index} ({entry['ParameterKey']}) has no ParameterValue")
-            values[str(entry["ParameterKey"])] = _parameter_text(
-                path, entry["ParameterKey"], entry["ParameterValue"]
-            )
+            values[str(entry["ParameterKey"])] = _parameter_text(path, entry["ParameterKey"], entry["ParameterValue"])
         return values
     raise TemplateError(f"{path}: parameters must be a JSON list or mapping")
 

@@ -77,9 +77,7 @@ class Resolver:
                 raw = spec["Default"]
             else:
                 line = (
-                    self.data["Parameters"].line_of(name)
-                    if isinstance(self.data["Parameters"], LocatedDict)
-                    else None
+                    self.data["Parameters"].line_of(name) if isinstance(self.data["Parameters"], LocatedDict) else None
                 )
                 values[name] = Unknown(f"parameter {name} has no default and no value was given", line)
                 continue
@@ -165,9 +163,7 @@ class Resolver:
         if name == "AWS::Region":
             return self.region
         if name == "AWS::Partition":
-            return (
-                "aws-cn" if self.region.startswith("cn-") else "aws-us-gov" if "gov" in self.region else "aws"
-            )
+            return "aws-cn" if self.region.startswith("cn-") else "aws-us-gov" if "gov" in self.region else "aws"
         if name == "AWS::URLSuffix":
             return "amazonaws.com.cn" if self.region.startswith("cn-") else "amazonaws.com"
         if name == "AWS::NotificationARNs":
@@ -325,9 +321,7 @@ class Resolver:
         if isinstance(region, Unknown):
             return region
         zones = availability_zones(str(region))
-        return (
-            zones if zones is not None else Unknown(f"no offline Availability Zone list for {region}", line)
-        )
+        return zones if zones is not None else Unknown(f"no offline Availability Zone list for {region}", line)
 
     def cidr(self, arg: Any, line: int | None) -> Any:
         if not isinstance(arg, list) or len(arg) != 3:

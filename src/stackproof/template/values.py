@@ -116,10 +116,6 @@ def refers_to(value: Any) -> str | None:
     """The logical ID a Ref/GetAtt value names, else None."""
     if isinstance(value, (ResourceRef, AttrRef)):
         return value.logical_id
-    if (
-        isinstance(value, Symbolic)
-        and len(value.refs) == 1
-        and value in {"${" + next(iter(value.refs)) + "}"}
-    ):
+    if isinstance(value, Symbolic) and len(value.refs) == 1 and value in {"${" + next(iter(value.refs)) + "}"}:
         return next(iter(value.refs))
     return None
