@@ -51,7 +51,9 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     from stackproof.gate import ToolMissing, cfn_lint_command, checkov_command, run_tool
 
     directory = Path(args.directory) if args.directory else paths.reference_dir() / "cloudformation"
-    templates = sorted([*directory.glob("*.yaml"), *directory.glob("*.json")])
+    templates = sorted(
+        p for p in [*directory.glob("*.yaml"), *directory.glob("*.json")] if not p.name.endswith(".params.json")
+    )
     if not templates:
         print(f"stackproof: no templates in {directory}", file=sys.stderr)
         return EXIT_USAGE

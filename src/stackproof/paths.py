@@ -35,3 +35,12 @@ def sync_function_dir() -> Path:
 
 def build_dir() -> Path:
     return project_root() / "build"
+
+
+def dashboard_params() -> Path:
+    """Example parameters for the reference (the values a run needs that have no default)."""
+    return reference_dir() / "cloudformation" / "dashboard.params.json"
+
+
+def checks_dir() -> Path:
+    return project_root() / "checks"

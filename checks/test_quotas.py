@@ -1,0 +1,70 @@
+"""QTA: service quotas (seed 002, "Service quotas")."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from stackproof import policy
+from stackproof.checking import findings, known, require
+from stackproof.model.deployment import Deployment
+from stackproof.model.types import Function
+from stackproof.quotas import demand
+
+
+def declared_increases(deployment: Deployment) -> dict[str, dict[str, Any]]:
+    return {str(x.get("code")): x for x in deployment.declared.get("quota_increases") or [] if isinstance(x, dict)}
+
+
+@pytest.mark.control("QTA-01")
+@pytest.mark.static
+def test_demand_at_full_scale_fits_default_quotas(
+    deployment: Deployment, record_property: Callable[[str, object], None]
+) -> None:
+    data = policy.load()
+    needed = demand(deployment, data["instance_vcpus"])
+    increases = declared_increases(deployment)
+    with findings() as f:
+        for quota in data["quotas"]:
+            count, default = needed[quota["id"]], quota["default"]
+            if count <= default:
+                continue
+            declared = increases.get(quota["code"])
+            if declared and int(declared.get("value", 0)) >= count and str(declared.get("reason", "")).strip():
+                record_property(
+                    "note",
+                    f"{quota['code']} {quota['name']}: demand {count} exceeds the default {default}; "
+                    f"the template declares an increase to {declared['value']}: {declared['reason']}",
+                )
+                continue
+            f.fail(
+                f"demand exceeds the default quota {quota['code']} ({quota['name']}); request an increase "
+                "and declare it under Metadata.stackproof.quota_increases with a reason",
+                observed=count,
+                expected=f"<= {default}" + (f" (declared increase: {declared.get('value')})" if declared else ""),
+            )
+        rows = []
+        for row in data["seed_quota_table"]:
+            count = needed.get(row["demand"])
+            differs = str(count) != str(row["documented"]) and not (
+                row["demand"] == "instances" and count == data["scaling"]["max_size"]
+            )
+            reason = row.get("reason", "no reason recorded") if differs else ""
+            rows.append(f"{row['item']}: seed {row['documented']}, demand {count}" + (f" ({reason})" if reason else ""))
+        record_property("note", "seed 002 quota table beside the demand:\n  " + "\n  ".join(rows))
+
+
+@pytest.mark.control("QTA-03")
+@pytest.mark.static
+def test_sync_function_within_lambda_timeout_and_storage(deployment: Deployment) -> None:
+    limits = policy.load()["lambda"]
+    with findings() as f:
+        for function in require(deployment.all(Function), "Lambda function"):
+            timeout = known(function.timeout, f"timeout of {function}")
+            if timeout > limits["max_timeout_seconds"]:
+                f.fail("function timeout exceeds 15 minutes", function, observed=timeout, expected="<= 900")
+            storage = known(function.ephemeral_storage, f"ephemeral storage of {function}")
+            if storage > limits["max_ephemeral_storage_mb"]:
+                f.fail("function ephemeral storage exceeds the 512 MB default", function, observed=storage)

@@ -1,0 +1,146 @@
+"""TLS: transport security (seeds 000, 001, 002)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from stackproof import policy
+from stackproof.checking import findings, known, require
+from stackproof.model.deployment import Deployment
+from stackproof.model.types import (
+    Bucket,
+    Certificate,
+    DbInstance,
+    DbParameterGroup,
+    FileSystem,
+    LaunchTemplate,
+    Listener,
+    LoadBalancer,
+    PolicyDocument,
+)
+from stackproof.template.values import Symbolic, refers_to
+
+ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:(\d{12}|\$\{AWS::AccountId\}):certificate/.+$")
+
+
+def listeners(deployment: Deployment, port: int) -> list[Listener]:
+    return [x for x in deployment.all(Listener) if known(x.port, f"port of {x}") == port]
+
+
+def is_acm_certificate(deployment: Deployment, value: Any) -> bool:
+    if refers_to(value) is not None:
+        return deployment.get(Certificate, refers_to(value)) is not None
+    return bool(ACM_ARN.match(str(value)))
+
+
+@pytest.mark.control("TLS-01")
+@pytest.mark.static
+def test_load_balancer_terminates_tls_with_acm(deployment: Deployment) -> None:
+    with findings() as f:
+        for balancer in require(deployment.all(LoadBalancer), "load balancer"):
+            https = [x for x in listeners(deployment, 443) if x.load_balancer == balancer.key]
+            if not any(str(known(x.protocol, f"protocol of {x}")).upper() == "HTTPS" for x in https):
+                f.fail("no HTTPS listener on 443", balancer, observed=[str(x.protocol) for x in https] or "none")
+            for listener in https:
+                certificates = known(listener.certificates, f"certificate of {listener}")
+                if not certificates:
+                    f.fail("HTTPS listener has no certificate", listener)
+                for certificate in certificates:
+                    if not is_acm_certificate(deployment, certificate):
+                        f.fail("listener certificate is not from ACM", listener, observed=certificate)
+
+
+@pytest.mark.control("TLS-02")
+@pytest.mark.static
+def test_port_80_only_redirects_to_https(deployment: Deployment) -> None:
+    with findings() as f:
+        for listener in listeners(deployment, 80):
+            for action in listener.actions:
+                kind = known(action.kind, f"action of {listener}")
+                redirect_ok = (
+                    kind == "redirect"
+                    and str(known(action.redirect_protocol, f"redirect of {listener}")).upper() == "HTTPS"
+                    and str(action.redirect_port) == "443"
+                    and str(known(action.status_code, f"redirect of {listener}")) == "HTTP_301"
+                )
+                if not redirect_ok:
+                    f.fail(
+                        "port 80 does something other than a 301 redirect to HTTPS on 443",
+                        listener,
+                        observed=f"{kind} {action.redirect_protocol or ''} {action.status_code or ''}".strip(),
+                        expected="redirect HTTPS:443 HTTP_301",
+                    )
+        for listener in deployment.all(Listener):
+            protocol = str(known(listener.protocol, f"protocol of {listener}")).upper()
+            if protocol == "HTTP" and known(listener.port, f"port of {listener}") != 80:
+                f.fail(f"plain HTTP listener on port {listener.port}", listener)
+
+
+@pytest.mark.control("TLS-03")
+@pytest.mark.static
+def test_https_listener_policy_is_tls12_or_newer(deployment: Deployment) -> None:
+    allowed = set(policy.load()["tls"]["allowed_policies"])
+    with findings() as f:
+        secure = [x for x in deployment.all(Listener) if str(x.protocol).upper() in ("HTTPS", "TLS")]
+        for listener in require(secure, "HTTPS listener"):
+            ssl_policy = known(listener.ssl_policy, f"SslPolicy of {listener}")
+            if ssl_policy not in allowed:
+                f.fail(
+                    "listener security policy is not on the TLS 1.2+ allow-list",
+                    listener,
+                    observed=ssl_policy or "ELB default (ELBSecurityPolicy-2016-08, allows TLS 1.0)",
+                    expected="a policy from reference/policy.yaml tls.allowed_policies",
+                )
+
+
+def denies_insecure_transport(document: Any, what: str) -> bool:
+    document = known(document, what)
+    statements = document.get("Statement", []) if isinstance(document, dict) else []
+    for statement in [statements] if isinstance(statements, dict) else statements:
+        condition = statement.get("Condition") or {}
+        secure = {k.lower(): v for k, v in (condition.get("Bool") or {}).items()}.get("aws:securetransport")
+        principal = statement.get("Principal")
+        everyone = principal == "*" or (isinstance(principal, dict) and principal.get("AWS") == "*")
+        if statement.get("Effect") == "Deny" and str(secure).lower() == "false" and everyone:
+            return True
+    return False
+
+
+def mounts_efs_with_tls(user_data: Any) -> bool:
+    text = str(user_data)
+    return bool(re.search(r"\befs\b[^\n]*\btls\b", text)) and "mount" in text
+
+
+@pytest.mark.control("TLS-04")
+@pytest.mark.static
+def test_data_in_transit_is_encrypted(deployment: Deployment) -> None:
+    with findings() as f:
+        for db in deployment.all(DbInstance):
+            if str(known(db.engine, f"engine of {db}")).lower() not in ("mariadb", "mysql"):
+                continue
+            group = deployment.get(DbParameterGroup, db.parameter_group)
+            value = known(group.parameters.get("require_secure_transport"), f"{group}") if group else None
+            if str(value).upper() not in ("1", "ON", "TRUE"):
+                f.fail("MariaDB does not require secure transport", db, *([group] if group else []), observed=value)
+        for fs in deployment.all(FileSystem):
+            if fs.policy is None or not denies_insecure_transport(fs.policy, f"file-system policy of {fs}"):
+                f.fail("file-system policy does not deny non-TLS access", fs)
+        if deployment.all(FileSystem):
+            for template in deployment.all(LaunchTemplate):
+                user_data = known(template.user_data, f"user data of {template}")
+                if user_data and "efs" in str(user_data) and not mounts_efs_with_tls(user_data):
+                    f.fail("instances mount EFS without the tls option", template)
+        documents: dict[str, list[PolicyDocument]] = {}
+        for document in deployment.policies:
+            for attached in document.attached_to:
+                documents.setdefault(str(attached), []).append(document)
+        for bucket in deployment.all(Bucket):
+            policies = documents.get(bucket.key, [])
+            if not any(denies_insecure_transport(p.document, f"{p.name}") for p in policies):
+                f.fail("bucket policy does not deny aws:SecureTransport = false", bucket)
+
+
+__all__ = ["Symbolic", "denies_insecure_transport", "mounts_efs_with_tls"]

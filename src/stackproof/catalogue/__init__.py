@@ -1,0 +1,107 @@
+"""The control catalogue: data, validated when it is loaded (in the manner of Prowler's
+check metadata), so a typo in an ID or severity is caught before any check runs."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+ID_FORMAT = re.compile(r"^(NET|TLS|SCL|QTA|DAT|IAM|OBS|RES|ANL)-\d{2}$")
+SEVERITIES = ("low", "medium", "high", "critical")
+TARGETS = ("template", "moto", "moto-server", "localstack", "aws")
+STATUSES = ("active", "planned")
+
+
+class CatalogueError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Control:
+    id: str
+    title: str
+    family: str
+    severity: str
+    seed: str
+    quote: str
+    targets: tuple[str, ...]
+    status: str = "active"
+    planned_in: str = ""
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+
+def _control(entry: Any, index: int) -> Control:
+    if not isinstance(entry, dict):
+        raise CatalogueError(f"control #{index}: not a mapping")
+    cid = str(entry.get("id", ""))
+    if not ID_FORMAT.match(cid):
+        raise CatalogueError(f"control #{index}: id {cid!r} is not FAMILY-NN (e.g. NET-02)")
+    severity = entry.get("severity")
+    if severity not in SEVERITIES:
+        raise CatalogueError(f"{cid}: severity {severity!r} is not one of {', '.join(SEVERITIES)}")
+    targets = tuple(entry.get("targets") or ())
+    unknown_targets = [t for t in targets if t not in TARGETS]
+    if not targets or unknown_targets:
+        raise CatalogueError(f"{cid}: targets {list(targets)} must be a non-empty subset of {', '.join(TARGETS)}")
+    status = entry.get("status", "active")
+    if status not in STATUSES:
+        raise CatalogueError(f"{cid}: status {status!r} is not one of {', '.join(STATUSES)}")
+    if status == "planned" and not entry.get("planned_in"):
+        raise CatalogueError(f"{cid}: a planned control names the work that brings it (planned_in)")
+    source = entry.get("source") or {}
+    if not source.get("seed") or not source.get("quote"):
+        raise CatalogueError(f"{cid}: source needs a seed file and a quote")
+    title = str(entry.get("title", "")).strip()
+    if not title:
+        raise CatalogueError(f"{cid}: no title")
+    return Control(
+        cid,
+        title,
+        str(entry.get("family")),
+        severity,
+        source["seed"],
+        source["quote"],
+        targets,
+        status,
+        str(entry.get("planned_in", "")),
+    )
+
+
+def parse(data: Any) -> dict[str, Control]:
+    if not isinstance(data, dict) or not isinstance(data.get("controls"), list):
+        raise CatalogueError("the catalogue needs a 'controls' list")
+    controls: dict[str, Control] = {}
+    for index, entry in enumerate(data["controls"]):
+        control = _control(entry, index)
+        if control.id in controls:
+            raise CatalogueError(f"{control.id}: duplicate control ID")
+        controls[control.id] = control
+    return controls
+
+
+@cache
+def load() -> dict[str, Control]:
+    text = resources.files(__package__).joinpath("controls.yaml").read_text(encoding="utf-8")
+    return parse(yaml.safe_load(text))
+
+
+def validate_coverage(controls: dict[str, Control], checked: dict[str, list[str]]) -> list[str]:
+    """Problems linking checks to the catalogue: ``checked`` maps control IDs to check names."""
+    problems = []
+    for cid, names in sorted(checked.items()):
+        if cid not in controls:
+            problems.append(f"{', '.join(names)}: names unknown control {cid}")
+        elif not controls[cid].active:
+            problems.append(f"{', '.join(names)}: control {cid} is planned, not active")
+    for cid, control in controls.items():
+        if control.active and cid not in checked:
+            problems.append(f"{cid}: active control without a check")
+    return problems

@@ -1,0 +1,158 @@
+"""The deployment: every model object plus the relationship queries the controls share."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from stackproof.model.types import (
+    AutoScalingGroup,
+    Gateway,
+    InstanceProfile,
+    LaunchTemplate,
+    Location,
+    NetworkAcl,
+    Obj,
+    Parameter,
+    PolicyDocument,
+    Role,
+    Route,
+    RouteTable,
+    SecurityGroup,
+    Subnet,
+)
+from stackproof.template.values import Unknown
+
+T = TypeVar("T", bound=Obj)
+
+PUBLIC, PRIVATE, ISOLATED = "public", "private", "isolated"
+EGRESS_KINDS = frozenset({"igw", "nat", "egress-only-igw", "tgw", "vgw", "peering", "instance", "eni"})
+DEFAULT_ROUTES = frozenset({"0.0.0.0/0", "::/0"})
+
+
+@dataclass
+class Deployment:
+    """What one target shows of one stack: the only thing checks see."""
+
+    target: str
+    name: str
+    region: str
+    source: str  # template path, or stack ARN
+    parameters: list[Parameter] = field(default_factory=list)
+    policies: list[PolicyDocument] = field(default_factory=list)
+    declared: dict[str, Any] = field(default_factory=dict)  # the template's Metadata.stackproof
+    _objects: dict[type[Obj], dict[str, Obj]] = field(default_factory=lambda: defaultdict(dict))
+
+    def add(self, obj: Obj) -> None:
+        self._objects[type(obj)][obj.key] = obj
+
+    def all(self, kind: type[T]) -> list[T]:
+        return list(self._objects.get(kind, {}).values())  # type: ignore[arg-type]
+
+    def get(self, kind: type[T], key: Any) -> T | None:
+        if not isinstance(key, str):
+            return None
+        found = self._objects.get(kind, {}).get(key)
+        return found  # type: ignore[return-value]
+
+    def find(self, key: Any) -> Obj | None:
+        if not isinstance(key, str):
+            return None
+        for objects in self._objects.values():
+            if key in objects:
+                return objects[key]
+        return None
+
+    def count(self) -> int:
+        return sum(len(v) for v in self._objects.values())
+
+    # ------------------------------------------------------------------ network
+    def route_table_of(self, subnet: Subnet) -> RouteTable:
+        """The explicitly associated route table, else the VPC's main one (which the
+        template cannot see: its routes are then Unknown)."""
+        index = self._subnet_route_tables()
+        if subnet.key in index:
+            return index[subnet.key]
+        for table in self.all(RouteTable):
+            if table.main and table.vpc == subnet.vpc:
+                return table
+        return RouteTable(
+            key=f"main route table of {subnet.vpc}",
+            location=Location(f"main route table of {subnet.vpc}", "AWS::EC2::RouteTable"),
+            vpc=subnet.vpc,
+            main=True,
+            routes=Unknown(
+                f"{subnet.key} has no explicit route table association, so it uses the VPC's main "
+                "route table, which AWS creates outside the template; its routes are not known here"
+            ),
+        )
+
+    def _subnet_route_tables(self) -> dict[str, RouteTable]:
+        index = {}
+        for table in self.all(RouteTable):
+            for subnet in table.subnets:
+                index[subnet] = table
+        return index
+
+    def tier_of(self, subnet: Subnet) -> str | Unknown:
+        """Classify by routes, never by name: public (a default route to an internet gateway),
+        private (other egress beyond the VPC, e.g. through NAT), isolated (none)."""
+        routes = self.route_table_of(subnet).routes
+        if isinstance(routes, Unknown):
+            return routes
+        kinds = set()
+        for route in routes:
+            if isinstance(route.destination, Unknown):
+                return route.destination
+            if route.target_kind == "unknown":
+                return Unknown(f"route to {route.destination} has a target that is not known")
+            kinds.add((route.destination in DEFAULT_ROUTES, route.target_kind))
+        if any(kind == "igw" for default, kind in kinds if default):
+            return PUBLIC
+        if any(kind in EGRESS_KINDS for _, kind in kinds):
+            return PRIVATE
+        return ISOLATED
+
+    def internet_routes(self, table: RouteTable) -> list[Route] | Unknown:
+        """Routes that leave the VPC for the internet or anywhere beyond (NET-02's list)."""
+        if isinstance(table.routes, Unknown):
+            return table.routes
+        return [
+            r
+            for r in table.routes
+            if r.target_kind in ("igw", "nat", "egress-only-igw") or r.destination in DEFAULT_ROUTES
+        ]
+
+    def subnets_by_tier(self) -> dict[str, list[Subnet]]:
+        tiers: dict[str, list[Subnet]] = defaultdict(list)
+        for subnet in self.all(Subnet):
+            tier = self.tier_of(subnet)
+            tiers[tier if isinstance(tier, str) else "unknown"].append(subnet)
+        return tiers
+
+    def network_acl_of(self, subnet: Subnet) -> NetworkAcl | None:
+        for acl in self.all(NetworkAcl):
+            if subnet.key in acl.subnets:
+                return acl
+        return None
+
+    def gateway(self, key: Any) -> Gateway | None:
+        return self.get(Gateway, key)
+
+    # ------------------------------------------------------------------ compute
+    def launch_template_of(self, group: AutoScalingGroup) -> LaunchTemplate | None:
+        return self.get(LaunchTemplate, group.launch_template)
+
+    def instance_roles(self) -> list[Role]:
+        """Roles the application instances run with: group -> launch template -> profile -> role."""
+        roles = []
+        for group in self.all(AutoScalingGroup):
+            template = self.launch_template_of(group)
+            profile = self.get(InstanceProfile, template.instance_profile) if template else None
+            roles += [r for k in (profile.roles if profile else []) if (r := self.get(Role, k)) is not None]
+        return roles
+
+    def security_groups(self, keys: Iterable[Any]) -> list[SecurityGroup]:
+        return [sg for key in keys if (sg := self.get(SecurityGroup, key)) is not None]

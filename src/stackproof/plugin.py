@@ -1,0 +1,188 @@
+"""The pytest plugin: options, markers, and the ``deployment`` fixture over targets.
+
+In the manner of pytest-testinfra's ``host`` fixture, ``deployment`` is parametrized over
+the selected targets (``--target template,moto``) with readable IDs. A check marked with
+a control whose catalogue entry excludes the target is skipped with that reason. Verdicts
+are fail-closed: an Undecidable check, or a deployment that could not be built, is ERROR.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from stackproof import catalogue, paths
+from stackproof.checking import ControlFailed, Undecidable
+from stackproof.results import ERROR, FAIL, PASS, SKIP, Result
+
+if TYPE_CHECKING:
+    from stackproof.model.deployment import Deployment
+
+MARKERS = {
+    "control(id)": "the catalogue control (e.g. NET-02) a check proves",
+    "static": "runs on the template alone",
+    "deployed": "needs a deployed stack (emulator or account)",
+    "live": "needs a live AWS account",
+    "destructive": "changes the deployment; runs only where explicitly allowed",
+    "scenario": "a restore or resilience drill",
+}
+
+
+@dataclass
+class Session:
+    """Per-run state, kept in ``config.stash``: target models and collected verdicts."""
+
+    targets: list[str]
+    template: str
+    params: str | None
+    region: str
+    models: dict[str, Deployment | Exception] = field(default_factory=dict)
+    results: list[Result] = field(default_factory=list)
+    collected_controls: dict[str, list[str]] = field(default_factory=dict)
+
+    def model(self, target: str) -> Deployment:
+        if target not in self.models:
+            from stackproof import targets
+
+            try:
+                options = targets.TargetOptions(self.template, self.params, self.region)
+                self.models[target] = targets.load(target, options).deployment()
+            except Exception as exc:  # the verdict for every check on it is ERROR
+                self.models[target] = exc
+        found = self.models[target]
+        if isinstance(found, Exception):
+            raise Undecidable(f"target {target} has no deployment: {found}")
+        return found
+
+
+session_key = pytest.StashKey[Session]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("stackproof", "stackproof compliance checks")
+    group.addoption("--target", default="template", help="comma-separated targets (default: template)")
+    group.addoption("--template", default=None, help="CloudFormation template (default: the dashboard reference)")
+    group.addoption("--params", default=None, help="parameters file: CloudFormation CLI JSON or a plain mapping")
+    group.addoption("--region", default="us-east-1", help="region for pseudo parameters and Fn::GetAZs")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+    if session_key in config.stash:
+        return
+    from stackproof import targets
+
+    try:
+        chosen = targets.parse_targets(config.getoption("--target"))
+    except targets.TargetError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    template = config.getoption("--template")
+    params = config.getoption("--params")
+    if template is None:
+        template = str(paths.dashboard_template())
+        if params is None and paths.dashboard_params().exists():
+            params = str(paths.dashboard_params())
+    config.stash[session_key] = Session(chosen, template, params, config.getoption("--region"))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "deployment" in metafunc.fixturenames:
+        chosen = metafunc.config.stash[session_key].targets
+        metafunc.parametrize("deployment", chosen, indirect=True, ids=chosen)
+
+
+def control_of(item: pytest.Item) -> str | None:
+    marker = item.get_closest_marker("control")
+    return str(marker.args[0]) if marker and marker.args else None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    controls = catalogue.load()
+    state = config.stash[session_key]
+    for item in items:
+        if "deployment" not in getattr(item, "fixturenames", ()):
+            continue
+        cid = control_of(item)
+        if cid is None:
+            raise pytest.UsageError(f"{item.nodeid}: a check on `deployment` needs @pytest.mark.control('ID')")
+        if cid not in controls:
+            raise pytest.UsageError(f"{item.nodeid}: unknown control {cid}")
+        state.collected_controls.setdefault(cid, []).append(item.nodeid)
+
+
+@pytest.fixture
+def deployment(request: pytest.FixtureRequest) -> Deployment:
+    target = str(request.param)
+    cid = control_of(request.node)
+    if cid is not None:
+        control = catalogue.load()[cid]
+        if target not in control.targets:
+            pytest.skip(f"{cid} cannot be shown on target {target} (only on {', '.join(control.targets)})")
+    return request.config.stash[session_key].model(target)
+
+
+def status_of(report: pytest.TestReport, excinfo: Any) -> str:
+    if report.skipped:
+        return SKIP
+    if report.passed:
+        return PASS
+    if excinfo is not None and excinfo.errisinstance(Undecidable):
+        return ERROR
+    if report.when == "call" and excinfo is not None and excinfo.errisinstance(AssertionError):
+        return FAIL
+    return ERROR  # a crash in a check or its setup decides nothing
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        status = status_of(report, call.excinfo)
+        report.user_properties.append(("stackproof_status", status))
+        state = item.config.stash.get(session_key, None)
+        cid = control_of(item)
+        if state is None or cid is None or "deployment" not in getattr(item, "fixturenames", ()):
+            return
+        callspec = getattr(item, "callspec", None)
+        target = str(callspec.params.get("deployment")) if callspec else "?"
+        message, evidence = "", []
+        if call.excinfo is not None:
+            error = call.excinfo.value
+            if isinstance(error, ControlFailed):
+                evidence = [
+                    {
+                        "message": e.message,
+                        "resources": [str(r) for r in e.resources],
+                        "locations": [{"file": r.file, "line": r.line, "resource": r.resource} for r in e.resources],
+                        "observed": None if e.observed is None else str(e.observed),
+                        "expected": None if e.expected is None else str(e.expected),
+                    }
+                    for e in error.evidence
+                ]
+                message = str(error)
+            elif call.excinfo.errisinstance(pytest.skip.Exception):
+                message = str(getattr(error, "msg", error))
+            else:
+                message = (
+                    f"{type(error).__name__}: {error}"
+                    if status == ERROR and not isinstance(error, Undecidable)
+                    else str(error)
+                )
+        notes = [str(v) for k, v in report.user_properties if k == "note"]
+        state.results.append(
+            Result(
+                control=cid,
+                check=item.name.split("[")[0],
+                target=target,
+                status=status,
+                message=message,
+                evidence=evidence,
+                notes=notes,
+                duration=round(report.duration, 4),
+            )
+        )

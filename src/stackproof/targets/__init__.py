@@ -1,0 +1,52 @@
+"""Targets: where a deployment model comes from. Registered by dotted path and imported
+only when selected, so a template-only run never imports boto3 (pytest-testinfra's backends
+work the same way)."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from stackproof.model.deployment import Deployment
+
+REGISTRY: dict[str, str] = {
+    "template": "stackproof.targets.template:TemplateTarget",
+}
+
+
+class TargetError(Exception):
+    """The target cannot produce a deployment (bad input, unavailable service)."""
+
+
+@dataclass(frozen=True)
+class TargetOptions:
+    template: str
+    params: str | None
+    region: str
+
+
+class Target(Protocol):
+    name: str
+
+    def deployment(self) -> Deployment: ...
+
+
+def names() -> list[str]:
+    return list(REGISTRY)
+
+
+def parse_targets(text: str) -> list[str]:
+    chosen = [t.strip() for t in text.split(",") if t.strip()]
+    unknown = [t for t in chosen if t not in REGISTRY]
+    if unknown or not chosen:
+        raise TargetError(f"unknown target {', '.join(unknown) or repr(text)} (available: {', '.join(REGISTRY)})")
+    return list(dict.fromkeys(chosen))
+
+
+def load(name: str, options: TargetOptions) -> Target:
+    module_name, _, class_name = REGISTRY[name].partition(":")
+    module = importlib.import_module(module_name)
+    target: Target = getattr(module, class_name)(options)
+    return target
