@@ -82,6 +82,37 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     return worst
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from stackproof.run import RunOptions, main
+
+    options = RunOptions(
+        targets=args.target,
+        template=args.template,
+        params=args.params,
+        region=args.region,
+        checks=args.checks,
+        keyword=args.keyword,
+        verbose=args.verbose,
+    )
+    return main(options)
+
+
+def _cmd_controls(args: argparse.Namespace) -> int:
+    from stackproof import catalogue
+
+    try:
+        controls = catalogue.load()
+    except catalogue.CatalogueError as exc:
+        print(f"stackproof: catalogue: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    for control in controls.values():
+        status = "active" if control.active else f"planned ({control.planned_in})"
+        print(f"{control.id}  {control.severity:<8}  {status:<8}  {','.join(control.targets)}")
+        print(f"        {control.title}")
+        print(f"        source: {control.seed}: \"{control.quote}\"")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stackproof", description=__doc__)
     parser.add_argument("--version", action="version", version=f"stackproof {__version__}")
@@ -102,6 +133,18 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--tools", default="cfn-lint,checkov", help="comma-separated: cfn-lint,checkov")
     gate.add_argument("--verbose", action="store_true", help="print tool output even when it passes")
     gate.set_defaults(func=_cmd_gate)
+    run = commands.add_parser("run", help="run the compliance checks and print a controls x targets table")
+    run.add_argument("--target", default="template", help="comma-separated targets (default: template)")
+    run.add_argument("--template", help="template to check (default: the dashboard reference)")
+    run.add_argument("--params", help="parameters file (CloudFormation CLI JSON or a plain mapping)")
+    run.add_argument("--region", default="us-east-1", help="region for pseudo parameters and Fn::GetAZs")
+    run.add_argument("--checks", help="checks directory (default: checks/ of the project)")
+    run.add_argument("-k", dest="keyword", help="only checks matching this pytest keyword expression")
+    run.add_argument("-v", "--verbose", action="store_true", help="also show notes and skips")
+    run.set_defaults(func=_cmd_run)
+
+    listing = commands.add_parser("controls", help="list the control catalogue")
+    listing.set_defaults(func=_cmd_controls)
     return parser
 
 

@@ -1,0 +1,150 @@
+"""``stackproof run``: build each target's model, run the checks under pytest, print a
+controls x targets table. Models are built before pytest starts, so bad input ends the run
+with one message (exit 2) instead of a screen of identical ERRORs."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from stackproof import catalogue, paths, targets
+from stackproof.plugin import Session, session_key
+from stackproof.results import ERROR, FAIL, FAILING, PASS, SKIP, SUPPRESSED, Result
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+RANK = {PASS: 0, SKIP: 1, SUPPRESSED: 1, FAIL: 3, ERROR: 4}
+
+
+class RunError(Exception):
+    """Usage or input error: the message is for the user; exit 2."""
+
+
+@dataclass
+class RunOptions:
+    targets: str = "template"
+    template: str | None = None
+    params: str | None = None
+    region: str = "us-east-1"
+    checks: str | None = None
+    keyword: str | None = None
+    verbose: bool = False
+
+
+def prepare(options: RunOptions, out: TextIO) -> Session:
+    try:
+        chosen = targets.parse_targets(options.targets)
+    except targets.TargetError as exc:
+        raise RunError(str(exc)) from None
+    template, params = options.template, options.params
+    if template is None:
+        template = str(paths.dashboard_template())
+        if params is None and paths.dashboard_params().exists():
+            params = str(paths.dashboard_params())
+    session = Session(chosen, template, params, options.region)
+    target_options = targets.TargetOptions(template, params, options.region)
+    for name in chosen:
+        started = time.perf_counter()
+        print(f"stackproof: building the {name} model of {template} ...", file=out, flush=True)
+        try:
+            model = targets.load(name, target_options).deployment()
+        except targets.TargetError as exc:
+            raise RunError(str(exc)) from None
+        session.models[name] = model
+        print(
+            f"stackproof:   {model.count()} objects in {time.perf_counter() - started:.2f} s",
+            file=out,
+            flush=True,
+        )
+    return session
+
+
+class _Inject:
+    """Hands the prepared session to the plugin before it configures its own."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def pytest_configure(self, config: object) -> None:
+        config.stash[session_key] = self.session  # type: ignore[attr-defined]
+
+
+def run_checks(session: Session, options: RunOptions, out: TextIO) -> int:
+    import pytest
+
+    checks = Path(options.checks) if options.checks else paths.checks_dir()
+    if not checks.exists():
+        raise RunError(f"{checks}: no such checks directory")
+    # --assert=plain: stackproof is imported already, and checks report evidence, not rewritten asserts.
+    argv = [str(checks), "-qq", "-rN", "--tb=no", "--assert=plain", "-p", "no:cacheprovider", "-o", "addopts=--strict-markers"]
+    argv += ["--rootdir", str(paths.project_root())]
+    if options.keyword:
+        argv += ["-k", options.keyword]
+    print(f"stackproof: running checks in {checks} on {', '.join(session.targets)} ...", file=out, flush=True)
+    code = pytest.main(argv, plugins=[_Inject(session)])
+    if code in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
+        raise RunError(f"pytest could not run the checks (exit {int(code)})")
+    if code == pytest.ExitCode.NO_TESTS_COLLECTED or not session.results:
+        raise RunError("no checks were collected")
+    if not options.keyword:
+        problems = catalogue.validate_coverage(catalogue.load(), session.collected_controls)
+        if problems:
+            raise RunError("the checks do not match the catalogue:\n  " + "\n  ".join(problems))
+    return EXIT_FINDINGS if any(r.status in FAILING for r in session.results) else EXIT_OK
+
+
+def worst(results: list[Result]) -> str:
+    return max((r.status for r in results), key=RANK.__getitem__, default="-")
+
+
+def table(session: Session) -> str:
+    controls = catalogue.load()
+    by_key: dict[tuple[str, str], list[Result]] = {}
+    for result in session.results:
+        by_key.setdefault((result.control, result.target), []).append(result)
+    width = max(len(t) for t in session.targets) + 2
+    lines = [f"{'control':<8} {'sev':<8} " + "".join(f"{t:<{width}}" for t in session.targets) + " statement"]
+    for cid, control in controls.items():
+        if not any((cid, t) in by_key for t in session.targets):
+            continue
+        cells = "".join(f"{worst(by_key.get((cid, t), [])):<{width}}" for t in session.targets)
+        lines.append(f"{cid:<8} {control.severity:<8} {cells} {control.title[:70]}")
+    return "\n".join(lines)
+
+
+def details(session: Session, verbose: bool) -> str:
+    lines = []
+    for result in session.results:
+        if result.status in FAILING:
+            lines.append(f"{result.status} {result.control} [{result.target}] {result.check}")
+            lines += [f"    {line}" for line in result.message.splitlines()]
+        elif verbose and (result.notes or result.status == SKIP):
+            lines.append(f"{result.status} {result.control} [{result.target}] {result.check}")
+            lines += [f"    {line}" for note in result.notes for line in note.splitlines()]
+            if result.status == SKIP:
+                lines.append(f"    {result.message}")
+    return "\n".join(lines)
+
+
+def summary(session: Session) -> str:
+    counts = {s: sum(r.status == s for r in session.results) for s in (PASS, FAIL, ERROR, SKIP, SUPPRESSED)}
+    return ", ".join(f"{n} {s.lower()}" for s, n in counts.items() if n) or "no results"
+
+
+def main(options: RunOptions, out: TextIO = sys.stdout) -> int:
+    try:
+        session = prepare(options, out)
+        code = run_checks(session, options, out)
+    except RunError as exc:
+        print(f"stackproof: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(file=out)
+    print(table(session), file=out)
+    text = details(session, options.verbose)
+    if text:
+        print(file=out)
+        print(text, file=out)
+    print(f"\nstackproof: {summary(session)}", file=out)
+    return code
