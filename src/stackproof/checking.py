@@ -32,9 +32,8 @@ class Evidence:
 
     def __str__(self) -> str:
         where = ", ".join(str(r) for r in self.resources)
-        detail = ""
-        if self.observed is not None or self.expected is not None:
-            detail = f" [observed: {self.observed!s}; expected: {self.expected!s}]"
+        parts = [f"{k}: {v!s}" for k, v in (("observed", self.observed), ("expected", self.expected)) if v is not None]
+        detail = f" [{'; '.join(parts)}]" if parts else ""
         return f"{self.message}{detail}" + (f" — {where}" if where else "")
 
 

@@ -1,0 +1,78 @@
+"""Evaluate checks directly, without a pytest session: for the project's own table-driven
+tests and benchmarks. The verdict rules are the plugin's (:func:`status_for`)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stackproof import paths
+from stackproof.checking import ControlFailed, Undecidable
+from stackproof.model.deployment import Deployment
+from stackproof.results import ERROR, FAIL, PASS, SKIP
+
+
+@dataclass(frozen=True)
+class Check:
+    control: str
+    name: str
+    function: Callable[..., None]
+
+
+def status_for(error: BaseException | None) -> str:
+    if error is None:
+        return PASS
+    if isinstance(error, pytest.skip.Exception):
+        return SKIP
+    if isinstance(error, Undecidable):
+        return ERROR
+    if isinstance(error, (ControlFailed, AssertionError)):
+        return FAIL
+    return ERROR
+
+
+@cache
+def load_checks(directory: Path | None = None) -> tuple[Check, ...]:
+    found = []
+    for path in sorted((directory or paths.checks_dir()).glob("test_*.py")):
+        name = f"stackproof_checks_{path.stem}"
+        module = sys.modules.get(name)
+        if module is None:
+            spec = importlib.util.spec_from_file_location(name, path)
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+        for attr, value in vars(module).items():
+            marks = getattr(value, "pytestmark", [])
+            controls = [m.args[0] for m in marks if m.name == "control"]
+            if attr.startswith("test_") and controls:
+                found.append(Check(controls[0], attr, value))
+    return tuple(found)
+
+
+def evaluate(deployment: Deployment, control: str) -> tuple[str, str]:
+    """The worst verdict of ``control``'s checks on ``deployment``, with its message."""
+    rank = {PASS: 0, SKIP: 1, FAIL: 2, ERROR: 3}
+    verdict, message = "", "no check for this control"
+    for check in load_checks():
+        if check.control != control:
+            continue
+        kwargs: dict[str, Any] = {"deployment": deployment}
+        if "record_property" in check.function.__code__.co_varnames:
+            kwargs["record_property"] = lambda name, value: None
+        try:
+            check.function(**kwargs)
+            status, text = PASS, ""
+        except BaseException as exc:  # noqa: BLE001 - every outcome is a verdict here
+            status, text = status_for(exc), str(exc)
+        if not verdict or rank[status] > rank[verdict]:
+            verdict, message = status, text
+    return verdict or ERROR, message

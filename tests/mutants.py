@@ -1,0 +1,278 @@
+"""Small, named transforms of the reference template, each breaking one promise.
+
+A mutant takes the template as plain JSON data and changes it in place. The table in
+``MUTANTS`` says which control must then stop passing and how (FAIL, or ERROR where the
+template alone cannot decide).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stackproof.template.cfn_yaml import load_text
+
+Template = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    control: str
+    expected: str
+    change: Callable[[Template], None]
+
+    def apply(self, reference: Path, directory: Path) -> Path:
+        data: Template = json.loads(json.dumps(load_text(reference.read_text(encoding="utf-8"))))
+        self.change(data)
+        path = directory / f"{self.name}.json"
+        path.write_text(json.dumps(data, indent=1), encoding="utf-8")
+        return path
+
+
+def props(t: Template, logical_id: str) -> dict[str, Any]:
+    properties: dict[str, Any] = t["Resources"][logical_id]["Properties"]
+    return properties
+
+
+def add(t: Template, logical_id: str, resource_type: str, properties: dict[str, Any]) -> None:
+    t["Resources"][logical_id] = {"Type": resource_type, "Properties": properties}
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"Ref": name}
+
+
+def get_att(name: str, attribute: str) -> dict[str, list[str]]:
+    return {"Fn::GetAtt": [name, attribute]}
+
+
+def user_data(t: Template) -> list[Any]:
+    sub: list[Any] = props(t, "LaunchTemplate")["LaunchTemplateData"]["UserData"]["Fn::Base64"]["Fn::Sub"]
+    return sub
+
+
+def _set(path: list[str], value: Any) -> Callable[[Template], None]:
+    def change(t: Template) -> None:
+        node: Any = t["Resources"]
+        for part in path[:-1]:
+            node = node[part]
+        node[path[-1]] = value
+
+    return change
+
+
+def _delete(*logical_ids: str) -> Callable[[Template], None]:
+    def change(t: Template) -> None:
+        for logical_id in logical_ids:
+            del t["Resources"][logical_id]
+
+    return change
+
+
+def db_subnet_through_nat(t: Template) -> None:
+    props(t, "IsolatedSubnetARouteTableAssociation")["RouteTableId"] = ref("PrivateRouteTable")
+
+
+def isolated_ipv6_default_route(t: Template) -> None:
+    add(t, "EgressOnlyGateway", "AWS::EC2::EgressOnlyInternetGateway", {"VpcId": ref("Vpc")})
+    add(
+        t,
+        "IsolatedIpv6Route",
+        "AWS::EC2::Route",
+        {
+            "RouteTableId": ref("IsolatedRouteTable"),
+            "DestinationIpv6CidrBlock": "::/0",
+            "EgressOnlyInternetGatewayId": ref("EgressOnlyGateway"),
+        },
+    )
+
+
+def isolated_route_to_igw(t: Template) -> None:
+    add(
+        t,
+        "IsolatedDefaultRoute",
+        "AWS::EC2::Route",
+        {"RouteTableId": ref("IsolatedRouteTable"), "DestinationCidrBlock": "0.0.0.0/0", "GatewayId": ref("InternetGateway")},
+    )
+
+
+def database_open_to_vpc_range(t: Template) -> None:
+    add(
+        t,
+        "DatabaseFromVpcIngress",
+        "AWS::EC2::SecurityGroupIngress",
+        {
+            "GroupId": get_att("DatabaseSecurityGroup", "GroupId"),
+            "IpProtocol": "tcp",
+            "FromPort": 3306,
+            "ToPort": 3306,
+            "CidrIp": "10.0.0.0/16",
+        },
+    )
+
+
+def ssh_opened_by_separate_ingress(t: Template) -> None:
+    add(
+        t,
+        "AppSshIngress",
+        "AWS::EC2::SecurityGroupIngress",
+        {"GroupId": get_att("AppSecurityGroup", "GroupId"), "IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "CidrIp": "0.0.0.0/0"},
+    )
+
+
+def load_balancer_admits_8080(t: Template) -> None:
+    props(t, "LoadBalancerSecurityGroup")["SecurityGroupIngress"].append(
+        {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "CidrIp": "0.0.0.0/0"}
+    )
+
+
+def isolated_acl_admits_internet(t: Template) -> None:
+    props(t, "IsolatedAclInFromVpc")["CidrBlock"] = "0.0.0.0/0"
+
+
+def lambda_in_public_subnets(t: Template) -> None:
+    props(t, "SyncFunction")["VpcConfig"]["SubnetIds"] = [ref("PublicSubnetA"), ref("PublicSubnetB")]
+
+
+def http_listener_forwards(t: Template) -> None:
+    props(t, "HttpListener")["DefaultActions"] = [{"Type": "forward", "TargetGroupArn": ref("TargetGroup")}]
+
+
+def efs_mounted_without_tls(t: Template) -> None:
+    sub = user_data(t)
+    sub[0] = sub[0].replace("_netdev,noresvport,tls,iam", "_netdev,noresvport")
+
+
+def multi_az_through_false_condition(t: Template) -> None:
+    props(t, "Database")["MultiAZ"] = {"Fn::If": ["HasAlarmEmail", True, False]}
+
+
+def multi_az_from_parameter_without_value(t: Template) -> None:
+    t["Parameters"]["DatabaseMultiAz"] = {"Type": "String", "AllowedValues": ["true", "false"]}
+    props(t, "Database")["MultiAZ"] = ref("DatabaseMultiAz")
+
+
+def plaintext_password_parameter(t: Template) -> None:
+    t["Parameters"]["DBPassword"] = {"Type": "String", "Default": "change-me-please"}
+    props(t, "Database")["MasterUserPassword"] = ref("DBPassword")
+
+
+def scale_in_at_80(t: Template) -> None:
+    t["Parameters"]["ScaleInCpuThreshold"]["Default"] = 80
+
+
+def sync_role_may_write_s3(t: Template) -> None:
+    props(t, "SyncFunctionReadContentPolicy")["PolicyDocument"]["Statement"][0]["Action"].append("s3:PutObject")
+
+
+def instance_role_admin(t: Template) -> None:
+    props(t, "InstanceRole")["Policies"].append(
+        {
+            "PolicyName": "everything",
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]},
+        }
+    )
+
+
+def no_declared_quota_increase(t: Template) -> None:
+    del t["Metadata"]["stackproof"]["quota_increases"]
+
+
+def bigger_instances_than_declared(t: Template) -> None:
+    t["Parameters"]["InstanceType"]["Default"] = "t3.xlarge"
+
+
+def second_target_group(t: Template) -> None:
+    add(t, "SecondTargetGroup", "AWS::ElasticLoadBalancingV2::TargetGroup", {"VpcId": ref("Vpc"), "Protocol": "HTTP", "Port": 80})
+    props(t, "AutoScalingGroup")["TargetGroupARNs"].append(ref("SecondTargetGroup"))
+
+
+def drop_scale_in(t: Template) -> None:
+    del t["Resources"]["ScaleInPolicy"]
+    del t["Resources"]["CpuLowAlarm"]
+
+
+def drop_themes_notification(t: Template) -> None:
+    config = props(t, "ContentBucket")["NotificationConfiguration"]["LambdaConfigurations"]
+    config[:] = [c for c in config if c["Filter"]["S3Key"]["Rules"][0]["Value"] != "themes/"]
+
+
+def file_system_not_backed_up(t: Template) -> None:
+    props(t, "BackupSelection")["BackupSelection"]["Resources"].pop(0)
+
+
+def db_subnet_in_main_route_table(t: Template) -> None:
+    del t["Resources"]["IsolatedSubnetBRouteTableAssociation"]
+
+
+def one_mount_target(t: Template) -> None:
+    del t["Resources"]["MountTargetB"]
+    for resource in t["Resources"].values():
+        if isinstance(resource.get("DependsOn"), list) and "MountTargetB" in resource["DependsOn"]:
+            resource["DependsOn"].remove("MountTargetB")
+
+
+def drop_ssm_core(t: Template) -> None:
+    props(t, "InstanceRole")["ManagedPolicyArns"] = []
+
+
+M = Mutant
+MUTANTS = [
+    M("isolated-subnet-b-in-zone-a", "NET-01", "FAIL", _set(["IsolatedSubnetB", "Properties", "AvailabilityZone"], {"Fn::Select": [0, {"Fn::GetAZs": ""}]})),
+    M("db-subnet-through-nat", "NET-02", "FAIL", db_subnet_through_nat),
+    M("db-subnet-ipv6-default-route", "NET-02", "FAIL", isolated_ipv6_default_route),
+    M("db-subnet-route-to-igw", "NET-02", "FAIL", isolated_route_to_igw),
+    M("db-subnet-main-route-table", "NET-02", "ERROR", db_subnet_in_main_route_table),
+    M("db-publicly-accessible", "NET-03", "FAIL", _set(["Database", "Properties", "PubliclyAccessible"], True)),
+    M("db-open-to-vpc-range", "NET-03", "FAIL", database_open_to_vpc_range),
+    M("app-in-public-subnets", "NET-04", "FAIL", _set(["AutoScalingGroup", "Properties", "VPCZoneIdentifier"], [ref("PublicSubnetA"), ref("PublicSubnetB")])),
+    M("private-subnet-public-ips", "NET-04", "FAIL", _set(["PrivateSubnetA", "Properties", "MapPublicIpOnLaunch"], True)),
+    M("ssh-by-separate-ingress", "NET-05", "FAIL", ssh_opened_by_separate_ingress),
+    M("alb-admits-8080", "NET-05", "FAIL", load_balancer_admits_8080),
+    M("isolated-subnet-default-acl", "NET-06", "FAIL", _delete("IsolatedSubnetANetworkAclAssociation")),
+    M("isolated-acl-admits-internet", "NET-06", "FAIL", isolated_acl_admits_internet),
+    M("lambda-in-public-subnets", "NET-07", "FAIL", lambda_in_public_subnets),
+    M("https-listener-plain-http", "TLS-01", "FAIL", _set(["HttpsListener", "Properties", "Protocol"], "HTTP")),
+    M("iam-server-certificate", "TLS-01", "FAIL", _set(["HttpsListener", "Properties", "Certificates"], [{"CertificateArn": "arn:aws:iam::123456789012:server-certificate/x"}])),
+    M("http-listener-forwards", "TLS-02", "FAIL", http_listener_forwards),
+    M("redirect-302", "TLS-02", "FAIL", _set(["HttpListener", "Properties", "DefaultActions", 0, "RedirectConfig", "StatusCode"], "HTTP_302")),  # type: ignore[list-item]
+    M("tls10-policy", "TLS-03", "FAIL", _set(["HttpsListener", "Properties", "SslPolicy"], "ELBSecurityPolicy-2016-08")),
+    M("mariadb-plaintext-allowed", "TLS-04", "FAIL", _set(["DatabaseParameterGroup", "Properties", "Parameters", "require_secure_transport"], "0")),
+    M("efs-mount-without-tls", "TLS-04", "FAIL", efs_mounted_without_tls),
+    M("content-bucket-allows-http", "TLS-04", "FAIL", _delete("ContentBucketPolicy")),
+    M("scale-out-at-75", "SCL-01", "FAIL", _set(["CpuHighAlarm", "Properties", "Threshold"], 75)),
+    M("scale-out-greater-than", "SCL-01", "FAIL", _set(["CpuHighAlarm", "Properties", "ComparisonOperator"], "GreaterThanThreshold")),
+    M("max-size-10", "SCL-02", "FAIL", _set(["AutoScalingGroup", "Properties", "MaxSize"], 10)),
+    M("no-scale-in-policy", "SCL-03", "FAIL", drop_scale_in),
+    M("two-target-groups", "SCL-04", "FAIL", second_target_group),
+    M("ec2-health-checks", "SCL-04", "FAIL", _set(["AutoScalingGroup", "Properties", "HealthCheckType"], "EC2")),
+    M("scale-in-above-scale-out", "SCL-05", "FAIL", scale_in_at_80),
+    M("undeclared-vcpu-increase", "QTA-01", "FAIL", no_declared_quota_increase),
+    M("instances-bigger-than-declared", "QTA-01", "FAIL", bigger_instances_than_declared),
+    M("sync-timeout-1000", "QTA-03", "FAIL", _set(["SyncFunction", "Properties", "Timeout"], 1000)),
+    M("sync-storage-1024", "QTA-03", "FAIL", _set(["SyncFunction", "Properties", "EphemeralStorage"], {"Size": 1024})),
+    M("single-az-database", "DAT-01", "FAIL", _set(["Database", "Properties", "MultiAZ"], False)),
+    M("multi-az-if-false-condition", "DAT-01", "FAIL", multi_az_through_false_condition),
+    M("multi-az-from-unset-parameter", "DAT-01", "ERROR", multi_az_from_parameter_without_value),
+    M("db-deletion-policy-delete", "DAT-02", "FAIL", lambda t: t["Resources"]["Database"].update(DeletionPolicy="Delete")),
+    M("db-backups-3-days", "DAT-02", "FAIL", _set(["Database", "Properties", "BackupRetentionPeriod"], 3)),
+    M("plaintext-db-password", "DAT-03", "FAIL", plaintext_password_parameter),
+    M("efs-unencrypted", "DAT-04", "FAIL", _set(["FileSystem", "Properties", "Encrypted"], False)),
+    M("efs-one-mount-target", "DAT-04", "FAIL", one_mount_target),
+    M("efs-not-backed-up", "DAT-04", "FAIL", file_system_not_backed_up),
+    M("content-versioning-suspended", "DAT-05", "FAIL", _set(["ContentBucket", "Properties", "VersioningConfiguration"], {"Status": "Suspended"})),
+    M("no-themes-notification", "DAT-05", "FAIL", drop_themes_notification),
+    M("sync-role-writes-s3", "DAT-06", "FAIL", sync_role_may_write_s3),
+    M("sync-in-public-subnets", "DAT-06", "FAIL", lambda_in_public_subnets),
+    M("no-ssm-core", "IAM-01", "FAIL", drop_ssm_core),
+    M("key-pair", "IAM-01", "FAIL", _set(["LaunchTemplate", "Properties", "LaunchTemplateData", "KeyName"], "admin")),
+    M("imdsv1-allowed", "IAM-02", "FAIL", _set(["LaunchTemplate", "Properties", "LaunchTemplateData", "MetadataOptions", "HttpTokens"], "optional")),
+    M("unencrypted-root", "IAM-02", "FAIL", _set(["LaunchTemplate", "Properties", "LaunchTemplateData", "BlockDeviceMappings", 0, "Ebs", "Encrypted"], False)),  # type: ignore[list-item]
+    M("admin-inline-policy", "IAM-03", "FAIL", instance_role_admin),
+    M("app-logs-forever", "OBS-01", "FAIL", lambda t: props(t, "AppLogGroup").pop("RetentionInDays")),
+    M("no-rds-log-exports", "OBS-01", "FAIL", lambda t: props(t, "Database").pop("EnableCloudwatchLogsExports")),
+]

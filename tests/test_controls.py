@@ -1,0 +1,52 @@
+"""Every active control passes on the reference and stops passing on a mutant of it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stackproof import catalogue
+from stackproof.evaluate import evaluate, load_checks
+from stackproof.model.deployment import Deployment
+from stackproof.model.from_template import build
+from stackproof.template.loader import load_parameters, load_template
+from stackproof.template.resolver import resolve
+from tests.conftest import TEMPLATE
+from tests.mutants import MUTANTS, Mutant
+
+PARAMS = TEMPLATE.with_name("dashboard.params.json")
+ACTIVE = sorted(cid for cid, c in catalogue.load().items() if c.active)
+
+
+def model_of(path: Path) -> Deployment:
+    return build(resolve(load_template(path), load_parameters(PARAMS), "eu-west-1"))
+
+
+@pytest.fixture(scope="module")
+def reference() -> Deployment:
+    return model_of(TEMPLATE)
+
+
+@pytest.mark.parametrize("control", ACTIVE)
+def test_control_passes_on_the_reference(reference: Deployment, control: str) -> None:
+    status, message = evaluate(reference, control)
+    assert status == "PASS", message
+
+
+@pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: f"{m.control}:{m.name}")
+def test_mutant_breaks_its_control(mutant: Mutant, tmp_path: Path) -> None:
+    status, message = evaluate(model_of(mutant.apply(TEMPLATE, tmp_path)), mutant.control)
+    assert status == mutant.expected, message
+    assert message, "a verdict other than PASS carries its evidence"
+
+
+def test_every_active_control_has_a_mutant() -> None:
+    assert sorted({m.control for m in MUTANTS}) == ACTIVE
+
+
+def test_checks_and_catalogue_agree() -> None:
+    checked: dict[str, list[str]] = {}
+    for check in load_checks():
+        checked.setdefault(check.control, []).append(check.name)
+    assert catalogue.validate_coverage(catalogue.load(), checked) == []
