@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 import pytest
 
@@ -16,6 +17,7 @@ from stackproof.model.types import (
     LoadBalancer,
     MountTarget,
     NetworkAcl,
+    Obj,
     Other,
     RedshiftCluster,
     Rule,
@@ -122,7 +124,7 @@ def test_databases_sit_only_in_isolated_subnets(deployment: Deployment) -> None:
 @pytest.mark.static
 def test_databases_are_private_and_reachable_only_from_the_app_tier(deployment: Deployment) -> None:
     with findings() as f:
-        databases = [*deployment.all(DbInstance), *deployment.all(RedshiftCluster)]
+        databases: list[DbInstance | RedshiftCluster] = [*deployment.all(DbInstance), *deployment.all(RedshiftCluster)]
         if not databases:
             pytest.skip("the deployment has no database")
         allowed = app_security_groups(deployment)
@@ -268,7 +270,7 @@ def test_network_acls_guard_every_tier(deployment: Deployment) -> None:
                 if tier != ISOLATED:
                     continue
                 vpc = deployment.get(Vpc, subnet.vpc)
-                vpc_cidr = known(vpc.cidr if vpc else None, f"CIDR of the VPC of {subnet}")
+                vpc_cidr = str(known(vpc.cidr if vpc else None, f"CIDR of the VPC of {subnet}"))
                 for entry in _ingress_allows(acl):
                     cidr = known(entry.cidr, f"an entry of {acl}")
                     if entry.cidr_ipv6 is not None or not cidr or not _within(cidr, vpc_cidr):
@@ -318,8 +320,8 @@ def test_public_subnets_route_to_the_internet_and_hold_only_entry_points(deploym
                     )
 
 
-def _placements(deployment: Deployment) -> list[tuple[object, list[object]]]:
-    placed: list[tuple[object, list[object]]] = []
+def _placements(deployment: Deployment) -> list[tuple[Obj, list[Any]]]:
+    placed: list[tuple[Obj, list[Any]]] = []
     for group in deployment.all(AutoScalingGroup):
         placed.append((group, list(known(group.subnets, f"subnets of {group}"))))
     for function in deployment.all(Function):
@@ -328,8 +330,8 @@ def _placements(deployment: Deployment) -> list[tuple[object, list[object]]]:
         placed.append((target, [known(target.subnet, f"subnet of {target}")]))
     for endpoint in deployment.all(VpcEndpoint):
         placed.append((endpoint, list(known(endpoint.subnets, f"subnets of {endpoint}"))))
-    for group in deployment.all(DbSubnetGroup):
-        placed.append((group, list(known(group.subnets, f"subnets of {group}"))))
+    for subnet_group in deployment.all(DbSubnetGroup):
+        placed.append((subnet_group, list(known(subnet_group.subnets, f"subnets of {subnet_group}"))))
     for other in deployment.all(Other):
         if other.resource_type == "AWS::EC2::Instance":
             placed.append((other, [refers_to(other.properties.get("SubnetId"))]))

@@ -47,12 +47,12 @@ def test_demand_at_full_scale_fits_default_quotas(
             )
         rows = []
         for row in data["seed_quota_table"]:
-            count = needed.get(row["demand"])
-            differs = str(count) != str(row["documented"]) and not (
-                row["demand"] == "instances" and count == data["scaling"]["max_size"]
+            shown = needed.get(row["demand"])
+            differs = str(shown) != str(row["documented"]) and not (
+                row["demand"] == "instances" and shown == data["scaling"]["max_size"]
             )
             reason = row.get("reason", "no reason recorded") if differs else ""
-            rows.append(f"{row['item']}: seed {row['documented']}, demand {count}" + (f" ({reason})" if reason else ""))
+            rows.append(f"{row['item']}: seed {row['documented']}, demand {shown}" + (f" ({reason})" if reason else ""))
         record_property("note", "seed 002 quota table beside the demand:\n  " + "\n  ".join(rows))
 
 

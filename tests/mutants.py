@@ -96,7 +96,11 @@ def isolated_route_to_igw(t: Template) -> None:
         t,
         "IsolatedDefaultRoute",
         "AWS::EC2::Route",
-        {"RouteTableId": ref("IsolatedRouteTable"), "DestinationCidrBlock": "0.0.0.0/0", "GatewayId": ref("InternetGateway")},
+        {
+            "RouteTableId": ref("IsolatedRouteTable"),
+            "DestinationCidrBlock": "0.0.0.0/0",
+            "GatewayId": ref("InternetGateway"),
+        },
     )
 
 
@@ -120,7 +124,13 @@ def ssh_opened_by_separate_ingress(t: Template) -> None:
         t,
         "AppSshIngress",
         "AWS::EC2::SecurityGroupIngress",
-        {"GroupId": get_att("AppSecurityGroup", "GroupId"), "IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "CidrIp": "0.0.0.0/0"},
+        {
+            "GroupId": get_att("AppSecurityGroup", "GroupId"),
+            "IpProtocol": "tcp",
+            "FromPort": 22,
+            "ToPort": 22,
+            "CidrIp": "0.0.0.0/0",
+        },
     )
 
 
@@ -173,7 +183,10 @@ def instance_role_admin(t: Template) -> None:
     props(t, "InstanceRole")["Policies"].append(
         {
             "PolicyName": "everything",
-            "PolicyDocument": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]},
+            "PolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+            },
         }
     )
 
@@ -187,7 +200,12 @@ def bigger_instances_than_declared(t: Template) -> None:
 
 
 def second_target_group(t: Template) -> None:
-    add(t, "SecondTargetGroup", "AWS::ElasticLoadBalancingV2::TargetGroup", {"VpcId": ref("Vpc"), "Protocol": "HTTP", "Port": 80})
+    add(
+        t,
+        "SecondTargetGroup",
+        "AWS::ElasticLoadBalancingV2::TargetGroup",
+        {"VpcId": ref("Vpc"), "Protocol": "HTTP", "Port": 80},
+    )
     props(t, "AutoScalingGroup")["TargetGroupARNs"].append(ref("SecondTargetGroup"))
 
 
@@ -222,30 +240,73 @@ def drop_ssm_core(t: Template) -> None:
 
 M = Mutant
 MUTANTS = [
-    M("isolated-subnet-b-in-zone-a", "NET-01", "FAIL", _set(["IsolatedSubnetB", "Properties", "AvailabilityZone"], {"Fn::Select": [0, {"Fn::GetAZs": ""}]})),
+    M(
+        "isolated-subnet-b-in-zone-a",
+        "NET-01",
+        "FAIL",
+        _set(["IsolatedSubnetB", "Properties", "AvailabilityZone"], {"Fn::Select": [0, {"Fn::GetAZs": ""}]}),
+    ),
     M("db-subnet-through-nat", "NET-02", "FAIL", db_subnet_through_nat),
     M("db-subnet-ipv6-default-route", "NET-02", "FAIL", isolated_ipv6_default_route),
     M("db-subnet-route-to-igw", "NET-02", "FAIL", isolated_route_to_igw),
     M("db-subnet-main-route-table", "NET-02", "ERROR", db_subnet_in_main_route_table),
     M("db-publicly-accessible", "NET-03", "FAIL", _set(["Database", "Properties", "PubliclyAccessible"], True)),
     M("db-open-to-vpc-range", "NET-03", "FAIL", database_open_to_vpc_range),
-    M("app-in-public-subnets", "NET-04", "FAIL", _set(["AutoScalingGroup", "Properties", "VPCZoneIdentifier"], [ref("PublicSubnetA"), ref("PublicSubnetB")])),
-    M("private-subnet-public-ips", "NET-04", "FAIL", _set(["PrivateSubnetA", "Properties", "MapPublicIpOnLaunch"], True)),
+    M(
+        "app-in-public-subnets",
+        "NET-04",
+        "FAIL",
+        _set(["AutoScalingGroup", "Properties", "VPCZoneIdentifier"], [ref("PublicSubnetA"), ref("PublicSubnetB")]),
+    ),
+    M(
+        "private-subnet-public-ips",
+        "NET-04",
+        "FAIL",
+        _set(["PrivateSubnetA", "Properties", "MapPublicIpOnLaunch"], True),
+    ),
     M("ssh-by-separate-ingress", "NET-05", "FAIL", ssh_opened_by_separate_ingress),
     M("alb-admits-8080", "NET-05", "FAIL", load_balancer_admits_8080),
     M("isolated-subnet-default-acl", "NET-06", "FAIL", _delete("IsolatedSubnetANetworkAclAssociation")),
     M("isolated-acl-admits-internet", "NET-06", "FAIL", isolated_acl_admits_internet),
     M("lambda-in-public-subnets", "NET-07", "FAIL", lambda_in_public_subnets),
     M("https-listener-plain-http", "TLS-01", "FAIL", _set(["HttpsListener", "Properties", "Protocol"], "HTTP")),
-    M("iam-server-certificate", "TLS-01", "FAIL", _set(["HttpsListener", "Properties", "Certificates"], [{"CertificateArn": "arn:aws:iam::123456789012:server-certificate/x"}])),
+    M(
+        "iam-server-certificate",
+        "TLS-01",
+        "FAIL",
+        _set(
+            ["HttpsListener", "Properties", "Certificates"],
+            [{"CertificateArn": "arn:aws:iam::123456789012:server-certificate/x"}],
+        ),
+    ),
     M("http-listener-forwards", "TLS-02", "FAIL", http_listener_forwards),
-    M("redirect-302", "TLS-02", "FAIL", _set(["HttpListener", "Properties", "DefaultActions", 0, "RedirectConfig", "StatusCode"], "HTTP_302")),  # type: ignore[list-item]
-    M("tls10-policy", "TLS-03", "FAIL", _set(["HttpsListener", "Properties", "SslPolicy"], "ELBSecurityPolicy-2016-08")),
-    M("mariadb-plaintext-allowed", "TLS-04", "FAIL", _set(["DatabaseParameterGroup", "Properties", "Parameters", "require_secure_transport"], "0")),
+    M(
+        "redirect-302",
+        "TLS-02",
+        "FAIL",
+        _set(["HttpListener", "Properties", "DefaultActions", 0, "RedirectConfig", "StatusCode"], "HTTP_302"),
+    ),  # type: ignore[list-item]
+    M(
+        "tls10-policy",
+        "TLS-03",
+        "FAIL",
+        _set(["HttpsListener", "Properties", "SslPolicy"], "ELBSecurityPolicy-2016-08"),
+    ),
+    M(
+        "mariadb-plaintext-allowed",
+        "TLS-04",
+        "FAIL",
+        _set(["DatabaseParameterGroup", "Properties", "Parameters", "require_secure_transport"], "0"),
+    ),
     M("efs-mount-without-tls", "TLS-04", "FAIL", efs_mounted_without_tls),
     M("content-bucket-allows-http", "TLS-04", "FAIL", _delete("ContentBucketPolicy")),
     M("scale-out-at-75", "SCL-01", "FAIL", _set(["CpuHighAlarm", "Properties", "Threshold"], 75)),
-    M("scale-out-greater-than", "SCL-01", "FAIL", _set(["CpuHighAlarm", "Properties", "ComparisonOperator"], "GreaterThanThreshold")),
+    M(
+        "scale-out-greater-than",
+        "SCL-01",
+        "FAIL",
+        _set(["CpuHighAlarm", "Properties", "ComparisonOperator"], "GreaterThanThreshold"),
+    ),
     M("max-size-10", "SCL-02", "FAIL", _set(["AutoScalingGroup", "Properties", "MaxSize"], 10)),
     M("no-scale-in-policy", "SCL-03", "FAIL", drop_scale_in),
     M("two-target-groups", "SCL-04", "FAIL", second_target_group),
@@ -258,20 +319,42 @@ MUTANTS = [
     M("single-az-database", "DAT-01", "FAIL", _set(["Database", "Properties", "MultiAZ"], False)),
     M("multi-az-if-false-condition", "DAT-01", "FAIL", multi_az_through_false_condition),
     M("multi-az-from-unset-parameter", "DAT-01", "ERROR", multi_az_from_parameter_without_value),
-    M("db-deletion-policy-delete", "DAT-02", "FAIL", lambda t: t["Resources"]["Database"].update(DeletionPolicy="Delete")),
+    M(
+        "db-deletion-policy-delete",
+        "DAT-02",
+        "FAIL",
+        lambda t: t["Resources"]["Database"].update(DeletionPolicy="Delete"),
+    ),
     M("db-backups-3-days", "DAT-02", "FAIL", _set(["Database", "Properties", "BackupRetentionPeriod"], 3)),
     M("plaintext-db-password", "DAT-03", "FAIL", plaintext_password_parameter),
     M("efs-unencrypted", "DAT-04", "FAIL", _set(["FileSystem", "Properties", "Encrypted"], False)),
     M("efs-one-mount-target", "DAT-04", "FAIL", one_mount_target),
     M("efs-not-backed-up", "DAT-04", "FAIL", file_system_not_backed_up),
-    M("content-versioning-suspended", "DAT-05", "FAIL", _set(["ContentBucket", "Properties", "VersioningConfiguration"], {"Status": "Suspended"})),
+    M(
+        "content-versioning-suspended",
+        "DAT-05",
+        "FAIL",
+        _set(["ContentBucket", "Properties", "VersioningConfiguration"], {"Status": "Suspended"}),
+    ),
     M("no-themes-notification", "DAT-05", "FAIL", drop_themes_notification),
     M("sync-role-writes-s3", "DAT-06", "FAIL", sync_role_may_write_s3),
     M("sync-in-public-subnets", "DAT-06", "FAIL", lambda_in_public_subnets),
     M("no-ssm-core", "IAM-01", "FAIL", drop_ssm_core),
     M("key-pair", "IAM-01", "FAIL", _set(["LaunchTemplate", "Properties", "LaunchTemplateData", "KeyName"], "admin")),
-    M("imdsv1-allowed", "IAM-02", "FAIL", _set(["LaunchTemplate", "Properties", "LaunchTemplateData", "MetadataOptions", "HttpTokens"], "optional")),
-    M("unencrypted-root", "IAM-02", "FAIL", _set(["LaunchTemplate", "Properties", "LaunchTemplateData", "BlockDeviceMappings", 0, "Ebs", "Encrypted"], False)),  # type: ignore[list-item]
+    M(
+        "imdsv1-allowed",
+        "IAM-02",
+        "FAIL",
+        _set(["LaunchTemplate", "Properties", "LaunchTemplateData", "MetadataOptions", "HttpTokens"], "optional"),
+    ),
+    M(
+        "unencrypted-root",
+        "IAM-02",
+        "FAIL",
+        _set(
+            ["LaunchTemplate", "Properties", "LaunchTemplateData", "BlockDeviceMappings", 0, "Ebs", "Encrypted"], False
+        ),
+    ),  # type: ignore[list-item]
     M("admin-inline-policy", "IAM-03", "FAIL", instance_role_admin),
     M("app-logs-forever", "OBS-01", "FAIL", lambda t: props(t, "AppLogGroup").pop("RetentionInDays")),
     M("no-rds-log-exports", "OBS-01", "FAIL", lambda t: props(t, "Database").pop("EnableCloudwatchLogsExports")),

@@ -53,7 +53,9 @@ def strings() -> st.SearchStrategy[Any]:
             st.fixed_dictionaries({"V0": inner, "V1": inner}),
         )
         return st.one_of(
-            st.builds(lambda d, items: {"Fn::Join": [d, items]}, st.sampled_from(["", ",", "/"]), st.lists(inner, max_size=3)),
+            st.builds(
+                lambda d, items: {"Fn::Join": [d, items]}, st.sampled_from(["", ",", "/"]), st.lists(inner, max_size=3)
+            ),
             st.builds(lambda i, items: {"Fn::Select": [i, items]}, st.integers(0, 3), lists),
             st.builds(lambda c, a, b: {"Fn::If": [c, a, b]}, st.sampled_from(["C0", "C1"]), inner, inner),
             sub,
@@ -94,7 +96,9 @@ def reference_eval(node: Any, conds: dict[str, Any]) -> Any:
         while "${" in text:
             before, _, rest = text.partition("${")
             name, _, text = rest.partition("}")
-            value = reference_eval(variables[name], conds) if name in variables else reference_eval({"Ref": name}, conds)
+            value = (
+                reference_eval(variables[name], conds) if name in variables else reference_eval({"Ref": name}, conds)
+            )
             if not isinstance(value, str):
                 return UNKNOWN
             out += before + value
@@ -138,4 +142,3 @@ def test_resolver_agrees_with_reference_evaluation(expression: Any, c0: Any, c1:
         assert isinstance(got, Unknown) or (isinstance(got, list) and any(isinstance(x, Unknown) for x in got))
     else:
         assert got == expected
-

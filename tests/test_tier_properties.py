@@ -61,7 +61,11 @@ def template_for(tables: list[list[tuple[str, str]]], subnets: list[int | None],
     if endpoint:
         resources["S3Endpoint"] = {
             "Type": "AWS::EC2::VPCEndpoint",
-            "Properties": {"VpcId": {"Ref": "Vpc"}, "ServiceName": "com.amazonaws.eu-west-1.s3", "RouteTableIds": [{"Ref": "Table0"}]},
+            "Properties": {
+                "VpcId": {"Ref": "Vpc"},
+                "ServiceName": "com.amazonaws.eu-west-1.s3",
+                "RouteTableIds": [{"Ref": "Table0"}],
+            },
         }
     for s, table in enumerate(subnets):
         resources[f"Subnet{s}"] = {

@@ -46,11 +46,12 @@ class ControlFailed(AssertionError):
         super().__init__("\n".join(lines))
 
 
-def known(value: T, what: str) -> T:
+def known(value: T | Unknown, what: str) -> T:
     """``value`` if it is fully known, else raise Undecidable naming ``what``."""
     unknown = first_unknown(value)
     if unknown is not None:
         raise Undecidable(f"{what}: {unknown.reason}" + (f" (line {unknown.line})" if unknown.line else ""))
+    assert not isinstance(value, Unknown)
     return value
 
 

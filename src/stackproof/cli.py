@@ -109,7 +109,7 @@ def _cmd_controls(args: argparse.Namespace) -> int:
         status = "active" if control.active else f"planned ({control.planned_in})"
         print(f"{control.id}  {control.severity:<8}  {status:<8}  {','.join(control.targets)}")
         print(f"        {control.title}")
-        print(f"        source: {control.seed}: \"{control.quote}\"")
+        print(f'        source: {control.seed}: "{control.quote}"')
     return EXIT_OK
 
 

@@ -78,7 +78,17 @@ def run_checks(session: Session, options: RunOptions, out: TextIO) -> int:
     if not checks.exists():
         raise RunError(f"{checks}: no such checks directory")
     # --assert=plain: stackproof is imported already, and checks report evidence, not rewritten asserts.
-    argv = [str(checks), "-qq", "-rN", "--tb=no", "--assert=plain", "-p", "no:cacheprovider", "-o", "addopts=--strict-markers"]
+    argv = [
+        str(checks),
+        "-qq",
+        "-rN",
+        "--tb=no",
+        "--assert=plain",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "addopts=--strict-markers",
+    ]
     argv += ["--rootdir", str(paths.project_root())]
     if options.keyword:
         argv += ["-k", options.keyword]

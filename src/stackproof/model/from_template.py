@@ -12,6 +12,7 @@ from typing import Any
 
 from stackproof.model import types as m
 from stackproof.model.deployment import Deployment
+from stackproof.template.cfn_yaml import LocatedDict
 from stackproof.template.resolver import ResolvedResource, ResolvedTemplate
 from stackproof.template.values import AttrRef, FromParameter, ResourceRef, Symbolic, Unknown, refers_to
 
@@ -288,7 +289,9 @@ def vpc_endpoint(c: Context, r: ResolvedResource) -> None:
 # ---------------------------------------------------------------------------- load balancing
 def load_balancer(c: Context, r: ResolvedResource) -> None:
     p = r.properties
-    attributes = {a.get("Key"): a.get("Value") for a in p.get("LoadBalancerAttributes") or [] if isinstance(a, dict)}
+    attributes = {
+        str(a.get("Key")): a.get("Value") for a in p.get("LoadBalancerAttributes") or [] if isinstance(a, dict)
+    }
     mappings = [key(s.get("SubnetId")) for s in p.get("SubnetMappings") or [] if isinstance(s, dict)]
     c.d.add(
         m.LoadBalancer(
@@ -473,7 +476,7 @@ def scaling_policy(c: Context, r: ResolvedResource) -> None:
 
 def alarm(c: Context, r: ResolvedResource) -> None:
     p = r.properties
-    dimensions = {d.get("Name"): key(d.get("Value")) for d in p.get("Dimensions") or [] if isinstance(d, dict)}
+    dimensions = {str(d.get("Name")): key(d.get("Value")) for d in p.get("Dimensions") or [] if isinstance(d, dict)}
     c.d.add(
         m.Alarm(
             r.logical_id,
@@ -815,7 +818,7 @@ def build(resolved: ResolvedTemplate, name: str | None = None) -> Deployment:
     context = Context(resolved, deployment)
     metadata = resolved.template.data.get("Metadata") or {}
     deployment.declared = dict(metadata.get("stackproof") or {}) if isinstance(metadata, dict) else {}
-    params = resolved.template.data.get("Parameters") or {}
+    params = resolved.template.data.get("Parameters") or LocatedDict()
     for param_name, spec in params.items():
         spec = spec or {}
         deployment.parameters.append(

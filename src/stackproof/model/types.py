@@ -104,7 +104,7 @@ class Rule:
 
     @property
     def from_anywhere(self) -> bool:
-        return self.cidr == "0.0.0.0/0" or self.cidr_ipv6 == "::/0"
+        return bool(self.cidr == "0.0.0.0/0" or self.cidr_ipv6 == "::/0")
 
 
 @dataclass
