@@ -55,28 +55,22 @@ def test_scales_out_at_70_and_in_below_20(deployment: Deployment) -> None:
     with findings() as f:
         for group in require(deployment.all(AutoScalingGroup), "Auto Scaling group"):
             out, inn = scaling_pair(deployment, group, f)
-            for alarm in out:
-                observed = (known(alarm.comparison, f"{alarm}"), known(alarm.threshold, f"threshold of {alarm}"))
-                if observed != ("GreaterThanOrEqualToThreshold", scaling["scale_out_cpu"]):
-                    f.fail(
-                        "scale-out alarm is not CPU >= 70%",
-                        alarm,
-                        observed=observed,
-                        expected=("GreaterThanOrEqualToThreshold", scaling["scale_out_cpu"]),
-                    )
-                for problem in cpu_alarm_problems(alarm, group):
-                    f.fail(f"scale-out alarm {problem}", alarm)
-            for alarm in inn:
-                observed = (known(alarm.comparison, f"{alarm}"), known(alarm.threshold, f"threshold of {alarm}"))
-                if observed != ("LessThanThreshold", scaling["scale_in_cpu"]):
-                    f.fail(
-                        "scale-in alarm is not CPU < 20%",
-                        alarm,
-                        observed=observed,
-                        expected=("LessThanThreshold", scaling["scale_in_cpu"]),
-                    )
-                for problem in cpu_alarm_problems(alarm, group):
-                    f.fail(f"scale-in alarm {problem}", alarm)
+            wanted = (
+                ("scale-out", out, ("GreaterThanOrEqualToThreshold", scaling["scale_out_cpu"])),
+                ("scale-in", inn, ("LessThanThreshold", scaling["scale_in_cpu"])),
+            )
+            for label, alarms, expected in wanted:
+                for alarm in alarms:
+                    observed = (known(alarm.comparison, f"{alarm}"), known(alarm.threshold, f"threshold of {alarm}"))
+                    if observed != expected:
+                        f.fail(
+                            f"{label} alarm is not CPU {expected[0]} {expected[1]}%",
+                            alarm,
+                            observed=observed,
+                            expected=expected,
+                        )
+                    for problem in cpu_alarm_problems(alarm, group):
+                        f.fail(f"{label} alarm {problem}", alarm)
 
 
 @pytest.mark.control("SCL-02")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from stackproof.importing import import_file
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "reference" / "cloudformation" / "dashboard.yaml"
@@ -19,16 +19,7 @@ deploy_summaries = pytest.StashKey[list[str]]()
 
 def load_sync_handler() -> ModuleType:
     """Import the sync function from its source file, as Lambda would (it is not a package)."""
-    name = "s3_to_efs_handler"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, SYNC_FUNCTION)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return import_file("s3_to_efs_handler", SYNC_FUNCTION)
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@ tests and benchmarks. The verdict rules are the plugin's (:func:`status_for`).""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -15,6 +13,7 @@ import pytest
 
 from stackproof import paths
 from stackproof.checking import ControlFailed, Undecidable
+from stackproof.importing import import_file
 from stackproof.model.deployment import Deployment
 from stackproof.results import ERROR, FAIL, PASS, SKIP
 
@@ -42,15 +41,7 @@ def status_for(error: BaseException | None) -> str:
 def load_checks(directory: Path | None = None) -> tuple[Check, ...]:
     found = []
     for path in sorted((directory or paths.checks_dir()).glob("test_*.py")):
-        name = f"stackproof_checks_{path.stem}"
-        module = sys.modules.get(name)
-        if module is None:
-            spec = importlib.util.spec_from_file_location(name, path)
-            assert spec is not None
-            assert spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[name] = module
-            spec.loader.exec_module(module)
+        module = import_file(f"stackproof_checks_{path.stem}", path)
         for attr, value in vars(module).items():
             marks = getattr(value, "pytestmark", [])
             controls = [m.args[0] for m in marks if m.name == "control"]
