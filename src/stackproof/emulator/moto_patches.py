@@ -6,6 +6,7 @@ import time) and are idempotent, so a test session can install them once.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 _installed = False
@@ -18,6 +19,9 @@ def _rds_instance_properties(properties: dict[str, Any]) -> dict[str, Any]:
     group = fixed.get("DBParameterGroupName")
     if group is not None and not isinstance(group, str):
         fixed["DBParameterGroupName"] = group.name
+    subnet_group = fixed.get("DBSubnetGroupName")
+    if isinstance(subnet_group, str):  # moto reads .name; with a physical ID the Ref is the name
+        fixed["DBSubnetGroupName"] = SimpleNamespace(name=subnet_group)
     if "VPCSecurityGroups" in fixed and "VpcSecurityGroupIds" not in fixed:
         fixed["VpcSecurityGroupIds"] = fixed["VPCSecurityGroups"]
     return fixed
@@ -37,6 +41,17 @@ def _efs_attributes() -> None:
 
     FileSystem.get_cfn_attribute = file_system_attribute  # type: ignore[attr-defined]
     AccessPoint.get_cfn_attribute = access_point_attribute  # type: ignore[attr-defined]
+
+
+def _physical_ids() -> None:
+    """moto 5.2 gives some models no physical ID, so describe_stack_resources cannot map
+    their logical IDs to the real resources; these are the ones a deployed model reads."""
+    from moto.efs.models import AccessPoint
+    from moto.rds.models import DBParameterGroup, DBSubnetGroup
+
+    DBSubnetGroup.physical_resource_id = property(lambda self: self.name)  # type: ignore[attr-defined]
+    DBParameterGroup.physical_resource_id = property(lambda self: self.name)  # type: ignore[attr-defined]
+    AccessPoint.physical_resource_id = property(lambda self: self.access_point_id)  # type: ignore[attr-defined]
 
 
 def _attribute(values: dict[str, str], resource_type: str, name: str) -> str:
@@ -73,4 +88,8 @@ def install() -> None:
 
     DBInstance.create_from_cloudformation_json = classmethod(create_db_instance)  # type: ignore[method-assign,assignment]
     _efs_attributes()
+    _physical_ids()
+    from stackproof.emulator.moto_models import register
+
+    register()
     _installed = True
