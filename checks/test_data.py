@@ -6,7 +6,7 @@ import pytest
 
 from stackproof import policy
 from stackproof.checking import findings, known, require
-from stackproof.documents import as_list, names, statements
+from stackproof.documents import as_list, statements
 from stackproof.model.deployment import PRIVATE, Deployment
 from stackproof.model.types import (
     AccessPoint,
@@ -18,10 +18,9 @@ from stackproof.model.types import (
     Function,
     MountTarget,
     Role,
-    Secret,
     Subnet,
 )
-from stackproof.template.values import FromParameter, Symbolic, refers_to
+from stackproof.template.values import FromParameter, Symbolic
 
 SECRET_WORDS = ("password", "passwd", "secret")
 REFERENCE_SUFFIXES = ("arn", "id", "name")  # DBSecretArn names a secret; it is not one
@@ -82,21 +81,18 @@ def test_database_credentials_live_in_secrets_manager(deployment: Deployment) ->
                     f.fail(f"parameter {parameter.name} has a default secret value", parameter.location)
                 if not parameter.no_echo:
                     f.fail(f"parameter {parameter.name} is not NoEcho", parameter.location)
-        secrets = {s.key for s in deployment.all(Secret)}
         for role in deployment.instance_roles():
-            readable = set()
+            readable: set[str] = set()
             for policy_doc in role.policies:
                 for statement in statements(known(policy_doc.document, f"{policy_doc.name} of {role}")):
-                    if statement.get("Effect") == "Allow" and "secretsmanager:GetSecretValue" in as_list(
-                        statement.get("Action")
-                    ):
-                        readable |= names(statement.get("Resource")) | {
-                            str(r) for r in as_list(statement.get("Resource")) if isinstance(r, FromParameter)
-                        }
+                    actions = as_list(statement.get("Action"))
+                    if statement.get("Effect") == "Allow" and "secretsmanager:GetSecretValue" in actions:
+                        resources = as_list(statement.get("Resource"))
+                        readable |= deployment.refs(resources) | {str(r) for r in resources if not deployment.refs(r)}
             if not readable:
                 f.fail("the instance role cannot read the database secret", role)
-            elif secrets and not readable & secrets and not any(not r.startswith("${") for r in readable - secrets):
-                f.fail("the instance role reads no secret of this deployment", role, observed=sorted(readable))
+            elif "*" in readable:
+                f.fail("the instance role can read every secret", role, observed="*", expected="the database secret")
         for group in deployment.all(AutoScalingGroup):
             template = deployment.launch_template_of(group)
             user_data = str(known(template.user_data, f"user data of {template}")) if template else ""
@@ -116,7 +112,7 @@ def app_subnets(deployment: Deployment) -> list[Subnet]:
 def backed_up(deployment: Deployment, fs: FileSystem) -> bool:
     for selection in deployment.all(BackupSelection):
         for resource in known(selection.resources, f"resources of {selection}"):
-            if fs.key in names(resource) or (isinstance(resource, str) and fs.key in resource):
+            if fs.key in deployment.refs(resource) or (isinstance(resource, str) and fs.key in resource):
                 return True
     return False
 
@@ -245,10 +241,10 @@ def test_sync_function_private_via_access_point_least_privilege(deployment: Depl
                         elif service == "s3":
                             if action not in S3_READ:
                                 f.fail("function role may write to S3", role, observed=action, expected=S3_READ)
-                            elif not names(resources) or not names(resources) <= bucket_keys:
+                            elif not deployment.refs(resources) or not deployment.refs(resources) <= bucket_keys:
                                 f.fail("function role reads S3 beyond the content bucket", role, observed=resources)
                         elif service == "elasticfilesystem" and action in EFS_WRITE:
                             condition = (statement.get("Condition") or {}).get("StringEquals") or {}
                             point = condition.get("elasticfilesystem:AccessPointArn")
-                            if refers_to(point) not in access_points:
+                            if not deployment.refs(point) & access_points:
                                 f.fail("function role may write EFS other than through its access point", role)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from stackproof.checking import findings, known, require
-from stackproof.documents import names
 from stackproof.model.deployment import Deployment
 from stackproof.model.types import Alarm, AutoScalingGroup, DbInstance, Function, LogGroup
 
@@ -13,7 +12,7 @@ from stackproof.model.types import Alarm, AutoScalingGroup, DbInstance, Function
 def log_group_for_function(deployment: Deployment, function: Function) -> LogGroup | None:
     for group in deployment.all(LogGroup):
         name = group.name
-        if function.key in names(name):
+        if function.key in deployment.refs(name):
             return group
         if isinstance(function.name, str) and str(name) == f"/aws/lambda/{function.name}":
             return group
@@ -30,9 +29,8 @@ def test_logs_with_retention_alarms_and_database_log_exports(deployment: Deploym
         for asg in require(deployment.all(AutoScalingGroup), "Auto Scaling group"):
             template = deployment.launch_template_of(asg)
             user_data = known(template.user_data, f"user data of {template}") if template else None
-            shipped = {
-                g.key for g in deployment.all(LogGroup) if g.key in names(user_data) or str(g.name) in str(user_data)
-            }
+            named = deployment.refs(user_data)
+            shipped = {g.key for g in deployment.all(LogGroup) if g.key in named or str(g.name) in str(user_data)}
             if not shipped:
                 f.fail("application logs are not sent to a log group of this deployment", asg)
             cpu = [

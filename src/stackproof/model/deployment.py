@@ -23,7 +23,7 @@ from stackproof.model.types import (
     SecurityGroup,
     Subnet,
 )
-from stackproof.template.values import Unknown
+from stackproof.template.values import Symbolic, Unknown
 
 T = TypeVar("T", bound=Obj)
 
@@ -44,9 +44,35 @@ class Deployment:
     policies: list[PolicyDocument] = field(default_factory=list)
     declared: dict[str, Any] = field(default_factory=dict)  # the template's Metadata.stackproof
     _objects: dict[type[Obj], dict[str, Obj]] = field(default_factory=lambda: defaultdict(dict))
+    _aliases: dict[str, str] = field(default_factory=dict)
 
-    def add(self, obj: Obj) -> None:
+    def add(self, obj: Obj, *aliases: str) -> None:
+        """Add ``obj``; ``aliases`` are other identifiers for it (ARNs, names) that
+        references in a deployed stack use."""
         self._objects[type(obj)][obj.key] = obj
+        for alias in aliases:
+            if alias:
+                self._aliases[alias] = obj.key
+
+    def resolve_key(self, value: Any) -> Any:
+        """The model key ``value`` names: itself, or the object it is an alias of."""
+        if isinstance(value, str) and value in self._aliases:
+            return self._aliases[value]
+        return value
+
+    def refs(self, value: Any) -> set[str]:
+        """Keys of the model objects a value (or list of values) refers to: logical IDs
+        behind Ref/GetAtt/Sub on a template, ARNs and names on a deployed stack."""
+        from stackproof.documents import as_list, names
+
+        found = names(value)
+        for item in as_list(value):
+            if isinstance(item, str) and not isinstance(item, Symbolic):
+                for candidate in (item, item.removesuffix("/*"), item.removesuffix(":*")):
+                    key = self._aliases.get(candidate)
+                    if key is not None:
+                        found.add(key)
+        return found
 
     def all(self, kind: type[T]) -> list[T]:
         return list(self._objects.get(kind, {}).values())  # type: ignore[arg-type]
@@ -54,7 +80,7 @@ class Deployment:
     def get(self, kind: type[T], key: Any) -> T | None:
         if not isinstance(key, str):
             return None
-        found = self._objects.get(kind, {}).get(key)
+        found = self._objects.get(kind, {}).get(self.resolve_key(key))
         return found  # type: ignore[return-value]
 
     def find(self, key: Any) -> Obj | None:
