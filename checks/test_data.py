@@ -189,7 +189,11 @@ def test_content_bucket_private_encrypted_versioned_and_notifying(deployment: De
 def sync_functions(deployment: Deployment) -> list[tuple[Function, list[Bucket]]]:
     result = []
     for function in deployment.all(Function):
-        sources = [b for b in content_buckets(deployment) if any(n.function == function.key for n in b.notifications)]
+        sources = [
+            b
+            for b in content_buckets(deployment)
+            if any(deployment.resolve_key(n.function) == function.key for n in b.notifications)
+        ]
         if sources:
             result.append((function, sources))
     return result

@@ -40,6 +40,7 @@ class Session:
     params: str | None
     region: str
     models: dict[str, Deployment | Exception] = field(default_factory=dict)
+    opened: list[Any] = field(default_factory=list)  # targets to close (emulators to stop)
     results: list[Result] = field(default_factory=list)
     collected_controls: dict[str, list[str]] = field(default_factory=dict)
 
@@ -49,13 +50,20 @@ class Session:
 
             try:
                 options = targets.TargetOptions(self.template, self.params, self.region)
-                self.models[target] = targets.load(target, options).deployment()
+                opened = targets.load(target, options)
+                self.opened.append(opened)
+                self.models[target] = opened.deployment()
             except Exception as exc:  # the verdict for every check on it is ERROR
                 self.models[target] = exc
         found = self.models[target]
         if isinstance(found, Exception):
             raise Undecidable(f"target {target} has no deployment: {found}")
         return found
+
+    def close(self) -> None:
+        """Tear down what targets started (emulators, deployed stacks), newest first."""
+        while self.opened:
+            self.opened.pop().close()
 
 
 session_key = pytest.StashKey[Session]()
@@ -87,6 +95,12 @@ def pytest_configure(config: pytest.Config) -> None:
         if params is None and paths.dashboard_params().exists():
             params = str(paths.dashboard_params())
     config.stash[session_key] = Session(chosen, template, params, config.getoption("--region"))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(session_key, None)
+    if state is not None:
+        state.close()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

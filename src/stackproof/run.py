@@ -48,13 +48,20 @@ def prepare(options: RunOptions, out: TextIO) -> Session:
     for name in chosen:
         started = time.perf_counter()
         print(f"stackproof: building the {name} model of {template} ...", file=out, flush=True)
+        target = targets.load(name, target_options)
+        session.opened.append(target)
         try:
-            model = targets.load(name, target_options).deployment()
+            model = target.deployment()
         except targets.TargetError as exc:
+            session.close()
             raise RunError(str(exc)) from None
+        except Exception as exc:  # an emulator or API failure: say which target, no traceback
+            session.close()
+            raise RunError(f"target {name}: {type(exc).__name__}: {exc}") from None
         session.models[name] = model
+        calls = f", {sum(model.api_calls.values())} API calls" if model.api_calls else ""
         print(
-            f"stackproof:   {model.count()} objects in {time.perf_counter() - started:.2f} s",
+            f"stackproof:   {model.count()} objects{calls} in {time.perf_counter() - started:.2f} s",
             file=out,
             flush=True,
         )
@@ -144,12 +151,16 @@ def summary(session: Session) -> str:
 
 
 def main(options: RunOptions, out: TextIO = sys.stdout) -> int:
+    session: Session | None = None
     try:
         session = prepare(options, out)
         code = run_checks(session, options, out)
     except RunError as exc:
         print(f"stackproof: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    finally:
+        if session is not None:
+            session.close()
     print(file=out)
     print(table(session), file=out)
     text = details(session, options.verbose)

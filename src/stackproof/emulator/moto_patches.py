@@ -6,8 +6,12 @@ import time) and are idempotent, so a test session can install them once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import cache
 from types import SimpleNamespace
 from typing import Any
+
+from moto.utilities.utils import get_partition
 
 _installed = False
 
@@ -54,6 +58,163 @@ def _physical_ids() -> None:
     AccessPoint.physical_resource_id = property(lambda self: self.access_point_id)  # type: ignore[attr-defined]
 
 
+def _role_policy_documents() -> None:
+    """Roles created by moto's CloudFormation keep inline policies as dicts, and
+    get_account_authorization_details then fails quoting them; serialize them first."""
+    import json
+    from urllib import parse
+
+    from moto.iam.models import Role
+
+    def role_policy_list(self: Role) -> list[dict[str, str]]:
+        return [
+            {"PolicyName": name, "PolicyDocument": parse.quote(doc if isinstance(doc, str) else json.dumps(doc))}
+            for name, doc in self.policies.items()
+        ]
+
+    Role.role_policy_list = property(role_policy_list)  # type: ignore[method-assign,assignment]
+
+
+AfterCreate = Callable[[Any, dict[str, Any], str, str], Any]
+
+
+def _after_create(model: Any, fix: AfterCreate) -> None:
+    """Wrap a moto model's CloudFormation create so ``fix`` can finish what moto skips;
+    ``fix`` may return a replacement for the created object."""
+    original = model.create_from_cloudformation_json.__func__
+
+    def create(
+        cls: Any,
+        /,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Any:
+        created = original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        replaced = fix(created, cloudformation_json.get("Properties") or {}, account_id, region_name)
+        return created if replaced is None else replaced
+
+    model.create_from_cloudformation_json = classmethod(create)
+
+
+def _route_table_association(created: Any, props: dict[str, Any], account: str, region: str) -> Any:
+    """moto records a CloudFormation association where describe_route_tables never looks."""
+    from moto.ec2.models import ec2_backends
+
+    association_id = ec2_backends[account][region].associate_route_table(
+        props["RouteTableId"], subnet_id=props["SubnetId"]
+    )
+    created.physical_resource_id_value = association_id
+    return SimpleNamespace(physical_resource_id=association_id, is_created=lambda: True)
+
+
+def _database_settings(created: Any, props: dict[str, Any], account: str, region: str) -> None:
+    """moto ignores DeletionProtection and EnableCloudwatchLogsExports from CloudFormation."""
+    created.deletion_protection = str(props.get("DeletionProtection", False)).lower() == "true"
+    created.enabled_cloudwatch_logs_exports = list(props.get("EnableCloudwatchLogsExports") or [])
+
+
+def _file_system_policy(created: Any, props: dict[str, Any], account: str, region: str) -> None:
+    """moto ignores FileSystemPolicy from CloudFormation."""
+    import json
+
+    from moto.efs.models import efs_backends
+
+    if props.get("FileSystemPolicy") is not None:
+        efs_backends[account][region].put_file_system_policy(
+            created.file_system_id, json.dumps(props["FileSystemPolicy"]), False
+        )
+
+
+def _bucket_notifications(created: Any, props: dict[str, Any], account: str, region: str) -> None:
+    """moto ignores NotificationConfiguration, versioning and the public access block from
+    CloudFormation; set them through the backend as the S3 API would."""
+    from moto.s3.models import s3_backends
+
+    backend = s3_backends[account]["global"]
+    functions = (props.get("NotificationConfiguration") or {}).get("LambdaConfigurations") or []
+    if functions:
+        config = [
+            {
+                "CloudFunction": f["Function"],
+                "Event": [f["Event"]],
+                **({"Filter": {"S3Key": {"FilterRule": f["Filter"]["S3Key"]["Rules"]}}} if f.get("Filter") else {}),
+            }
+            for f in functions
+        ]
+        backend.put_bucket_notification_configuration(created.name, {"CloudFunctionConfiguration": config})
+    status = (props.get("VersioningConfiguration") or {}).get("Status")
+    if status:
+        backend.put_bucket_versioning(created.name, status)
+    block = props.get("PublicAccessBlockConfiguration")
+    if block:
+        backend.put_public_access_block(created.name, {k: str(v).lower() for k, v in block.items()})
+
+
+def _role_managed_policies(created: Any, props: dict[str, Any], account: str, region: str) -> None:
+    """moto ignores ManagedPolicyArns on roles from CloudFormation; attach them, loading the
+    AWS managed policy from moto's own data when it is not loaded yet."""
+    from moto.iam.models import AWSManagedPolicy, iam_backends
+
+    backend = iam_backends[account][get_partition(region)]
+    for arn in props.get("ManagedPolicyArns") or []:
+        if arn not in {p.arn for p in backend.managed_policies.values()}:
+            data = _aws_managed_policies().get(arn.rsplit("/", 1)[-1])
+            if data is None:
+                continue
+            policy = AWSManagedPolicy.from_data(arn.rsplit("/", 1)[-1], account, region, data)
+            backend.managed_policies[policy.arn] = policy
+        backend.attach_role_policy(arn, created.name)
+
+
+def _function_file_systems(created: Any, props: dict[str, Any], account: str, region: str) -> None:
+    """moto's Lambda has no FileSystemConfigs; keep them and report them in the configuration."""
+    created.stackproof_file_system_configs = list(props.get("FileSystemConfigs") or [])
+
+
+def _lambda_configuration() -> None:
+    from moto.awslambda.models import LambdaFunction
+
+    original = LambdaFunction.get_configuration
+
+    def get_configuration(self: LambdaFunction, on_create: bool = False) -> dict[str, Any]:
+        config: dict[str, Any] = original(self, on_create)
+        configs = getattr(self, "stackproof_file_system_configs", None)
+        if configs:
+            config["FileSystemConfigs"] = configs
+        return config
+
+    LambdaFunction.get_configuration = get_configuration  # type: ignore[method-assign]
+    _after_create(LambdaFunction, _function_file_systems)
+
+
+@cache
+def _aws_managed_policies() -> dict[str, Any]:
+    import json
+
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
+
+    data: dict[str, Any] = json.loads(aws_managed_policies_data)
+    return data
+
+
+def _cloudformation_gaps() -> None:
+    from moto.ec2.models.subnets import SubnetRouteTableAssociation
+    from moto.efs.models import FileSystem
+    from moto.iam.models import Role
+    from moto.rds.models import DBInstance
+    from moto.s3.models import FakeBucket
+
+    _after_create(SubnetRouteTableAssociation, _route_table_association)
+    _after_create(DBInstance, _database_settings)
+    _after_create(FileSystem, _file_system_policy)
+    _after_create(FakeBucket, _bucket_notifications)
+    _after_create(Role, _role_managed_policies)
+    _lambda_configuration()
+
+
 def _attribute(values: dict[str, str], resource_type: str, name: str) -> str:
     from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
 
@@ -89,6 +250,8 @@ def install() -> None:
     DBInstance.create_from_cloudformation_json = classmethod(create_db_instance)  # type: ignore[method-assign,assignment]
     _efs_attributes()
     _physical_ids()
+    _role_policy_documents()
+    _cloudformation_gaps()
     from stackproof.emulator.moto_models import register
 
     register()

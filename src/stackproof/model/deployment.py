@@ -43,6 +43,8 @@ class Deployment:
     parameters: list[Parameter] = field(default_factory=list)
     policies: list[PolicyDocument] = field(default_factory=list)
     declared: dict[str, Any] = field(default_factory=dict)  # the template's Metadata.stackproof
+    api_calls: dict[str, int] = field(default_factory=dict)  # deployed targets: calls made to build it
+    skipped: dict[str, str] = field(default_factory=dict)  # resources the target did not create
     _objects: dict[type[Obj], dict[str, Obj]] = field(default_factory=lambda: defaultdict(dict))
     _aliases: dict[str, str] = field(default_factory=dict)
 

@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 
 REGISTRY: dict[str, str] = {
     "template": "stackproof.targets.template:TemplateTarget",
+    "moto": "stackproof.targets.moto:MotoTarget",
+    "moto-server": "stackproof.targets.moto:MotoServerTarget",
 }
 
 
@@ -31,6 +33,8 @@ class Target(Protocol):
     name: str
 
     def deployment(self) -> Deployment: ...
+
+    def close(self) -> None: ...
 
 
 def names() -> list[str]:

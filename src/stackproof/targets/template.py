@@ -17,6 +17,9 @@ class TemplateTarget:
     def __init__(self, options: TargetOptions) -> None:
         self.options = options
 
+    def close(self) -> None:
+        """Nothing to tear down."""
+
     def deployment(self) -> Deployment:
         try:
             template = load_template(Path(self.options.template))

@@ -1,0 +1,763 @@
+"""Build the deployment model of one CloudFormation stack from describe calls.
+
+Scoped to the stack: ``list_stack_resources`` gives the physical IDs, then one batched
+describe per resource type (never one call per resource where the API can batch), plus
+the network context the controls need (every route table of the VPC, the main one
+included; its network ACLs and security groups). Facts only the template holds
+(DeletionPolicy, the master password's source, declared quota increases) come from the
+stack's own template, resolved with the stack's parameters.
+
+Clients are passed in; this module never creates a session.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from stackproof.model import types as m
+from stackproof.model.deployment import Deployment
+from stackproof.template.cfn_yaml import load_text
+from stackproof.template.loader import Template
+from stackproof.template.resolver import ResolvedTemplate, resolve
+from stackproof.template.values import Unknown
+
+ClientFactory = Callable[[str], Any]
+
+
+class StackNotFound(Exception):
+    pass
+
+
+def pages(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[Any]:
+    """Every item of a (possibly paginated) list operation."""
+    if client.can_paginate(operation):
+        for page in client.get_paginator(operation).paginate(**kwargs):
+            yield from page.get(key, [])
+    else:
+        yield from getattr(client, operation)(**kwargs).get(key, [])
+
+
+NOT_CONFIGURED = frozenset(
+    {
+        "NoSuchPublicAccessBlockConfiguration",
+        "ServerSideEncryptionConfigurationNotFoundError",
+        "NoSuchBucketPolicy",
+    }
+)
+
+
+def optional(s3: Any, operation: str, bucket: str, key: str) -> Any:
+    """A bucket setting, or None when the bucket has none (not an error)."""
+    try:
+        return getattr(s3, operation)(Bucket=bucket).get(key)
+    except s3.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in NOT_CONFIGURED:
+            return None
+        raise
+
+
+def tags_name(tags: Iterable[dict[str, str]] | None) -> str:
+    return next((t["Value"] for t in tags or [] if t.get("Key") == "Name"), "")
+
+
+class Builder:
+    def __init__(self, client: ClientFactory, stack_name: str, region: str, target: str) -> None:
+        self.client = client
+        self.stack_name = stack_name
+        self.region = region
+        self.target = target
+        self.physical: dict[str, tuple[str, str]] = {}  # logical ID -> (physical ID, type)
+        self.logical: dict[str, str] = {}  # physical ID -> logical ID
+        self.resolved: ResolvedTemplate | None = None
+
+    # ------------------------------------------------------------------ helpers
+    def ids(self, resource_type: str) -> list[str]:
+        return [pid for pid, rtype in self.physical.values() if rtype == resource_type and pid and pid != "unknown"]
+
+    def loc(self, physical_id: str, resource_type: str) -> m.Location:
+        logical = self.logical.get(physical_id, physical_id)
+        return m.Location(logical, resource_type, physical_id=physical_id)
+
+    def template_resource(self, physical_id: str) -> Any:
+        logical = self.logical.get(physical_id)
+        if self.resolved is None or logical is None:
+            return None
+        return self.resolved.resources.get(logical)
+
+    # ------------------------------------------------------------------ the stack
+    def stack(self, d: Deployment) -> None:
+        cloudformation = self.client("cloudformation")
+        try:
+            stack = cloudformation.describe_stacks(StackName=self.stack_name)["Stacks"][0]
+        except Exception as exc:  # botocore ClientError: the message names the stack
+            raise StackNotFound(f"stack {self.stack_name}: {exc}") from None
+        d.source = stack["StackId"]
+        for summary in pages(
+            cloudformation, "list_stack_resources", "StackResourceSummaries", StackName=self.stack_name
+        ):
+            logical, physical = summary.get("LogicalResourceId"), summary.get("PhysicalResourceId") or ""
+            if logical:
+                self.physical[logical] = (physical, summary.get("ResourceType", ""))
+                if physical:
+                    self.logical[physical] = logical
+        body = cloudformation.get_template(StackName=self.stack_name, TemplateStage="Original")["TemplateBody"]
+        text = body if isinstance(body, str) else json.dumps(body)
+        template = Template(Path(f"{self.stack_name}.template"), load_text(text))
+        given = {
+            p["ParameterKey"]: p.get("ResolvedValue") or p.get("ParameterValue", "")
+            for p in stack.get("Parameters", [])
+            if p.get("ParameterValue") != "****"
+        }
+        self.resolved = resolve(template, given, self.region)
+        metadata = template.data.get("Metadata") or {}
+        d.declared = dict(metadata.get("stackproof") or {}) if isinstance(metadata, dict) else {}
+        for name, spec in (template.data.get("Parameters") or {}).items():
+            spec = spec or {}
+            d.parameters.append(
+                m.Parameter(
+                    name,
+                    str(spec.get("NoEcho", "false")).lower() == "true",
+                    "Default" in spec,
+                    m.Location(name, "Parameter", physical_id=self.stack_name),
+                )
+            )
+
+    # ------------------------------------------------------------------ network
+    def network(self, d: Deployment) -> None:
+        vpc_ids = self.ids("AWS::EC2::VPC")
+        if not vpc_ids:
+            return
+        ec2 = self.client("ec2")
+        in_vpc = [{"Name": "vpc-id", "Values": vpc_ids}]
+        for vpc in pages(ec2, "describe_vpcs", "Vpcs", VpcIds=vpc_ids):
+            ipv6 = [a.get("Ipv6CidrBlock") for a in vpc.get("Ipv6CidrBlockAssociationSet", [])]
+            d.add(m.Vpc(vpc["VpcId"], self.loc(vpc["VpcId"], "AWS::EC2::VPC"), cidr=vpc["CidrBlock"], ipv6_cidrs=ipv6))
+        for subnet in pages(ec2, "describe_subnets", "Subnets", Filters=in_vpc):
+            sid = subnet["SubnetId"]
+            d.add(
+                m.Subnet(
+                    sid,
+                    self.loc(sid, "AWS::EC2::Subnet"),
+                    vpc=subnet["VpcId"],
+                    az=subnet["AvailabilityZone"],
+                    cidr=subnet["CidrBlock"],
+                    map_public_ip=bool(subnet.get("MapPublicIpOnLaunch")),
+                )
+            )
+        for table in pages(ec2, "describe_route_tables", "RouteTables", Filters=in_vpc):
+            associations = table.get("Associations", [])
+            routes = [self.route(r) for r in table.get("Routes", []) if r.get("GatewayId") != "local"]
+            d.add(
+                m.RouteTable(
+                    table["RouteTableId"],
+                    self.loc(table["RouteTableId"], "AWS::EC2::RouteTable"),
+                    vpc=table["VpcId"],
+                    main=any(a.get("Main") for a in associations),
+                    routes=routes,
+                    subnets=[a["SubnetId"] for a in associations if a.get("SubnetId")],
+                )
+            )
+        for igw in self.ids("AWS::EC2::InternetGateway"):  # routes already name it; no describe needed
+            d.add(m.Gateway(igw, self.loc(igw, "AWS::EC2::InternetGateway"), kind="igw"))
+        for nat in pages(ec2, "describe_nat_gateways", "NatGateways", Filters=in_vpc):
+            d.add(
+                m.Gateway(
+                    nat["NatGatewayId"],
+                    self.loc(nat["NatGatewayId"], "AWS::EC2::NatGateway"),
+                    kind="nat",
+                    vpc=nat.get("VpcId"),
+                    subnet=nat.get("SubnetId"),
+                )
+            )
+        for group in pages(ec2, "describe_security_groups", "SecurityGroups", Filters=in_vpc):
+            d.add(self.security_group(group))
+        for acl in pages(ec2, "describe_network_acls", "NetworkAcls", Filters=in_vpc):
+            d.add(self.network_acl(acl))
+        for endpoint in pages(ec2, "describe_vpc_endpoints", "VpcEndpoints", Filters=in_vpc):
+            eid = endpoint["VpcEndpointId"]
+            d.add(
+                m.VpcEndpoint(
+                    eid,
+                    self.loc(eid, "AWS::EC2::VPCEndpoint"),
+                    service=endpoint.get("ServiceName"),
+                    endpoint_type=endpoint.get("VpcEndpointType"),
+                    vpc=endpoint.get("VpcId"),
+                    subnets=list(endpoint.get("SubnetIds", [])),
+                    route_tables=list(endpoint.get("RouteTableIds", [])),
+                    security_groups=[g["GroupId"] for g in endpoint.get("Groups", [])],
+                )
+            )
+        for eip in self.ids("AWS::EC2::EIP"):
+            d.add(m.Other(eip, self.loc(eip, "AWS::EC2::EIP"), resource_type="AWS::EC2::EIP"))
+
+    @staticmethod
+    def route(route: dict[str, Any]) -> m.Route:
+        destination = route.get("DestinationCidrBlock") or route.get("DestinationIpv6CidrBlock")
+        if destination is None and route.get("DestinationPrefixListId"):
+            destination = f"pl:{route['DestinationPrefixListId']}"
+        gateway = route.get("GatewayId", "")
+        for key, kind in (
+            ("NatGatewayId", "nat"),
+            ("EgressOnlyInternetGatewayId", "egress-only-igw"),
+            ("TransitGatewayId", "tgw"),
+            ("VpcPeeringConnectionId", "peering"),
+            ("InstanceId", "instance"),
+            ("NetworkInterfaceId", "eni"),
+            ("CarrierGatewayId", "igw"),
+        ):
+            if route.get(key):
+                return m.Route(destination, kind, route[key])
+        if gateway.startswith("igw-"):
+            return m.Route(destination, "igw", gateway)
+        if gateway.startswith("vgw-"):
+            return m.Route(destination, "vgw", gateway)
+        if gateway.startswith("vpce-"):
+            return m.Route(destination, "endpoint", gateway)
+        return m.Route(destination, "unknown", gateway or Unknown(f"route to {destination} has no target"))
+
+    def security_group(self, group: dict[str, Any]) -> m.SecurityGroup:
+        gid = group["GroupId"]
+        location = self.loc(gid, "AWS::EC2::SecurityGroup")
+        rules = []
+        for direction, key in (("ingress", "IpPermissions"), ("egress", "IpPermissionsEgress")):
+            for permission in group.get(key, []):
+                protocol = str(permission.get("IpProtocol"))
+                low, high = permission.get("FromPort", -1), permission.get("ToPort", -1)
+                base = {
+                    "direction": direction,
+                    "protocol": protocol,
+                    "from_port": low,
+                    "to_port": high,
+                    "location": location,
+                }
+                rules += [m.Rule(**base, cidr=r["CidrIp"]) for r in permission.get("IpRanges", [])]
+                rules += [m.Rule(**base, cidr_ipv6=r["CidrIpv6"]) for r in permission.get("Ipv6Ranges", [])]
+                rules += [m.Rule(**base, peer_group=p["GroupId"]) for p in permission.get("UserIdGroupPairs", [])]
+                rules += [m.Rule(**base, prefix_list=p["PrefixListId"]) for p in permission.get("PrefixListIds", [])]
+        return m.SecurityGroup(gid, location, vpc=group.get("VpcId"), rules=rules)
+
+    def network_acl(self, acl: dict[str, Any]) -> m.NetworkAcl:
+        aid = acl["NetworkAclId"]
+        location = self.loc(aid, "AWS::EC2::NetworkAcl")
+        entries = [
+            m.AclEntry(
+                rule_number=e["RuleNumber"],
+                egress=bool(e["Egress"]),
+                action=e["RuleAction"],
+                protocol=str(e["Protocol"]),
+                cidr=e.get("CidrBlock"),
+                cidr_ipv6=e.get("Ipv6CidrBlock"),
+                from_port=(e.get("PortRange") or {}).get("From"),
+                to_port=(e.get("PortRange") or {}).get("To"),
+                location=location,
+            )
+            for e in acl.get("Entries", [])
+            if e["RuleNumber"] != 32767  # the implicit deny-all every ACL ends with
+        ]
+        return m.NetworkAcl(
+            aid,
+            location,
+            vpc=acl.get("VpcId"),
+            default=bool(acl.get("IsDefault")),
+            entries=entries,
+            subnets=[a["SubnetId"] for a in acl.get("Associations", [])],
+        )
+
+    # ------------------------------------------------------------------ load balancing
+    def load_balancing(self, d: Deployment) -> None:
+        arns = self.ids("AWS::ElasticLoadBalancingV2::LoadBalancer")
+        if not arns:
+            return
+        elbv2 = self.client("elbv2")
+        for lb in pages(elbv2, "describe_load_balancers", "LoadBalancers", LoadBalancerArns=arns):
+            arn = lb["LoadBalancerArn"]
+            d.add(
+                m.LoadBalancer(
+                    arn,
+                    self.loc(arn, "AWS::ElasticLoadBalancingV2::LoadBalancer"),
+                    lb_type=lb.get("Type"),
+                    scheme=lb.get("Scheme"),
+                    subnets=[z["SubnetId"] for z in lb.get("AvailabilityZones", [])],
+                    security_groups=list(lb.get("SecurityGroups", [])),
+                )
+            )
+            for listener in pages(elbv2, "describe_listeners", "Listeners", LoadBalancerArn=arn):
+                actions = self.actions(listener.get("DefaultActions", []))
+                for rule in pages(elbv2, "describe_rules", "Rules", ListenerArn=listener["ListenerArn"]):
+                    if not rule.get("IsDefault"):
+                        actions += self.actions(rule.get("Actions", []))
+                d.add(
+                    m.Listener(
+                        listener["ListenerArn"],
+                        self.loc(listener["ListenerArn"], "AWS::ElasticLoadBalancingV2::Listener"),
+                        load_balancer=arn,
+                        port=listener.get("Port"),
+                        protocol=listener.get("Protocol"),
+                        ssl_policy=listener.get("SslPolicy"),
+                        certificates=[c["CertificateArn"] for c in listener.get("Certificates", [])],
+                        actions=actions,
+                    )
+                )
+        groups = self.ids("AWS::ElasticLoadBalancingV2::TargetGroup")
+        for group in pages(elbv2, "describe_target_groups", "TargetGroups", TargetGroupArns=groups) if groups else []:
+            arn = group["TargetGroupArn"]
+            d.add(
+                m.TargetGroup(
+                    arn,
+                    self.loc(arn, "AWS::ElasticLoadBalancingV2::TargetGroup"),
+                    protocol=group.get("Protocol"),
+                    port=group.get("Port"),
+                    target_type=group.get("TargetType"),
+                    health_check_path=group.get("HealthCheckPath"),
+                )
+            )
+
+    @staticmethod
+    def actions(raw: list[dict[str, Any]]) -> list[m.Action]:
+        result = []
+        for action in raw:
+            groups = [action["TargetGroupArn"]] if action.get("TargetGroupArn") else []
+            groups += [g["TargetGroupArn"] for g in (action.get("ForwardConfig") or {}).get("TargetGroups", [])]
+            redirect = action.get("RedirectConfig") or {}
+            result.append(
+                m.Action(
+                    kind=action.get("Type"),
+                    target_groups=list(dict.fromkeys(groups)),
+                    redirect_protocol=redirect.get("Protocol"),
+                    redirect_port=redirect.get("Port"),
+                    status_code=redirect.get("StatusCode"),
+                )
+            )
+        return result
+
+    # ------------------------------------------------------------------ compute
+    def compute(self, d: Deployment) -> None:
+        ec2 = self.client("ec2")
+        for template_id in self.ids("AWS::EC2::LaunchTemplate"):
+            version = ec2.describe_launch_template_versions(LaunchTemplateId=template_id, Versions=["$Latest"])[
+                "LaunchTemplateVersions"
+            ][0]
+            data = version.get("LaunchTemplateData", {})
+            user_data = data.get("UserData")
+            devices = [
+                m.BlockDevice(
+                    b.get("DeviceName"),
+                    bool(b["Ebs"].get("Encrypted")),
+                    b["Ebs"].get("VolumeType"),
+                    b["Ebs"].get("VolumeSize"),
+                )
+                for b in data.get("BlockDeviceMappings", [])
+                if "Ebs" in b
+            ]
+            interfaces = data.get("NetworkInterfaces", [])
+            profile = data.get("IamInstanceProfile") or {}
+            d.add(
+                m.LaunchTemplate(
+                    template_id,
+                    self.loc(template_id, "AWS::EC2::LaunchTemplate"),
+                    image=data.get("ImageId"),
+                    instance_type=data.get("InstanceType"),
+                    key_name=data.get("KeyName"),
+                    security_groups=list(data.get("SecurityGroupIds", []))
+                    + [g for i in interfaces for g in i.get("Groups", [])],
+                    http_tokens=(data.get("MetadataOptions") or {}).get("HttpTokens", "optional"),
+                    block_devices=devices,
+                    user_data=base64.b64decode(user_data).decode("utf-8", "replace") if user_data else None,
+                    instance_profile=profile.get("Arn") or profile.get("Name"),
+                    public_ip=next(
+                        (i["AssociatePublicIpAddress"] for i in interfaces if "AssociatePublicIpAddress" in i), None
+                    ),
+                )
+            )
+        names = self.ids("AWS::AutoScaling::AutoScalingGroup")
+        if not names:
+            return
+        autoscaling = self.client("autoscaling")
+        for group in pages(
+            autoscaling, "describe_auto_scaling_groups", "AutoScalingGroups", AutoScalingGroupNames=names
+        ):
+            name = group["AutoScalingGroupName"]
+            template = group.get("LaunchTemplate") or {}
+            d.add(
+                m.AutoScalingGroup(
+                    name,
+                    self.loc(name, "AWS::AutoScaling::AutoScalingGroup"),
+                    min_size=group["MinSize"],
+                    max_size=group["MaxSize"],
+                    desired=group.get("DesiredCapacity"),
+                    subnets=[s for s in group.get("VPCZoneIdentifier", "").split(",") if s],
+                    target_groups=list(group.get("TargetGroupARNs", [])),
+                    load_balancer_names=list(group.get("LoadBalancerNames", [])),
+                    health_check_type=group.get("HealthCheckType"),
+                    launch_template=template.get("LaunchTemplateId"),
+                    launch_configuration=group.get("LaunchConfigurationName"),
+                ),
+                group.get("AutoScalingGroupARN", ""),
+            )
+        for policy in (
+            pages(autoscaling, "describe_policies", "ScalingPolicies", AutoScalingGroupName=names[0])
+            if len(names) == 1
+            else []
+        ):
+            arn = policy["PolicyARN"]
+            d.add(
+                m.ScalingPolicy(
+                    arn,
+                    self.loc(arn, "AWS::AutoScaling::ScalingPolicy"),
+                    group=policy["AutoScalingGroupName"],
+                    policy_type=policy.get("PolicyType"),
+                    adjustment_type=policy.get("AdjustmentType"),
+                    steps=[
+                        m.StepAdjustment(
+                            s.get("MetricIntervalLowerBound"),
+                            s.get("MetricIntervalUpperBound"),
+                            s.get("ScalingAdjustment"),
+                        )
+                        for s in policy.get("StepAdjustments", [])
+                    ],
+                    simple_adjustment=policy.get("ScalingAdjustment"),
+                ),
+                policy.get("PolicyName", ""),
+            )
+        alarm_names = self.ids("AWS::CloudWatch::Alarm")
+        cloudwatch = self.client("cloudwatch")
+        for alarm in (
+            pages(cloudwatch, "describe_alarms", "MetricAlarms", AlarmNames=alarm_names) if alarm_names else []
+        ):
+            name = alarm["AlarmName"]
+            d.add(
+                m.Alarm(
+                    name,
+                    self.loc(name, "AWS::CloudWatch::Alarm"),
+                    namespace=alarm.get("Namespace"),
+                    metric=alarm.get("MetricName"),
+                    statistic=alarm.get("Statistic"),
+                    threshold=alarm.get("Threshold"),
+                    comparison=alarm.get("ComparisonOperator"),
+                    dimensions={x["Name"]: x["Value"] for x in alarm.get("Dimensions", [])},
+                    actions=list(alarm.get("AlarmActions", [])),
+                    period=alarm.get("Period"),
+                    evaluation_periods=alarm.get("EvaluationPeriods"),
+                    datapoints_to_alarm=alarm.get("DatapointsToAlarm"),
+                    treat_missing_data=alarm.get("TreatMissingData"),
+                ),
+                alarm.get("AlarmArn", ""),
+            )
+
+    # ------------------------------------------------------------------ databases
+    def databases(self, d: Deployment) -> None:
+        identifiers = self.ids("AWS::RDS::DBInstance")
+        groups = self.ids("AWS::RDS::DBSubnetGroup")
+        parameter_groups = self.ids("AWS::RDS::DBParameterGroup")
+        if not (identifiers or groups or parameter_groups):
+            return
+        rds = self.client("rds")
+        filters = [{"Name": "db-instance-id", "Values": identifiers}]
+        for db in pages(rds, "describe_db_instances", "DBInstances", Filters=filters) if identifiers else []:
+            ident = db["DBInstanceIdentifier"]
+            spec = self.template_resource(ident)
+            properties = spec.properties if spec else {}
+            d.add(
+                m.DbInstance(
+                    ident,
+                    self.loc(ident, "AWS::RDS::DBInstance"),
+                    engine=db.get("Engine"),
+                    engine_version=db.get("EngineVersion"),
+                    instance_class=db.get("DBInstanceClass"),
+                    multi_az=bool(db.get("MultiAZ")),
+                    publicly_accessible=bool(db.get("PubliclyAccessible")),
+                    storage_encrypted=bool(db.get("StorageEncrypted")),
+                    subnet_group=(db.get("DBSubnetGroup") or {}).get("DBSubnetGroupName"),
+                    security_groups=[g["VpcSecurityGroupId"] for g in db.get("VpcSecurityGroups", [])],
+                    parameter_group=next((g["DBParameterGroupName"] for g in db.get("DBParameterGroups", [])), None),
+                    port=(db.get("Endpoint") or {}).get("Port") or db.get("DbInstancePort"),
+                    backup_retention=db.get("BackupRetentionPeriod"),
+                    deletion_protection=bool(db.get("DeletionProtection")),
+                    deletion_policy=(spec.deletion_policy or "Delete")
+                    if spec
+                    else Unknown("not created by this stack's template"),
+                    update_replace_policy=(spec.update_replace_policy or "Delete")
+                    if spec
+                    else Unknown("not created by this stack's template"),
+                    copy_tags_to_snapshot=bool(db.get("CopyTagsToSnapshot")),
+                    log_exports=list(db.get("EnabledCloudwatchLogsExports", [])),
+                    master_password=properties.get("MasterUserPassword"),
+                    manage_master_password=bool(db.get("MasterUserSecret")),
+                ),
+                db.get("DBInstanceArn", ""),
+            )
+            group = db.get("DBSubnetGroup") or {}
+            if group.get("DBSubnetGroupName"):  # the instance description carries its subnet group
+                name = group["DBSubnetGroupName"]
+                subnets = [s["SubnetIdentifier"] for s in group.get("Subnets", [])]
+                d.add(m.DbSubnetGroup(name, self.loc(name, "AWS::RDS::DBSubnetGroup"), subnets=subnets))
+        seen = {g.key for g in d.all(m.DbSubnetGroup)}
+        for name in (g for g in groups if g not in seen):
+            group = rds.describe_db_subnet_groups(DBSubnetGroupName=name)["DBSubnetGroups"][0]
+            d.add(
+                m.DbSubnetGroup(
+                    name,
+                    self.loc(name, "AWS::RDS::DBSubnetGroup"),
+                    subnets=[s["SubnetIdentifier"] for s in group.get("Subnets", [])],
+                )
+            )
+        for name in parameter_groups:
+            values = {
+                p["ParameterName"]: p.get("ParameterValue")
+                for p in pages(rds, "describe_db_parameters", "Parameters", DBParameterGroupName=name, Source="user")
+            }
+            d.add(
+                m.DbParameterGroup(
+                    name,
+                    self.loc(name, "AWS::RDS::DBParameterGroup"),
+                    parameters=values,
+                )
+            )
+
+    # ------------------------------------------------------------------ storage
+    def file_systems(self, d: Deployment) -> None:
+        fs_ids = self.ids("AWS::EFS::FileSystem")
+        mounted = {pid for pid in self.ids("AWS::EFS::MountTarget")}
+        points = self.ids("AWS::EFS::AccessPoint")
+        if not (fs_ids or mounted or points):
+            return
+        efs = self.client("efs")
+        for fs in pages(efs, "describe_file_systems", "FileSystems") if fs_ids else []:
+            fid = fs["FileSystemId"]
+            if fid not in fs_ids:
+                continue
+            try:
+                policy = json.loads(efs.describe_file_system_policy(FileSystemId=fid)["Policy"])
+            except efs.exceptions.PolicyNotFound:
+                policy = None
+            d.add(
+                m.FileSystem(
+                    fid, self.loc(fid, "AWS::EFS::FileSystem"), encrypted=bool(fs.get("Encrypted")), policy=policy
+                ),
+                fs.get("FileSystemArn", ""),
+            )
+            if policy is not None:
+                d.policies.append(
+                    m.PolicyDocument(
+                        "FileSystemPolicy", policy, [fid], self.loc(fid, "AWS::EFS::FileSystem"), "resource"
+                    )
+                )
+        systems = {p for p in fs_ids}
+        for point in pages(efs, "describe_access_points", "AccessPoints") if points else []:
+            if point["AccessPointId"] not in points:
+                continue
+            systems.add(point["FileSystemId"])
+            d.add(
+                m.AccessPoint(
+                    point["AccessPointId"],
+                    self.loc(point["AccessPointId"], "AWS::EFS::AccessPoint"),
+                    file_system=point["FileSystemId"],
+                    root_path=(point.get("RootDirectory") or {}).get("Path", "/"),
+                ),
+                point.get("AccessPointArn", ""),
+            )
+        for fid in sorted(systems):
+            for target in pages(efs, "describe_mount_targets", "MountTargets", FileSystemId=fid):
+                tid = target["MountTargetId"]
+                groups = efs.describe_mount_target_security_groups(MountTargetId=tid)["SecurityGroups"]
+                d.add(
+                    m.MountTarget(
+                        tid,
+                        self.loc(tid, "AWS::EFS::MountTarget"),
+                        file_system=fid,
+                        subnet=target["SubnetId"],
+                        security_groups=groups,
+                    )
+                )
+
+    def buckets(self, d: Deployment) -> None:
+        names = self.ids("AWS::S3::Bucket")
+        if not names:
+            return
+        s3 = self.client("s3")
+        for name in names:
+            block = optional(s3, "get_public_access_block", name, "PublicAccessBlockConfiguration")
+            encryption = optional(s3, "get_bucket_encryption", name, "ServerSideEncryptionConfiguration")
+            versioning = s3.get_bucket_versioning(Bucket=name).get("Status")
+            configuration = s3.get_bucket_notification_configuration(Bucket=name)
+            notifications = []
+            for entry in configuration.get("LambdaFunctionConfigurations", []):
+                rules = ((entry.get("Filter") or {}).get("Key") or {}).get("FilterRules", [])
+                filters = {r["Name"].lower(): r["Value"] for r in rules}
+                notifications += [
+                    m.Notification(event, entry["LambdaFunctionArn"], filters.get("prefix"), filters.get("suffix"))
+                    for event in entry.get("Events", [])
+                ]
+            d.add(
+                m.Bucket(
+                    name,
+                    self.loc(name, "AWS::S3::Bucket"),
+                    name=name,
+                    public_access_block=dict(block or {}),
+                    encryption=(encryption or {}).get("Rules"),
+                    versioning=versioning,
+                    notifications=notifications,
+                ),
+                f"arn:aws:s3:::{name}",
+            )
+            policy = optional(s3, "get_bucket_policy", name, "Policy")
+            if policy:
+                d.policies.append(
+                    m.PolicyDocument(
+                        f"{name} bucket policy",
+                        json.loads(policy),
+                        [name],
+                        self.loc(name, "AWS::S3::Bucket"),
+                        "resource",
+                    )
+                )
+
+    # ------------------------------------------------------------------ functions, IAM, secrets, logs, backup
+    def functions(self, d: Deployment) -> None:
+        names = self.ids("AWS::Lambda::Function")
+        if not names:
+            return
+        awslambda = self.client("lambda")
+        for name in names:
+            described = awslambda.get_function(FunctionName=name)
+            config = described["Configuration"]
+            vpc = config.get("VpcConfig") or {}
+            arn = config["FunctionArn"]
+            d.add(
+                m.Function(
+                    config["FunctionName"],
+                    self.loc(name, "AWS::Lambda::Function"),
+                    name=config["FunctionName"],
+                    runtime=config.get("Runtime"),
+                    timeout=config.get("Timeout"),
+                    memory=config.get("MemorySize"),
+                    ephemeral_storage=(config.get("EphemeralStorage") or {}).get("Size", 512),
+                    subnets=list(vpc.get("SubnetIds", [])),
+                    security_groups=list(vpc.get("SecurityGroupIds", [])),
+                    file_systems=[f["Arn"] for f in config.get("FileSystemConfigs", [])],
+                    role=config.get("Role"),
+                    reserved_concurrency=(described.get("Concurrency") or {}).get("ReservedConcurrentExecutions"),
+                ),
+                arn,
+            )
+
+    def iam(self, d: Deployment) -> None:
+        roles = set(self.ids("AWS::IAM::Role"))
+        profiles = set(self.ids("AWS::IAM::InstanceProfile"))
+        if not roles:
+            return
+        iam = self.client("iam")
+        for role in pages(iam, "get_account_authorization_details", "RoleDetailList", Filter=["Role"]):
+            name = role["RoleName"]
+            if name not in roles:
+                continue
+            location = self.loc(name, "AWS::IAM::Role")
+            documents = [
+                m.PolicyDocument(p["PolicyName"], p["PolicyDocument"], [name], location)
+                for p in role.get("RolePolicyList", [])
+            ]
+            d.policies.extend(documents)
+            d.add(
+                m.Role(
+                    name,
+                    location,
+                    trust=role.get("AssumeRolePolicyDocument"),
+                    managed_policies=[p["PolicyArn"] for p in role.get("AttachedManagedPolicies", [])],
+                    policies=documents,
+                ),
+                role["Arn"],
+            )
+            for profile in role.get("InstanceProfileList", []):
+                if profile["InstanceProfileName"] in profiles:
+                    existing = d.get(m.InstanceProfile, profile["InstanceProfileName"])
+                    if existing is None:
+                        existing = m.InstanceProfile(
+                            profile["InstanceProfileName"],
+                            self.loc(profile["InstanceProfileName"], "AWS::IAM::InstanceProfile"),
+                        )
+                        d.add(existing, profile["Arn"])
+                    existing.roles.append(name)
+
+    def secrets(self, d: Deployment) -> None:
+        for arn in self.ids("AWS::SecretsManager::Secret"):
+            d.add(
+                m.Secret(
+                    arn, self.loc(arn, "AWS::SecretsManager::Secret"), generated=Unknown("not visible after creation")
+                )
+            )
+
+    def logs(self, d: Deployment) -> None:
+        names = set(self.ids("AWS::Logs::LogGroup"))
+        if not names:
+            return
+        for group in pages(self.client("logs"), "describe_log_groups", "logGroups"):
+            if group["logGroupName"] in names:
+                name = group["logGroupName"]
+                d.add(
+                    m.LogGroup(
+                        name,
+                        self.loc(name, "AWS::Logs::LogGroup"),
+                        name=name,
+                        retention_days=group.get("retentionInDays"),
+                    ),
+                    group.get("arn", ""),
+                )
+
+    def backup(self, d: Deployment, selections: Callable[[str], list[dict[str, Any]]] | None) -> None:
+        plans = self.ids("AWS::Backup::BackupPlan")
+        if not plans:
+            return
+        backup = self.client("backup")
+        for plan_id in plans:  # no control reads the plan's rules; its selections matter
+            d.add(m.BackupPlan(plan_id, self.loc(plan_id, "AWS::Backup::BackupPlan")))
+            found = (
+                selections(plan_id)
+                if selections
+                else [
+                    backup.get_backup_selection(BackupPlanId=plan_id, SelectionId=s["SelectionId"])
+                    for s in pages(backup, "list_backup_selections", "BackupSelectionsList", BackupPlanId=plan_id)
+                ]
+            )
+            for selection in found:
+                sid = selection["SelectionId"]
+                d.add(
+                    m.BackupSelection(
+                        sid,
+                        self.loc(sid, "AWS::Backup::BackupSelection"),
+                        plan=plan_id,
+                        resources=list(selection["BackupSelection"].get("Resources", [])),
+                    )
+                )
+
+
+def build(
+    client: ClientFactory,
+    stack_name: str,
+    region: str,
+    target: str,
+    selections: Callable[[str], list[dict[str, Any]]] | None = None,
+) -> Deployment:
+    """The model of ``stack_name`` as ``client`` (service name -> boto3 client) sees it.
+    ``selections`` stands in for the Backup selection API on emulators that lack it."""
+    builder = Builder(client, stack_name, region, target)
+    deployment = Deployment(target=target, name=stack_name, region=region, source=stack_name)
+    builder.stack(deployment)
+    for step in (
+        builder.network,
+        builder.load_balancing,
+        builder.compute,
+        builder.databases,
+        builder.file_systems,
+        builder.buckets,
+        builder.functions,
+        builder.iam,
+        builder.secrets,
+        builder.logs,
+    ):
+        step(deployment)
+    builder.backup(deployment, selections)
+    return deployment

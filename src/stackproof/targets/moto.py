@@ -1,0 +1,129 @@
+"""The ``moto`` target (in process, the embedded default) and ``moto-server`` (moto's
+threaded HTTP server on a free loopback port, reached through an endpoint URL exactly as
+AWS is). Both deploy the template through CloudFormation ``create_stack``, creating first
+what it needs (the listener's ACM certificate, the sync function's zip), then build the
+model from describe calls and tear everything down on close."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import tempfile
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from stackproof import deploy, paths
+from stackproof.model.deployment import Deployment
+from stackproof.targets import TargetError, TargetOptions
+from stackproof.targets.aws_calls import CallRecorder
+from stackproof.template.loader import TemplateError, load_parameters, load_template
+
+STACK_NAME = "stackproof"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class MotoTarget:
+    name = "moto"
+
+    def __init__(self, options: TargetOptions) -> None:
+        self.options = options
+        self._mock: Any = None
+
+    # Where the clients point: in process here, an HTTP endpoint for moto-server.
+    def start(self) -> str | None:
+        from moto import mock_aws
+
+        self._mock = mock_aws()
+        self._mock.start()
+        return None
+
+    def stop(self) -> None:
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
+
+    def close(self) -> None:
+        self.stop()
+
+    def deployment(self) -> Deployment:
+        import boto3
+
+        from stackproof.emulator import moto_models
+        from stackproof.emulator.moto_patches import install
+        from stackproof.model import from_aws
+
+        template_path = Path(self.options.template)
+        try:
+            template = load_template(template_path)
+            parameters = load_parameters(Path(self.options.params)) if self.options.params else {}
+        except TemplateError as exc:
+            raise TargetError(str(exc)) from None
+        install()
+        endpoint = self.start()
+        region = self.options.region
+        session = boto3.Session(region_name=region, aws_access_key_id="testing", aws_secret_access_key="testing")
+
+        def client(service: str) -> Any:
+            made: Any = session.client(service, endpoint_url=endpoint)  # type: ignore[call-overload]
+            return made
+
+        declared = template.parameters
+        if "CertificateArn" in declared:
+            parameters["CertificateArn"] = deploy.create_certificate(client("acm"), "dashboard.example.com")
+        if "SyncFunctionCodeBucket" in declared:
+            bucket = parameters.setdefault("SyncFunctionCodeBucket", "stackproof-artifacts")
+            key = parameters.get("SyncFunctionCodeKey", str(declared["SyncFunctionCodeKey"].get("Default", "code.zip")))
+            from stackproof.build.lambda_zip import build_zip
+
+            with tempfile.TemporaryDirectory() as tmp:
+                archive = build_zip(paths.sync_function_dir(), Path(tmp) / "code.zip")
+                deploy.upload_code(client("s3"), bucket, key, archive, region)
+        result = deploy.create_stack(client("cloudformation"), STACK_NAME, template_path, parameters)
+        if result.status != "CREATE_COMPLETE":
+            raise TargetError(f"{self.name}: stack {result.status}: {result.reason}")
+        recorder = CallRecorder(session)
+        model = from_aws.build(
+            client,
+            STACK_NAME,
+            region,
+            self.name,
+            selections=lambda plan: [
+                s for s in moto_models.selections[("123456789012", region)].values() if s["BackupPlanId"] == plan
+            ],
+        )
+        model.api_calls = dict(recorder.calls)
+        model.skipped = result.skipped
+        # The model is a snapshot; the emulator's state is shared by every moto target in this
+        # process, so it is torn down now rather than at the end of the run.
+        self.stop()
+        return model
+
+
+class MotoServerTarget(MotoTarget):
+    name = "moto-server"
+
+    def start(self) -> str:
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        port = free_port()
+        self._server: ThreadedMotoServer | None = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self._server.start()
+        self._endpoint = f"http://127.0.0.1:{port}"
+        return self._endpoint
+
+    def stop(self) -> None:
+        server = getattr(self, "_server", None)
+        if server is not None:
+            # Reset through moto's own API, as any client of the server would.
+            request = urllib.request.Request(f"{self._endpoint}/moto-api/reset", method="POST")
+            urllib.request.urlopen(request, timeout=10).close()
+            server.stop()
+            self._server = None
