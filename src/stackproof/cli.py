@@ -93,6 +93,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         checks=args.checks,
         keyword=args.keyword,
         verbose=args.verbose,
+        stack_name=args.stack_name,
+        profile=args.profile,
     )
     return main(options)
 
@@ -134,10 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--verbose", action="store_true", help="print tool output even when it passes")
     gate.set_defaults(func=_cmd_gate)
     run = commands.add_parser("run", help="run the compliance checks and print a controls x targets table")
-    run.add_argument("--target", default="template", help="comma-separated targets (default: template)")
+    run.add_argument(
+        "--target", default="template", help="comma-separated: template, moto, moto-server, aws (default: template)"
+    )
     run.add_argument("--template", help="template to check (default: the dashboard reference)")
     run.add_argument("--params", help="parameters file (CloudFormation CLI JSON or a plain mapping)")
     run.add_argument("--region", default="us-east-1", help="region for pseudo parameters and Fn::GetAZs")
+    run.add_argument("--stack-name", help="target aws: the existing stack to read")
+    run.add_argument("--profile", help="target aws: a profile of the standard credential chain")
     run.add_argument("--checks", help="checks directory (default: checks/ of the project)")
     run.add_argument("-k", dest="keyword", help="only checks matching this pytest keyword expression")
     run.add_argument("-v", "--verbose", action="store_true", help="also show notes and skips")

@@ -39,6 +39,8 @@ class Session:
     template: str
     params: str | None
     region: str
+    stack_name: str | None = None
+    profile: str | None = None
     models: dict[str, Deployment | Exception] = field(default_factory=dict)
     opened: list[Any] = field(default_factory=list)  # targets to close (emulators to stop)
     results: list[Result] = field(default_factory=list)
@@ -49,7 +51,7 @@ class Session:
             from stackproof import targets
 
             try:
-                options = targets.TargetOptions(self.template, self.params, self.region)
+                options = targets.TargetOptions(self.template, self.params, self.region, self.stack_name, self.profile)
                 opened = targets.load(target, options)
                 self.opened.append(opened)
                 self.models[target] = opened.deployment()
@@ -75,6 +77,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--template", default=None, help="CloudFormation template (default: the dashboard reference)")
     group.addoption("--params", default=None, help="parameters file: CloudFormation CLI JSON or a plain mapping")
     group.addoption("--region", default="us-east-1", help="region for pseudo parameters and Fn::GetAZs")
+    group.addoption("--stack-name", default=None, help="target aws: the existing stack to read")
+    group.addoption("--profile", default=None, help="target aws: a profile of the standard credential chain")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -94,7 +98,14 @@ def pytest_configure(config: pytest.Config) -> None:
         template = str(paths.dashboard_template())
         if params is None and paths.dashboard_params().exists():
             params = str(paths.dashboard_params())
-    config.stash[session_key] = Session(chosen, template, params, config.getoption("--region"))
+    config.stash[session_key] = Session(
+        chosen,
+        template,
+        params,
+        config.getoption("--region"),
+        config.getoption("--stack-name"),
+        config.getoption("--profile"),
+    )
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -31,6 +31,8 @@ class RunOptions:
     checks: str | None = None
     keyword: str | None = None
     verbose: bool = False
+    stack_name: str | None = None
+    profile: str | None = None
 
 
 def prepare(options: RunOptions, out: TextIO) -> Session:
@@ -43,8 +45,8 @@ def prepare(options: RunOptions, out: TextIO) -> Session:
         template = str(paths.dashboard_template())
         if params is None and paths.dashboard_params().exists():
             params = str(paths.dashboard_params())
-    session = Session(chosen, template, params, options.region)
-    target_options = targets.TargetOptions(template, params, options.region)
+    session = Session(chosen, template, params, options.region, options.stack_name, options.profile)
+    target_options = targets.TargetOptions(template, params, options.region, options.stack_name, options.profile)
     for name in chosen:
         started = time.perf_counter()
         print(f"stackproof: building the {name} model of {template} ...", file=out, flush=True)

@@ -47,6 +47,7 @@ class Deployment:
     skipped: dict[str, str] = field(default_factory=dict)  # resources the target did not create
     _objects: dict[type[Obj], dict[str, Obj]] = field(default_factory=lambda: defaultdict(dict))
     _aliases: dict[str, str] = field(default_factory=dict)
+    gaps: dict[type[Obj], Unknown] = field(default_factory=dict)  # kinds the target could not read
 
     def add(self, obj: Obj, *aliases: str) -> None:
         """Add ``obj``; ``aliases`` are other identifiers for it (ARNs, names) that
@@ -77,6 +78,11 @@ class Deployment:
         return found
 
     def all(self, kind: type[T]) -> list[T]:
+        """Every object of ``kind``; Undecidable when the target could not read that kind."""
+        if kind in self.gaps:
+            from stackproof.checking import Undecidable
+
+            raise Undecidable(f"{kind.__name__} objects: {self.gaps[kind].reason}")
         return list(self._objects.get(kind, {}).values())  # type: ignore[arg-type]
 
     def get(self, kind: type[T], key: Any) -> T | None:

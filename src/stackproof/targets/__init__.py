@@ -15,6 +15,7 @@ REGISTRY: dict[str, str] = {
     "template": "stackproof.targets.template:TemplateTarget",
     "moto": "stackproof.targets.moto:MotoTarget",
     "moto-server": "stackproof.targets.moto:MotoServerTarget",
+    "aws": "stackproof.targets.aws:AwsTarget",
 }
 
 
@@ -27,6 +28,8 @@ class TargetOptions:
     template: str
     params: str | None
     region: str
+    stack_name: str | None = None  # aws: the existing stack to read
+    profile: str | None = None  # aws: a named profile of the standard credential chain
 
 
 class Target(Protocol):
