@@ -9,9 +9,15 @@ from pathlib import Path
 import pytest
 
 from stackproof import catalogue, deploy
+from stackproof.drift import compare
 from stackproof.evaluate import evaluate
+from stackproof.model.deployment import Deployment
+from stackproof.model.from_template import build
+from stackproof.model.types import AutoScalingGroup, LogGroup
 from stackproof.targets import TargetError, TargetOptions, load
 from stackproof.targets.aws_calls import CallRecorder, WriteRefused
+from stackproof.template.loader import load_template
+from stackproof.template.resolver import resolve
 from tests.conftest import REGION, ROOT, TEMPLATE
 from tests.mutants import MUTANTS
 
@@ -106,11 +112,33 @@ def test_aws_target_reads_a_stack_through_an_endpoint_and_never_writes(
         assert status == "ERROR"
         assert "BackupSelection objects: the aws target could not read them" in message
 
+        changed_outside_cloudformation(endpoint, model)
+        drifted = load("aws", TargetOptions(str(TEMPLATE), None, REGION, stack_name="live")).deployment()
+        template_model = build(
+            resolve(load_template(TEMPLATE), {"CertificateArn": cert, "SyncFunctionCodeBucket": "code"}, REGION)
+        )
+        assert sorted(str(d) for d in compare(template_model, model)) == []
+        found = sorted((d.logical_id, d.field, d.template, d.deployed) for d in compare(template_model, drifted))
+        assert found == [("AppLogGroup", "retention_days", 365, 30), ("AutoScalingGroup", "max_size", 5, 7)]
+
         missing = load("aws", TargetOptions(str(TEMPLATE), None, REGION, stack_name="nope"))
         with pytest.raises(TargetError, match="stack nope"):
             missing.deployment()
     finally:
         server.stop()
+
+
+def changed_outside_cloudformation(endpoint: str, model: Deployment) -> None:
+    import boto3
+
+    group = model.all(AutoScalingGroup)[0].key
+    boto3.client("autoscaling", region_name=REGION, endpoint_url=endpoint).update_auto_scaling_group(
+        AutoScalingGroupName=group, MaxSize=7
+    )
+    log_group = next(g for g in model.all(LogGroup) if g.location.resource == "AppLogGroup")
+    boto3.client("logs", region_name=REGION, endpoint_url=endpoint).put_retention_policy(
+        logGroupName=log_group.key, retentionInDays=30
+    )
 
 
 def test_aws_target_needs_a_stack_name() -> None:

@@ -169,5 +169,24 @@ def main(options: RunOptions, out: TextIO = sys.stdout) -> int:
     if text:
         print(file=out)
         print(text, file=out)
+    drift = drift_report(session)
+    if drift:
+        print(file=out)
+        print(drift, file=out)
     print(f"\nstackproof: {summary(session)}", file=out)
     return code
+
+
+def drift_report(session: Session) -> str:
+    """Drift of each deployed target against the template, when both ran."""
+    from stackproof.drift import compare
+    from stackproof.model.deployment import Deployment
+
+    template = session.models.get("template")
+    if not isinstance(template, Deployment):
+        return ""
+    lines = []
+    for name, model in session.models.items():
+        if name != "template" and isinstance(model, Deployment):
+            lines += [f"DRIFT [{name}] {d}" for d in compare(template, model)]
+    return "\n".join(lines)

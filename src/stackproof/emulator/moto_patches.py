@@ -110,6 +110,11 @@ def _route_table_association(created: Any, props: dict[str, Any], account: str, 
     return SimpleNamespace(physical_resource_id=association_id, is_created=lambda: True)
 
 
+def _subnet_settings(created: Any, props: dict[str, Any], account: str, region: str) -> None:
+    """moto ignores MapPublicIpOnLaunch from CloudFormation (AWS's default is false)."""
+    created.map_public_ip_on_launch = str(props.get("MapPublicIpOnLaunch", False)).lower() == "true"
+
+
 def _database_settings(created: Any, props: dict[str, Any], account: str, region: str) -> None:
     """moto ignores DeletionProtection and EnableCloudwatchLogsExports from CloudFormation."""
     created.deletion_protection = str(props.get("DeletionProtection", False)).lower() == "true"
@@ -201,13 +206,14 @@ def _aws_managed_policies() -> dict[str, Any]:
 
 
 def _cloudformation_gaps() -> None:
-    from moto.ec2.models.subnets import SubnetRouteTableAssociation
+    from moto.ec2.models.subnets import Subnet, SubnetRouteTableAssociation
     from moto.efs.models import FileSystem
     from moto.iam.models import Role
     from moto.rds.models import DBInstance
     from moto.s3.models import FakeBucket
 
     _after_create(SubnetRouteTableAssociation, _route_table_association)
+    _after_create(Subnet, _subnet_settings)
     _after_create(DBInstance, _database_settings)
     _after_create(FileSystem, _file_system_policy)
     _after_create(FakeBucket, _bucket_notifications)
