@@ -41,6 +41,20 @@ def _prerequisites(tmp_path: Path) -> dict[str, str]:
     return {"CertificateArn": certificate, "SyncFunctionCodeBucket": CODE_BUCKET}
 
 
+def create(parameters: dict[str, str], name: str) -> deploy.DeployResult:
+    """Create the stack; the template is over the 51,200-byte inline limit, so it is staged in S3."""
+    import boto3
+
+    return deploy.create_stack(
+        boto3.client("cloudformation", region_name=REGION),
+        name,
+        TEMPLATE,
+        parameters,
+        s3=boto3.client("s3", region_name=REGION),
+        staging_bucket=CODE_BUCKET,
+    )
+
+
 def _record(request: pytest.FixtureRequest, title: str, result: deploy.DeployResult) -> None:
     request.config.stash[deploy_summaries].append(f"{title}\n{result.summary()}")
 
@@ -51,7 +65,7 @@ def test_reference_reaches_create_complete_with_default_parameters(
     import boto3
 
     parameters = _prerequisites(tmp_path)
-    result = deploy.create_stack(boto3.client("cloudformation", region_name=REGION), "dashboard", TEMPLATE, parameters)
+    result = create(parameters, "dashboard")
     _record(request, "moto, default parameters", result)
 
     assert result.status == "CREATE_COMPLETE"
@@ -113,7 +127,7 @@ def test_restore_switches_use_the_given_database_and_file_system(
     restored = _existing_database_and_file_system()
     parameters = {**_prerequisites(tmp_path), **restored}
     cloudformation = boto3.client("cloudformation", region_name=REGION)
-    result = deploy.create_stack(cloudformation, "restored", TEMPLATE, parameters)
+    result = create(parameters, "restored")
     _record(request, "moto, restore switches set", result)
 
     assert result.status == "CREATE_COMPLETE"
@@ -142,9 +156,7 @@ def test_extension_resources_are_visible_through_the_describe_apis(
 
     import boto3
 
-    result = deploy.create_stack(
-        boto3.client("cloudformation", region_name=REGION), "dashboard", TEMPLATE, _prerequisites(tmp_path)
-    )
+    result = create(_prerequisites(tmp_path), "dashboard")
     group = result.created["AutoScalingGroup"]
     policies = boto3.client("autoscaling", region_name=REGION).describe_policies(AutoScalingGroupName=group)
     steps = sorted(s["ScalingAdjustment"] for p in policies["ScalingPolicies"] for s in p["StepAdjustments"])

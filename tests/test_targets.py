@@ -99,7 +99,9 @@ def test_aws_target_reads_a_stack_through_an_endpoint_and_never_writes(
         cert = deploy.create_certificate(
             boto3.client("acm", region_name=REGION, endpoint_url=endpoint), "d.example.com"
         )
-        deploy.create_stack(cfn, "live", TEMPLATE, {"CertificateArn": cert, "SyncFunctionCodeBucket": "code"})
+        s3 = boto3.client("s3", region_name=REGION, endpoint_url=endpoint)
+        parameters = {"CertificateArn": cert, "SyncFunctionCodeBucket": "code"}
+        deploy.create_stack(cfn, "live", TEMPLATE, parameters, s3=s3, staging_bucket="code")
 
         monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
         target = load("aws", TargetOptions(str(TEMPLATE), None, REGION, stack_name="live"))

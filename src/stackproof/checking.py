@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import pytest
+
 from stackproof.model.types import Location, Obj
 from stackproof.template.values import Unknown, first_unknown
 
@@ -21,6 +23,11 @@ T = TypeVar("T")
 
 class Undecidable(Exception):
     """The check could not decide: a value is unknown or a capability is missing."""
+
+
+class NotEmulated(pytest.skip.Exception):  # type: ignore[misc,name-defined]
+    """The target cannot show this: an emulator that does not provide the service.
+    A skip with its reason, never a pass."""
 
 
 @dataclass(frozen=True)

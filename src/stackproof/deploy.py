@@ -66,24 +66,62 @@ def upload_code(s3: Any, bucket: str, key: str, zip_path: Path, region: str) -> 
     s3.upload_file(str(zip_path), bucket, key)
 
 
+class DeployFailed(Exception):
+    """The stack did not reach CREATE_COMPLETE; the message names the failed resources."""
+
+
+def failures(cloudformation: Any, stack_name: str) -> str:
+    events = cloudformation.describe_stack_events(StackName=stack_name)["StackEvents"]
+    failed = [
+        f"{e['LogicalResourceId']} ({e['ResourceType']}): {e.get('ResourceStatusReason', 'no reason given')}"
+        for e in events
+        if e["ResourceStatus"].endswith("FAILED") and e["ResourceType"] != "AWS::CloudFormation::Stack"
+    ]
+    return "; ".join(failed) or "no resource reported a failure"
+
+
+TEMPLATE_BODY_LIMIT = 51_200  # bytes CloudFormation accepts inline; larger goes through S3
+
+
+def template_source(body: str, stack_name: str, s3: Any | None, bucket: str | None) -> dict[str, str]:
+    """``TemplateBody`` when it fits, else ``TemplateURL`` of a copy uploaded to ``bucket``."""
+    if len(body.encode("utf-8")) <= TEMPLATE_BODY_LIMIT:
+        return {"TemplateBody": body}
+    if s3 is None or bucket is None:
+        raise ValueError(f"the template is over {TEMPLATE_BODY_LIMIT} bytes and no bucket was given to stage it")
+    key = f"stackproof/{stack_name}.template"
+    s3.put_object(Bucket=bucket, Key=key, Body=body.encode("utf-8"))
+    # The S3 URL form AWS documents; emulators map it onto their own S3.
+    return {"TemplateURL": f"https://{bucket}.s3.amazonaws.com/{key}"}
+
+
 def create_stack(
     cloudformation: Any,
     stack_name: str,
     template_path: Path,
     parameters: Mapping[str, str],
+    *,
+    s3: Any | None = None,
+    staging_bucket: str | None = None,
 ) -> DeployResult:
     body = template_path.read_text(encoding="utf-8")
     expected = active_resources(load_text(body, str(template_path)), parameters)
+    source = template_source(body, stack_name, s3, staging_bucket)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         cloudformation.create_stack(
             StackName=stack_name,
-            TemplateBody=body,
+            **source,
             Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
             Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
         )
         waiter = cloudformation.get_waiter("stack_create_complete")
-        waiter.wait(StackName=stack_name, WaiterConfig={"Delay": 1, "MaxAttempts": 600})
+        try:
+            waiter.wait(StackName=stack_name, WaiterConfig={"Delay": 1, "MaxAttempts": 600})
+        except Exception as exc:  # botocore WaiterError: name the resources that failed and why
+            raise DeployFailed(
+                f"stack {stack_name} did not reach CREATE_COMPLETE: {failures(cloudformation, stack_name)}"
+            ) from exc
     unsupported = {m[1] for w in caught if (m := _MOTO_UNSUPPORTED.search(str(w.message)))}
     stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
     created: dict[str, str] = {}

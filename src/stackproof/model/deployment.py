@@ -48,6 +48,7 @@ class Deployment:
     _objects: dict[type[Obj], dict[str, Obj]] = field(default_factory=lambda: defaultdict(dict))
     _aliases: dict[str, str] = field(default_factory=dict)
     gaps: dict[type[Obj], Unknown] = field(default_factory=dict)  # kinds the target could not read
+    not_emulated: dict[type[Obj], str] = field(default_factory=dict)  # kinds the target does not provide
 
     def add(self, obj: Obj, *aliases: str) -> None:
         """Add ``obj``; ``aliases`` are other identifiers for it (ARNs, names) that
@@ -79,6 +80,10 @@ class Deployment:
 
     def all(self, kind: type[T]) -> list[T]:
         """Every object of ``kind``; Undecidable when the target could not read that kind."""
+        if kind in self.not_emulated:
+            from stackproof.checking import NotEmulated
+
+            raise NotEmulated(f"{kind.__name__}: {self.not_emulated[kind]}")
         if kind in self.gaps:
             from stackproof.checking import Undecidable
 

@@ -27,6 +27,30 @@ from stackproof.template.values import Unknown
 
 ClientFactory = Callable[[str], Any]
 
+# Which model kinds a resource type feeds: when a target reports the type with physical ID
+# "unknown" (LocalStack's free edition), those kinds are not emulated.
+TYPE_KINDS: dict[str, tuple[type[m.Obj], ...]] = {
+    "AWS::RDS::DBInstance": (m.DbInstance,),
+    "AWS::RDS::DBSubnetGroup": (m.DbSubnetGroup,),
+    "AWS::RDS::DBParameterGroup": (m.DbParameterGroup,),
+    "AWS::ElasticLoadBalancingV2::LoadBalancer": (m.LoadBalancer,),
+    "AWS::ElasticLoadBalancingV2::Listener": (m.Listener,),
+    "AWS::ElasticLoadBalancingV2::TargetGroup": (m.TargetGroup,),
+    "AWS::AutoScaling::AutoScalingGroup": (m.AutoScalingGroup,),
+    "AWS::AutoScaling::ScalingPolicy": (m.ScalingPolicy,),
+    "AWS::CloudWatch::Alarm": (m.Alarm,),
+    "AWS::EC2::LaunchTemplate": (m.LaunchTemplate,),
+    "AWS::EFS::FileSystem": (m.FileSystem,),
+    "AWS::EFS::MountTarget": (m.MountTarget,),
+    "AWS::EFS::AccessPoint": (m.AccessPoint,),
+    "AWS::Backup::BackupPlan": (m.BackupPlan,),
+    "AWS::Backup::BackupSelection": (m.BackupSelection,),
+    "AWS::Lambda::Function": (m.Function,),
+    "AWS::S3::Bucket": (m.Bucket,),
+    "AWS::EC2::NetworkAcl": (m.NetworkAcl,),
+    "AWS::EC2::SecurityGroup": (m.SecurityGroup,),
+}
+
 
 class StackNotFound(Exception):
     pass
@@ -87,6 +111,10 @@ class Builder:
         if self.resolved is None or logical is None:
             return None
         return self.resolved.resources.get(logical)
+
+    def not_created(self) -> list[str]:
+        """Types CloudFormation reports created whose physical ID is missing or "unknown"."""
+        return sorted({rtype for pid, rtype in self.physical.values() if not pid or pid == "unknown"} & set(TYPE_KINDS))
 
     # ------------------------------------------------------------------ the stack
     def stack(self, d: Deployment) -> None:
@@ -759,6 +787,10 @@ def build(
         (builder.logs, (m.LogGroup,)),
         (lambda d: builder.backup(d, selections), (m.BackupPlan, m.BackupSelection)),
     ]
+    for resource_type in builder.not_created():
+        reason = f"the {target} target does not emulate {resource_type} (CloudFormation gave it no physical ID)"
+        for kind in TYPE_KINDS.get(resource_type, ()):
+            deployment.not_emulated[kind] = reason
     for step, kinds in steps:
         try:
             step(deployment)

@@ -15,6 +15,7 @@ REGISTRY: dict[str, str] = {
     "template": "stackproof.targets.template:TemplateTarget",
     "moto": "stackproof.targets.moto:MotoTarget",
     "moto-server": "stackproof.targets.moto:MotoServerTarget",
+    "localstack": "stackproof.targets.localstack:LocalStackTarget",
     "aws": "stackproof.targets.aws:AwsTarget",
 }
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import sys
 import tempfile
 import urllib.request
 from pathlib import Path
@@ -35,6 +36,8 @@ class MotoTarget:
     def __init__(self, options: TargetOptions) -> None:
         self.options = options
         self._mock: Any = None
+        self._client: Any = None
+        self.created: list[tuple[str, str]] = []  # prerequisites made for the stack
 
     # Where the clients point: in process here, an HTTP endpoint for moto-server.
     def start(self) -> str | None:
@@ -52,11 +55,24 @@ class MotoTarget:
     def close(self) -> None:
         self.stop()
 
+    def prepare_emulator(self) -> None:
+        from stackproof.emulator.moto_patches import install
+
+        install()
+
+    def selections(self, region: str) -> Any:
+        """moto has no Backup selection API; the emulator extension keeps them."""
+        from stackproof.emulator import moto_models
+
+        def lookup(plan: str) -> list[dict[str, Any]]:
+            kept = moto_models.selections[("123456789012", region)].values()
+            return [s for s in kept if s["BackupPlanId"] == plan]
+
+        return lookup
+
     def deployment(self) -> Deployment:
         import boto3
 
-        from stackproof.emulator import moto_models
-        from stackproof.emulator.moto_patches import install
         from stackproof.model import from_aws
 
         template_path = Path(self.options.template)
@@ -65,7 +81,7 @@ class MotoTarget:
             parameters = load_parameters(Path(self.options.params)) if self.options.params else {}
         except TemplateError as exc:
             raise TargetError(str(exc)) from None
-        install()
+        self.prepare_emulator()
         endpoint = self.start()
         region = self.options.region
         session = boto3.Session(region_name=region, aws_access_key_id="testing", aws_secret_access_key="testing")
@@ -74,36 +90,52 @@ class MotoTarget:
             made: Any = session.client(service, endpoint_url=endpoint)  # type: ignore[call-overload]
             return made
 
-        declared = template.parameters
+        self._client = client
+        # The model is a snapshot. Whatever was created is removed as soon as it is built, also
+        # when deploying fails or is interrupted; moto targets share one emulator per process.
+        failed = True
+        try:
+            self.provide_prerequisites(client, template.parameters, parameters)
+            staging = parameters.get("SyncFunctionCodeBucket")
+            result = deploy.create_stack(
+                client("cloudformation"), STACK_NAME, template_path, parameters, s3=client("s3"), staging_bucket=staging
+            )
+            if result.status != "CREATE_COMPLETE":
+                raise TargetError(f"{self.name}: stack {result.status}: {result.reason}")
+            recorder = CallRecorder(session)
+            model = from_aws.build(client, STACK_NAME, region, self.name, selections=self.selections(region))
+            model.api_calls = dict(recorder.calls)
+            model.skipped = result.skipped
+            failed = False
+            return model
+        except deploy.DeployFailed as exc:
+            raise TargetError(f"{self.name}: {exc}") from None
+        finally:
+            self.cleanup(failed)
+
+    def cleanup(self, failed: bool) -> None:
+        """Remove what was created; a cleanup error never hides the error that came first."""
+        try:
+            self.stop()
+        except Exception as exc:
+            if not failed:
+                raise TargetError(f"{self.name}: cleaning up failed: {exc}") from None
+            print(f"stackproof: {self.name}: cleaning up after the failure also failed: {exc}", file=sys.stderr)
+
+    def provide_prerequisites(self, client: Any, declared: Any, parameters: dict[str, str]) -> None:
+        """What the template expects to exist: the listener's certificate, the function's zip."""
+        from stackproof.build.lambda_zip import build_zip
+
         if "CertificateArn" in declared:
             parameters["CertificateArn"] = deploy.create_certificate(client("acm"), "dashboard.example.com")
+            self.created.append(("certificate", parameters["CertificateArn"]))
         if "SyncFunctionCodeBucket" in declared:
             bucket = parameters.setdefault("SyncFunctionCodeBucket", "stackproof-artifacts")
             key = parameters.get("SyncFunctionCodeKey", str(declared["SyncFunctionCodeKey"].get("Default", "code.zip")))
-            from stackproof.build.lambda_zip import build_zip
-
             with tempfile.TemporaryDirectory() as tmp:
                 archive = build_zip(paths.sync_function_dir(), Path(tmp) / "code.zip")
-                deploy.upload_code(client("s3"), bucket, key, archive, region)
-        result = deploy.create_stack(client("cloudformation"), STACK_NAME, template_path, parameters)
-        if result.status != "CREATE_COMPLETE":
-            raise TargetError(f"{self.name}: stack {result.status}: {result.reason}")
-        recorder = CallRecorder(session)
-        model = from_aws.build(
-            client,
-            STACK_NAME,
-            region,
-            self.name,
-            selections=lambda plan: [
-                s for s in moto_models.selections[("123456789012", region)].values() if s["BackupPlanId"] == plan
-            ],
-        )
-        model.api_calls = dict(recorder.calls)
-        model.skipped = result.skipped
-        # The model is a snapshot; the emulator's state is shared by every moto target in this
-        # process, so it is torn down now rather than at the end of the run.
-        self.stop()
-        return model
+                deploy.upload_code(client("s3"), bucket, key, archive, self.options.region)
+            self.created.append(("bucket", bucket))
 
 
 class MotoServerTarget(MotoTarget):

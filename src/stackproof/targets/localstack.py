@@ -1,0 +1,73 @@
+"""The ``localstack`` target: LocalStack at an endpoint (``LOCALSTACK_ENDPOINT``, or what
+localstack-client configures, by default on loopback port 4566).
+
+The free edition emulates no RDS, ELBv2, Auto Scaling, EFS or Backup; CloudFormation still
+reports such resources CREATE_COMPLETE with physical ID ``unknown``. Those kinds are marked
+not emulated, so the checks that need them are skipped with that reason, never passed.
+The stack and what was created for it are deleted on close.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+from typing import Any
+
+from stackproof.targets import TargetError
+from stackproof.targets.moto import STACK_NAME, MotoTarget
+
+
+def endpoint() -> str:
+    configured = os.environ.get("LOCALSTACK_ENDPOINT")
+    if configured:
+        return configured.rstrip("/")
+    try:
+        from localstack_client.config import get_service_endpoint  # type: ignore[import-untyped,unused-ignore]
+    except ImportError:
+        return "http://127.0.0.1:4566"
+    found: str = get_service_endpoint("cloudformation")
+    return found.rstrip("/")
+
+
+class LocalStackTarget(MotoTarget):
+    name = "localstack"
+
+    def prepare_emulator(self) -> None:
+        """LocalStack needs nothing from stackproof's moto extension."""
+
+    def start(self) -> str:
+        self._endpoint = endpoint()
+        try:
+            with urllib.request.urlopen(f"{self._endpoint}/_localstack/health", timeout=5) as response:
+                health = json.load(response)
+        except OSError as exc:
+            raise TargetError(
+                f"target localstack: no LocalStack at {self._endpoint} ({exc}); `tox -e localstack` starts one"
+            ) from None
+        self.services = health.get("services", {})
+        return self._endpoint
+
+    def stop(self) -> None:
+        """Delete the stack, then the bucket and certificate made for it."""
+        client = self._client
+        if client is None:
+            return
+        self._client = None
+        cloudformation = client("cloudformation")
+        cloudformation.delete_stack(StackName=STACK_NAME)
+        cloudformation.get_waiter("stack_delete_complete").wait(
+            StackName=STACK_NAME, WaiterConfig={"Delay": 1, "MaxAttempts": 300}
+        )
+        for kind, name in reversed(self.created):
+            if kind == "bucket":
+                s3 = client("s3")
+                for item in s3.list_objects_v2(Bucket=name).get("Contents", []):
+                    s3.delete_object(Bucket=name, Key=item["Key"])
+                s3.delete_bucket(Bucket=name)
+            elif kind == "certificate":
+                client("acm").delete_certificate(CertificateArn=name)
+        self.created.clear()
+
+    def selections(self, region: str) -> Any:
+        return None
