@@ -23,7 +23,7 @@ def endpoint() -> str:
     if configured:
         return configured.rstrip("/")
     try:
-        from localstack_client.config import get_service_endpoint  # type: ignore[import-untyped,unused-ignore]
+        from localstack_client.config import get_service_endpoint
     except ImportError:
         return "http://127.0.0.1:4566"
     found: str = get_service_endpoint("cloudformation")
