@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -10,8 +11,9 @@ import pytest
 from stackproof import policy
 from stackproof.checking import findings, known, require
 from stackproof.model.deployment import Deployment
-from stackproof.model.types import Function
+from stackproof.model.types import AutoScalingGroup, Function
 from stackproof.quotas import demand
+from stackproof.template.values import Unknown
 
 
 def declared_increases(deployment: Deployment) -> dict[str, dict[str, Any]]:
@@ -68,3 +70,54 @@ def test_sync_function_within_lambda_timeout_and_storage(deployment: Deployment)
             storage = known(function.ephemeral_storage, f"ephemeral storage of {function}")
             if storage > limits["max_ephemeral_storage_mb"]:
                 f.fail("function ephemeral storage exceeds the 512 MB default", function, observed=storage)
+
+
+REGIONAL = {"region", "account"}
+
+
+@pytest.mark.control("QTA-02")
+@pytest.mark.deployed
+def test_account_quotas_hold_the_demand_with_headroom(
+    deployment: Deployment, record_property: Callable[[str, object], None]
+) -> None:
+    """Regional quotas: usage in the region now, plus what this stack adds at MaxSize. Per-VPC
+    and per-resource quotas: this stack's demand. Each against the applied value, keeping the
+    policy's headroom unused."""
+    data = policy.load()
+    facts = deployment.quota_facts
+    if not facts:
+        known(Unknown("the target collected no Service Quotas facts"), "quotas")
+    needed = demand(deployment, data["instance_vcpus"])
+    headroom = float(data["quota_headroom"])
+    with findings() as f:
+        for quota in data["quotas"]:
+            with f.each(quota["code"]):
+                fact = facts[quota["id"]]
+                applied = known(fact.applied, f"{quota['code']} {quota['name']}")
+                if quota["scope"] in REGIONAL:
+                    usage = known(fact.usage, f"usage of {quota['code']} {quota['name']}")
+                    need = usage + growth(deployment, quota["id"], needed, data["instance_vcpus"])
+                else:
+                    need = needed[quota["id"]]
+                limit = applied * (1 - headroom)
+                if need > limit:
+                    f.fail(
+                        f"{quota['code']} ({quota['name']}): needs {need}, the account allows {applied:g} "
+                        f"keeping {headroom:.0%} headroom; request an increase to {math.ceil(need / (1 - headroom))}",
+                        observed=need,
+                        expected=f"<= {limit:g}",
+                    )
+                else:
+                    record_property("note", f"{quota['code']} {quota['name']}: {need} of {applied:g}")
+
+
+def growth(deployment: Deployment, quota_id: str, needed: dict[str, int], vcpus: dict[str, int]) -> int:
+    """What the stack adds beyond what it uses now: only instances grow, up to MaxSize."""
+    if quota_id != "ec2_vcpus":
+        return 0
+    now = 0
+    for group in deployment.all(AutoScalingGroup):
+        template = deployment.launch_template_of(group)
+        kind = known(template.instance_type if template else None, f"instance type of {group}")
+        now += int(known(group.desired, f"desired capacity of {group}") or 0) * vcpus[str(kind)]
+    return needed["ec2_vcpus"] - now

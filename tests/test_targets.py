@@ -51,6 +51,20 @@ def test_mutant_deployed_to_moto_fails_its_control(name: str, tmp_path: Path, aw
     assert status == "FAIL", message
 
 
+def test_account_without_the_declared_increase_fails_qta02(tmp_path: Path, aws_credentials: None) -> None:
+    mutant = next(m for m in MUTANTS if m.name == "undeclared-vcpu-increase")
+    target = load("moto", TargetOptions(str(mutant.apply(TEMPLATE, tmp_path)), PARAMS, REGION))
+    try:
+        model = target.deployment()
+    finally:
+        target.close()
+    status, message = evaluate(model, "QTA-02")
+    assert status == "FAIL", message
+    assert "L-1216C47A" in message
+    assert "needs 10, the account allows 5" in message
+    assert "request an increase to 13" in message
+
+
 def test_run_on_template_and_both_emulators_agrees() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "stackproof.cli", "run", "--target", "template,moto,moto-server"],
@@ -65,11 +79,13 @@ def test_run_on_template_and_both_emulators_agrees() -> None:
         for line in proc.stdout.splitlines()
         if line[:4] in {"NET-", "TLS-", "SCL-", "QTA-", "DAT-", "IAM-", "OBS-"}
     ]
-    assert len(rows) == 28
+    assert len(rows) == 29
     for row in rows:
         cells = row[2:5]
         if row[0] == "QTA-01":  # the catalogue shows QTA-01 on the template only
             assert cells == ["PASS", "SKIP", "SKIP"]
+        elif row[0] == "QTA-02":  # and QTA-02 only on deployed targets
+            assert cells == ["SKIP", "PASS", "PASS"]
         else:
             assert cells == ["PASS", "PASS", "PASS"], row
     assert "40 API calls" in proc.stdout

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from stackproof import paths
+from stackproof import catalogue, paths
 from stackproof.checking import ControlFailed, Undecidable
 from stackproof.importing import import_file
 from stackproof.model.deployment import Deployment
@@ -53,6 +53,9 @@ def load_checks(directory: Path | None = None) -> tuple[Check, ...]:
 def evaluate(deployment: Deployment, control: str) -> tuple[str, str]:
     """The worst verdict of ``control``'s checks on ``deployment``, with its message."""
     rank = {PASS: 0, SKIP: 1, FAIL: 2, ERROR: 3}
+    targets = catalogue.load()[control].targets
+    if deployment.target not in targets:  # as the plugin does
+        return SKIP, f"{control} cannot be shown on target {deployment.target} (only on {', '.join(targets)})"
     verdict, message = "", "no check for this control"
     for check in load_checks():
         if check.control != control:

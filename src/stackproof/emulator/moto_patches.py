@@ -221,6 +221,38 @@ def _cloudformation_gaps() -> None:
     _lambda_configuration()
 
 
+# Applied quota values the emulated account answers with, by quota code: the AWS defaults of
+# reference/policy.yaml, plus whatever a target applies (the increases a template declares).
+applied_quotas: dict[str, float] = {}
+
+
+def _service_quotas() -> None:
+    """moto answers Service Quotas only for vpc; answer every code of the policy data."""
+    from moto.servicequotas.models import ServiceQuotasBackend
+
+    from stackproof import policy
+
+    defaults = {q["code"]: q for q in policy.load()["quotas"]}
+    original = ServiceQuotasBackend.get_service_quota
+
+    def get_service_quota(self: ServiceQuotasBackend, service_code: str, quota_code: str) -> dict[str, Any]:
+        if quota_code in defaults:
+            quota = defaults[quota_code]
+            return {
+                "ServiceCode": service_code,
+                "QuotaCode": quota_code,
+                "QuotaName": quota["name"],
+                "Value": applied_quotas.get(quota_code, float(quota["default"])),
+                "Adjustable": True,
+                "GlobalQuota": False,
+                "Unit": "None",
+            }
+        result: dict[str, Any] = original(self, service_code, quota_code)
+        return result
+
+    ServiceQuotasBackend.get_service_quota = get_service_quota  # type: ignore[method-assign]
+
+
 def _attribute(values: dict[str, str], resource_type: str, name: str) -> str:
     from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
 
@@ -258,6 +290,7 @@ def install() -> None:
     _physical_ids()
     _role_policy_documents()
     _cloudformation_gaps()
+    _service_quotas()
     from stackproof.emulator.moto_models import register
 
     register()

@@ -45,6 +45,7 @@ class Deployment:
     declared: dict[str, Any] = field(default_factory=dict)  # the template's Metadata.stackproof
     api_calls: dict[str, int] = field(default_factory=dict)  # deployed targets: calls made to build it
     skipped: dict[str, str] = field(default_factory=dict)  # resources the target did not create
+    quota_facts: dict[str, Any] = field(default_factory=dict)  # deployed targets: applied quotas and usage
     _objects: dict[type[Obj], dict[str, Obj]] = field(default_factory=lambda: defaultdict(dict))
     _aliases: dict[str, str] = field(default_factory=dict)
     gaps: dict[type[Obj], Unknown] = field(default_factory=dict)  # kinds the target could not read

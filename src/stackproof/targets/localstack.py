@@ -71,3 +71,6 @@ class LocalStackTarget(MotoTarget):
 
     def selections(self, region: str) -> Any:
         return None
+
+    def apply_declared_quotas(self, declared: dict[str, Any]) -> None:
+        """LocalStack's free edition has no Service Quotas; QTA-02 is not shown there."""

@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from stackproof import deploy, paths
+from stackproof import deploy, paths, policy, quota_usage
 from stackproof.model.deployment import Deployment
 from stackproof.targets import TargetError, TargetOptions
 from stackproof.targets.aws_calls import CallRecorder
@@ -59,6 +59,15 @@ class MotoTarget:
         from stackproof.emulator.moto_patches import install
 
         install()
+
+    def apply_declared_quotas(self, declared: dict[str, Any]) -> None:
+        """The emulated account has the increases the template declares, as a user following
+        the template's instructions would have requested them."""
+        from stackproof.emulator.moto_patches import applied_quotas
+
+        applied_quotas.clear()
+        for increase in declared.get("quota_increases") or []:
+            applied_quotas[str(increase["code"])] = float(increase["value"])
 
     def selections(self, region: str) -> Any:
         """moto has no Backup selection API; the emulator extension keeps them."""
@@ -105,6 +114,8 @@ class MotoTarget:
             recorder = CallRecorder(session)
             model = from_aws.build(client, STACK_NAME, region, self.name, selections=self.selections(region))
             model.api_calls = dict(recorder.calls)
+            self.apply_declared_quotas(model.declared)
+            model.quota_facts = quota_usage.collect(client, policy.load())
             model.skipped = result.skipped
             failed = False
             return model

@@ -1,0 +1,110 @@
+"""QTA-02's facts from an account: applied quotas and current regional usage.
+
+Read-only. Applied values come from Service Quotas (``GetServiceQuota``); usage from one
+describe per resource kind across the region, so resources outside this stack count too.
+Anything that cannot be read is an Unknown for that quota, never a zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from stackproof.model.from_aws import pages
+from stackproof.template.values import Unknown
+
+ClientFactory = Callable[[str], Any]
+
+
+@dataclass
+class QuotaFacts:
+    code: str
+    name: str
+    applied: float | Unknown
+    usage: int | Unknown  # in the region (regional quotas) or in the stack's VPC (per-VPC ones)
+
+
+def applied_quota(client: ClientFactory, service: str, code: str) -> float | Unknown:
+    try:
+        quota = client("service-quotas").get_service_quota(ServiceCode=service, QuotaCode=code)["Quota"]
+    except Exception as exc:  # botocore ClientError, NoSuchResourceException: not knowable here
+        return Unknown(f"applied value of {code} could not be read: {type(exc).__name__}: {exc}")
+    return float(quota["Value"])
+
+
+def regional_usage(client: ClientFactory, vcpus: dict[str, int]) -> dict[str, int | Unknown]:
+    """Current usage of the regional quotas, counted across the whole region."""
+    counters: dict[str, Callable[[], int]] = {
+        "vpcs": lambda: len(list(pages(client("ec2"), "describe_vpcs", "Vpcs"))),
+        "elastic_ips": lambda: len(client("ec2").describe_addresses()["Addresses"]),
+        "internet_gateways": lambda: len(list(pages(client("ec2"), "describe_internet_gateways", "InternetGateways"))),
+        "security_groups": lambda: len(list(pages(client("ec2"), "describe_security_groups", "SecurityGroups"))),
+        "load_balancers": lambda: len(
+            [
+                lb
+                for lb in pages(client("elbv2"), "describe_load_balancers", "LoadBalancers")
+                if lb.get("Type") == "application"
+            ]
+        ),
+        "target_groups": lambda: len(list(pages(client("elbv2"), "describe_target_groups", "TargetGroups"))),
+        "auto_scaling_groups": lambda: len(
+            list(pages(client("autoscaling"), "describe_auto_scaling_groups", "AutoScalingGroups"))
+        ),
+        "db_instances": lambda: len(list(pages(client("rds"), "describe_db_instances", "DBInstances"))),
+        "db_subnet_groups": lambda: len(list(pages(client("rds"), "describe_db_subnet_groups", "DBSubnetGroups"))),
+        "db_parameter_groups": lambda: len(
+            [
+                g
+                for g in pages(client("rds"), "describe_db_parameter_groups", "DBParameterGroups")
+                if not g["DBParameterGroupName"].startswith("default.")
+            ]
+        ),
+        "file_systems": lambda: len(list(pages(client("efs"), "describe_file_systems", "FileSystems"))),
+        "buckets": lambda: len(client("s3").list_buckets()["Buckets"]),
+        "ec2_vcpus": lambda: running_vcpus(client, vcpus),
+        "lambda_concurrency": lambda: reserved_concurrency(client),
+    }
+    usage: dict[str, int | Unknown] = {}
+    for name, count in counters.items():
+        try:
+            usage[name] = count()
+        except Exception as exc:  # an API the target lacks or refused: unknown, never zero
+            usage[name] = Unknown(f"usage of {name} could not be read: {type(exc).__name__}: {exc}")
+    return usage
+
+
+def reserved_concurrency(client: ClientFactory) -> int:
+    """Concurrency the region's functions reserve, plus the 100 AWS keeps unreserved."""
+    awslambda = client("lambda")
+    total = 100
+    for function in pages(awslambda, "list_functions", "Functions"):
+        described = awslambda.get_function(FunctionName=function["FunctionName"])
+        total += int((described.get("Concurrency") or {}).get("ReservedConcurrentExecutions") or 0)
+    return total
+
+
+def running_vcpus(client: ClientFactory, vcpus: dict[str, int]) -> int:
+    total = 0
+    filters = [{"Name": "instance-state-name", "Values": ["pending", "running"]}]
+    for reservation in pages(client("ec2"), "describe_instances", "Reservations", Filters=filters):
+        for instance in reservation["Instances"]:
+            kind = instance["InstanceType"]
+            if kind not in vcpus:
+                raise KeyError(f"{kind} is not in instance_vcpus of reference/policy.yaml")
+            total += vcpus[kind]
+    return total
+
+
+def collect(client: ClientFactory, data: dict[str, Any]) -> dict[str, QuotaFacts]:
+    """Applied value and current usage of every quota in the policy data."""
+    usage = regional_usage(client, data["instance_vcpus"])
+    facts = {}
+    for quota in data["quotas"]:
+        facts[quota["id"]] = QuotaFacts(
+            code=quota["code"],
+            name=quota["name"],
+            applied=applied_quota(client, quota["service"], quota["code"]),
+            usage=usage.get(quota["id"], Unknown("usage is counted within the stack (per-VPC or per-resource quota)")),
+        )
+    return facts
