@@ -47,9 +47,7 @@ def find_tool(name: str, env_var: str) -> str:
         return str(beside_python)
     found = shutil.which(name)
     if found is None:
-        raise ToolMissing(
-            f"{name} is not installed (set {env_var} or put it on PATH; `tox -e static` installs it)"
-        )
+        raise ToolMissing(f"{name} is not installed (set {env_var} or put it on PATH; `tox -e static` installs it)")
     return found
 
 

@@ -67,10 +67,22 @@ class LocalStackTarget(MotoTarget):
                 s3.delete_bucket(Bucket=name)
             elif kind == "certificate":
                 client("acm").delete_certificate(CertificateArn=name)
+            elif kind == "address":
+                client("ec2").release_address(AllocationId=name)
         self.created.clear()
 
     def selections(self, region: str) -> Any:
         return None
+
+    def provide_prerequisites(self, client: Any, declared: Any, parameters: dict[str, str]) -> None:
+        """Besides the certificate and the zip: LocalStack's free edition has no
+        CloudFormation provider for AWS::EC2::EIP, so the NAT gateway's address is allocated
+        through the EC2 API and passed in (the template's NatEipAllocationId)."""
+        super().provide_prerequisites(client, declared, parameters)
+        if "NatEipAllocationId" in declared and not parameters.get("NatEipAllocationId"):
+            allocation = client("ec2").allocate_address(Domain="vpc")["AllocationId"]
+            parameters["NatEipAllocationId"] = allocation
+            self.created.append(("address", allocation))
 
     def apply_declared_quotas(self, declared: dict[str, Any]) -> None:
         """LocalStack's free edition has no Service Quotas; QTA-02 is not shown there."""
