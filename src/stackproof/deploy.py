@@ -27,6 +27,7 @@ class DeployResult:
     expected: dict[str, str]  # logical ID -> type, for these parameters
     created: dict[str, str]  # logical ID -> physical ID ("" when the target gave none)
     unsupported_types: set[str] = field(default_factory=set)
+    failed: dict[str, tuple[str, str]] = field(default_factory=dict)  # logical ID -> (type, reason)
 
     @property
     def skipped(self) -> dict[str, str]:
@@ -103,7 +104,11 @@ def create_stack(
     *,
     s3: Any | None = None,
     staging_bucket: str | None = None,
+    keep_failed: bool = False,
 ) -> DeployResult:
+    """Create the stack and wait. With ``keep_failed`` (for emulators that cannot create some
+    types) rollback is disabled and a CREATE_FAILED stack is returned with its failures,
+    instead of raising, so what was created can still be examined."""
     body = template_path.read_text(encoding="utf-8")
     expected = active_resources(load_text(body, str(template_path)), parameters)
     source = template_source(body, stack_name, s3, staging_bucket)
@@ -114,14 +119,17 @@ def create_stack(
             **source,
             Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
             Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
+            **({"DisableRollback": True} if keep_failed else {}),
         )
         waiter = cloudformation.get_waiter("stack_create_complete")
         try:
             waiter.wait(StackName=stack_name, WaiterConfig={"Delay": 1, "MaxAttempts": 600})
         except Exception as exc:  # botocore WaiterError: name the resources that failed and why
-            raise DeployFailed(
-                f"stack {stack_name} did not reach CREATE_COMPLETE: {failures(cloudformation, stack_name)}"
-            ) from exc
+            status = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]["StackStatus"]
+            if not (keep_failed and status == "CREATE_FAILED"):
+                raise DeployFailed(
+                    f"stack {stack_name} did not reach CREATE_COMPLETE: {failures(cloudformation, stack_name)}"
+                ) from exc
     unsupported = {m[1] for w in caught if (m := _MOTO_UNSUPPORTED.search(str(w.message)))}
     stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
     created: dict[str, str] = {}
@@ -130,6 +138,15 @@ def create_stack(
         for summary in page["StackResourceSummaries"]:
             if summary.get("LogicalResourceId"):
                 created[summary["LogicalResourceId"]] = summary.get("PhysicalResourceId") or ""
+    failed = (
+        {
+            e["LogicalResourceId"]: (e["ResourceType"], e.get("ResourceStatusReason") or "no reason given")
+            for e in cloudformation.describe_stack_events(StackName=stack_name)["StackEvents"]
+            if e["ResourceStatus"] == "CREATE_FAILED" and e["ResourceType"] != "AWS::CloudFormation::Stack"
+        }
+        if stack["StackStatus"] == "CREATE_FAILED"
+        else {}
+    )
     return DeployResult(
         stack_name=stack_name,
         status=stack["StackStatus"],
@@ -137,4 +154,5 @@ def create_stack(
         expected=expected,
         created=created,
         unsupported_types=unsupported,
+        failed=failed,
     )

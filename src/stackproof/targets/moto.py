@@ -32,6 +32,7 @@ def free_port() -> int:
 
 class MotoTarget:
     name = "moto"
+    keep_failed = False  # moto must create everything; a failure is the run's error
 
     def __init__(self, options: TargetOptions) -> None:
         self.options = options
@@ -107,13 +108,22 @@ class MotoTarget:
             self.provide_prerequisites(client, template.parameters, parameters)
             staging = parameters.get("SyncFunctionCodeBucket")
             result = deploy.create_stack(
-                client("cloudformation"), STACK_NAME, template_path, parameters, s3=client("s3"), staging_bucket=staging
+                client("cloudformation"),
+                STACK_NAME,
+                template_path,
+                parameters,
+                s3=client("s3"),
+                staging_bucket=staging,
+                keep_failed=self.keep_failed,
             )
-            if result.status != "CREATE_COMPLETE":
+            if result.status != "CREATE_COMPLETE" and not result.failed:
                 raise TargetError(f"{self.name}: stack {result.status}: {result.reason}")
             recorder = CallRecorder(session)
             model = from_aws.build(client, STACK_NAME, region, self.name, selections=self.selections(region))
             model.api_calls = dict(recorder.calls)
+            for logical_id, (resource_type, reason) in result.failed.items():
+                for kind in from_aws.TYPE_KINDS.get(resource_type, ()):
+                    model.not_emulated[kind] = f"{self.name} could not create {resource_type} {logical_id}: {reason}"
             self.apply_declared_quotas(model.declared)
             model.quota_facts = quota_usage.collect(client, policy.load())
             model.skipped = result.skipped
