@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 from typing import Any
 
 import pytest
 
 from stackproof import policy
-from stackproof.checking import findings, known, require
+from stackproof.checking import NotEmulated, findings, known, require
 from stackproof.model.deployment import Deployment
 from stackproof.model.types import (
     Bucket,
@@ -21,7 +22,7 @@ from stackproof.model.types import (
     LoadBalancer,
     PolicyDocument,
 )
-from stackproof.template.values import Symbolic, refers_to
+from stackproof.template.values import Symbolic, Unknown, refers_to
 
 ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:(\d{12}|\$\{AWS::AccountId\}):certificate/.+$")
 
@@ -144,3 +145,62 @@ def test_data_in_transit_is_encrypted(deployment: Deployment) -> None:
 
 
 __all__ = ["Symbolic", "denies_insecure_transport", "mounts_efs_with_tls"]
+
+
+EXPIRY_MARGIN_DAYS = 30
+
+
+def covers(names: list[str], domain: str) -> bool:
+    for name in names:
+        if name == domain or (
+            name.startswith("*.") and domain.count(".") == name.count(".") and domain.endswith(name[1:])
+        ):
+            return True
+    return False
+
+
+@pytest.mark.control("TLS-05")
+@pytest.mark.deployed
+def test_certificate_is_issued_covers_the_domain_and_is_not_expiring(deployment: Deployment) -> None:
+    domain = known(deployment.parameter_values.get("DomainName"), "the dashboard's domain (DomainName)")
+    if not domain:
+        known(Unknown("the stack names no DomainName, so coverage cannot be decided"), "the dashboard's domain")
+    now = datetime.datetime.now(datetime.UTC)
+    with findings() as f:
+        secure = [x for x in deployment.all(Listener) if str(x.protocol).upper() in ("HTTPS", "TLS")]
+        for listener in require(secure, "HTTPS listener"):
+            for arn in known(listener.certificates, f"certificates of {listener}"):
+                certificate = deployment.get(Certificate, arn)
+                if certificate is None:
+                    known(Unknown(f"certificate {arn} could not be described"), "certificate")
+                    continue
+                status = known(certificate.status, f"status of {certificate}")
+                if status != "ISSUED":
+                    f.fail("certificate is not issued", certificate, observed=status, expected="ISSUED")
+                names = [str(n) for n in [certificate.domain, *certificate.alternative_names] if n]
+                if not covers(names, str(domain)):
+                    f.fail(
+                        "certificate does not cover the dashboard's domain",
+                        certificate,
+                        observed=names,
+                        expected=domain,
+                    )
+                expiry = known(certificate.not_after, f"expiry of {certificate}")
+                left = (expiry - now).days
+                if left < EXPIRY_MARGIN_DAYS:
+                    f.fail(f"certificate expires in {left} days", certificate, expected=f">= {EXPIRY_MARGIN_DAYS} days")
+
+
+@pytest.mark.control("TLS-05")
+@pytest.mark.live
+def test_load_balancer_refuses_protocols_below_tls12(deployment: Deployment) -> None:
+    if deployment.target != "aws":
+        raise NotEmulated(f"a TLS handshake needs a reachable load balancer; target {deployment.target} has none")
+    with findings() as f:
+        for probe in require(deployment.tls_probes, "TLS probe of an internet-facing load balancer"):
+            known(probe, "the live handshake")
+            accepted = known(probe.accepted, f"{probe.version} handshake with {probe.host}")
+            if probe.version in ("TLSv1", "TLSv1.1") and accepted:
+                f.fail(f"{probe.host} accepts {probe.version}", observed="accepted", expected="refused")
+            if probe.version == "TLSv1.2" and not accepted:
+                f.fail(f"{probe.host} refuses TLS 1.2", observed="refused", expected="accepted")

@@ -10,7 +10,7 @@ import pytest
 
 from stackproof import catalogue, deploy
 from stackproof.drift import compare
-from stackproof.evaluate import evaluate
+from stackproof.evaluate import evaluate, load_checks
 from stackproof.model.deployment import Deployment
 from stackproof.model.from_template import build
 from stackproof.model.types import AutoScalingGroup, LogGroup
@@ -18,6 +18,7 @@ from stackproof.targets import TargetError, TargetOptions, load
 from stackproof.targets.aws_calls import CallRecorder, WriteRefused
 from stackproof.template.loader import load_template
 from stackproof.template.resolver import resolve
+from stackproof.template.values import Unknown
 from tests.conftest import REGION, ROOT, TEMPLATE
 from tests.mutants import MUTANTS
 
@@ -36,7 +37,8 @@ def test_reference_on_moto_passes_every_control_within_40_calls(aws_credentials:
     assert sum(model.api_calls.values()) <= 40, model.api_calls
     assert model.skipped == {}
     verdicts = {cid: evaluate(model, cid) for cid in ACTIVE}
-    assert {cid: v[0] for cid, v in verdicts.items() if v[0] != "PASS"} == {}, verdicts
+    # TLS-05's handshake half needs a live load balancer; its certificate half passes (tested below).
+    assert {cid: v[0] for cid, v in verdicts.items() if v[0] != "PASS"} == {"TLS-05": "SKIP"}, verdicts
 
 
 @pytest.mark.parametrize("name", ["db-subnet-through-nat", "http-listener-forwards", "sync-role-writes-s3"])
@@ -79,13 +81,15 @@ def test_run_on_template_and_both_emulators_agrees() -> None:
         for line in proc.stdout.splitlines()
         if line[:4] in {"NET-", "TLS-", "SCL-", "QTA-", "DAT-", "IAM-", "OBS-"}
     ]
-    assert len(rows) == 29
+    assert len(rows) == 30
     for row in rows:
         cells = row[2:5]
         if row[0] == "QTA-01":  # the catalogue shows QTA-01 on the template only
             assert cells == ["PASS", "SKIP", "SKIP"]
         elif row[0] == "QTA-02":  # and QTA-02 only on deployed targets
             assert cells == ["SKIP", "PASS", "PASS"]
+        elif row[0] == "TLS-05":  # deployed only, and the handshake needs a live load balancer
+            assert cells == ["SKIP", "SKIP", "SKIP"]
         else:
             assert cells == ["PASS", "PASS", "PASS"], row
     assert "40 API calls" in proc.stdout
@@ -120,7 +124,7 @@ def test_aws_target_reads_a_stack_through_an_endpoint_and_never_writes(
         deploy.create_stack(cfn, "live", TEMPLATE, parameters, s3=s3, staging_bucket="code")
 
         monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-        target = load("aws", TargetOptions(str(TEMPLATE), None, REGION, stack_name="live"))
+        target = load("aws", TargetOptions(str(TEMPLATE), None, REGION, stack_name="live", probe_tls=False))
         model = target.deployment()
         assert all(name.split(".")[1].startswith(("Describe", "Get", "List")) for name in model.api_calls)
         assert evaluate(model, "NET-02")[0] == "PASS"
@@ -131,7 +135,9 @@ def test_aws_target_reads_a_stack_through_an_endpoint_and_never_writes(
         assert "BackupSelection objects: the aws target could not read them" in message
 
         changed_outside_cloudformation(endpoint, model)
-        drifted = load("aws", TargetOptions(str(TEMPLATE), None, REGION, stack_name="live")).deployment()
+        drifted = load(
+            "aws", TargetOptions(str(TEMPLATE), None, REGION, stack_name="live", probe_tls=False)
+        ).deployment()
         template_model = build(
             resolve(load_template(TEMPLATE), {"CertificateArn": cert, "SyncFunctionCodeBucket": "code"}, REGION)
         )
@@ -139,7 +145,7 @@ def test_aws_target_reads_a_stack_through_an_endpoint_and_never_writes(
         found = sorted((d.logical_id, d.field, d.template, d.deployed) for d in compare(template_model, drifted))
         assert found == [("AppLogGroup", "retention_days", 365, 30), ("AutoScalingGroup", "max_size", 5, 7)]
 
-        missing = load("aws", TargetOptions(str(TEMPLATE), None, REGION, stack_name="nope"))
+        missing = load("aws", TargetOptions(str(TEMPLATE), None, REGION, stack_name="nope", probe_tls=False))
         with pytest.raises(TargetError, match="stack nope"):
             missing.deployment()
     finally:
@@ -183,3 +189,133 @@ def test_a_scenario_allowed_by_name_may_write(moto_aws: None) -> None:
     session = boto3.Session(region_name=REGION)
     CallRecorder(session, read_only=True, allowed=frozenset({"s3.CreateBucket"}))
     session.client("s3").create_bucket(Bucket="allowed", CreateBucketConfiguration={"LocationConstraint": REGION})
+
+
+def test_least_privilege_policy_allows_every_call_of_a_run_and_only_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aws_credentials: None
+) -> None:
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from stackproof.build.lambda_zip import build_zip
+    from stackproof.emulator.moto_patches import install
+    from stackproof.permissions import action_for, allowed_actions, is_allowed, non_read
+    from stackproof.targets.moto import free_port
+
+    policy = ROOT / "reference" / "iam" / "stackproof-readonly.json"
+    allowed = allowed_actions(policy)
+    assert non_read(allowed) == []
+    install()
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        s3 = boto3.client("s3", region_name=REGION, endpoint_url=endpoint)
+        zip_path = build_zip(ROOT / "reference" / "lambda" / "s3_to_efs", tmp_path / "code.zip")
+        deploy.upload_code(s3, "code", "s3_to_efs.zip", zip_path, REGION)
+        cert = deploy.import_certificate(
+            boto3.client("acm", region_name=REGION, endpoint_url=endpoint), "d.example.com"
+        )
+        cfn = boto3.client("cloudformation", region_name=REGION, endpoint_url=endpoint)
+        parameters = {"CertificateArn": cert, "SyncFunctionCodeBucket": "code", "DomainName": "d.example.com"}
+        deploy.create_stack(cfn, "live", TEMPLATE, parameters, s3=s3, staging_bucket="code")
+        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+        target = load("aws", TargetOptions(str(TEMPLATE), None, REGION, stack_name="live", probe_tls=False))
+        model = target.deployment()
+        assert target.recorder is not None
+        calls = sorted(target.recorder.calls)
+        assert len(calls) > 30
+        refused = [c for c in calls if not is_allowed(action_for(c), allowed)]
+        assert refused == []
+        assert evaluate(model, "NET-02")[0] == "PASS"
+        # This account has not applied the increase the template declares: QTA-02 says so.
+        assert "request an increase to 13" in evaluate(model, "QTA-02")[1]
+    finally:
+        server.stop()
+
+
+def test_certificate_expiring_soon_or_for_another_domain_fails_tls05(aws_credentials: None) -> None:
+    import datetime
+
+    from stackproof.model.types import Certificate
+
+    target = load("moto", TargetOptions(str(TEMPLATE), PARAMS, REGION))
+    try:
+        model = target.deployment()
+    finally:
+        target.close()
+    (certificate,) = model.all(Certificate)
+    assert evaluate(model, "TLS-05")[0] == "SKIP"  # the handshake half needs a live load balancer
+    checks = [c for c in load_checks() if c.control == "TLS-05" and "issued" in c.name]
+    check = checks[0].function
+    check(deployment=model)
+    certificate.not_after = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=10)
+    with pytest.raises(AssertionError, match="certificate expires in 9 days"):
+        check(deployment=model)
+    certificate.not_after = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=300)
+    certificate.domain, certificate.alternative_names = "other.example.org", []
+    with pytest.raises(AssertionError, match="does not cover the dashboard's domain"):
+        check(deployment=model)
+
+
+def test_tls_probe_sees_which_protocols_a_loopback_listener_accepts(tmp_path: Path) -> None:
+    import datetime
+    import socket
+    import ssl
+    import threading
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    from stackproof.targets.tls_probe import probe
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.minimum_version = ssl.TLSVersion.TLSv1_2
+    server_context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            try:
+                with server_context.wrap_socket(conn, server_side=True):
+                    pass
+            except (ssl.SSLError, OSError):
+                pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        assert probe("127.0.0.1", "TLSv1.2", port=port).accepted is True
+        old = probe("127.0.0.1", "TLSv1.1", port=port).accepted
+        assert old is False or isinstance(old, Unknown)  # refused, or this OpenSSL cannot even offer it
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()

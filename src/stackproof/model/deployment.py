@@ -46,6 +46,8 @@ class Deployment:
     api_calls: dict[str, int] = field(default_factory=dict)  # deployed targets: calls made to build it
     skipped: dict[str, str] = field(default_factory=dict)  # resources the target did not create
     quota_facts: dict[str, Any] = field(default_factory=dict)  # deployed targets: applied quotas and usage
+    parameter_values: dict[str, Any] = field(default_factory=dict)  # the stack's (or template's) parameters
+    tls_probes: list[Any] = field(default_factory=list)  # aws: live handshakes (TlsProbe)
     _objects: dict[type[Obj], dict[str, Obj]] = field(default_factory=lambda: defaultdict(dict))
     _aliases: dict[str, str] = field(default_factory=dict)
     gaps: dict[type[Obj], Unknown] = field(default_factory=dict)  # kinds the target could not read

@@ -141,6 +141,7 @@ class Builder:
             if p.get("ParameterValue") != "****"
         }
         self.resolved = resolve(template, given, self.region)
+        d.parameter_values = dict(self.resolved.parameters)
         metadata = template.data.get("Metadata") or {}
         d.declared = dict(metadata.get("stackproof") or {}) if isinstance(metadata, dict) else {}
         for name, spec in (template.data.get("Parameters") or {}).items():
@@ -309,15 +310,17 @@ class Builder:
                     self.loc(arn, "AWS::ElasticLoadBalancingV2::LoadBalancer"),
                     lb_type=lb.get("Type"),
                     scheme=lb.get("Scheme"),
+                    dns_name=lb.get("DNSName"),
                     subnets=[z["SubnetId"] for z in lb.get("AvailabilityZones", [])],
                     security_groups=list(lb.get("SecurityGroups", [])),
                 )
             )
             for listener in pages(elbv2, "describe_listeners", "Listeners", LoadBalancerArn=arn):
                 actions = self.actions(listener.get("DefaultActions", []))
-                for rule in pages(elbv2, "describe_rules", "Rules", ListenerArn=listener["ListenerArn"]):
-                    if not rule.get("IsDefault"):
-                        actions += self.actions(rule.get("Actions", []))
+                if listener.get("Protocol") == "HTTP":  # TLS-02 reads what plain-HTTP rules do
+                    for rule in pages(elbv2, "describe_rules", "Rules", ListenerArn=listener["ListenerArn"]):
+                        if not rule.get("IsDefault"):
+                            actions += self.actions(rule.get("Actions", []))
                 d.add(
                     m.Listener(
                         listener["ListenerArn"],
@@ -341,6 +344,24 @@ class Builder:
                     port=group.get("Port"),
                     target_type=group.get("TargetType"),
                     health_check_path=group.get("HealthCheckPath"),
+                )
+            )
+
+    def certificates(self, d: Deployment) -> None:
+        arns = sorted({str(c) for listener in d.all(m.Listener) for c in listener.certificates})
+        if not arns:
+            return
+        acm = self.client("acm")
+        for arn in arns:
+            certificate = acm.describe_certificate(CertificateArn=arn)["Certificate"]
+            d.add(
+                m.Certificate(
+                    arn,
+                    m.Location(arn, "AWS::CertificateManager::Certificate", physical_id=arn),
+                    domain=certificate.get("DomainName"),
+                    alternative_names=list(certificate.get("SubjectAlternativeNames", [])),
+                    status=certificate.get("Status"),
+                    not_after=certificate.get("NotAfter"),
                 )
             )
 
@@ -777,6 +798,7 @@ def build(
     steps: list[tuple[Callable[[Deployment], None], tuple[type[m.Obj], ...]]] = [
         (builder.network, (m.Vpc, m.Subnet, m.RouteTable, m.Gateway, m.SecurityGroup, m.NetworkAcl, m.VpcEndpoint)),
         (builder.load_balancing, (m.LoadBalancer, m.Listener, m.TargetGroup)),
+        (builder.certificates, (m.Certificate,)),
         (builder.compute, (m.LaunchTemplate, m.AutoScalingGroup, m.ScalingPolicy, m.Alarm)),
         (builder.databases, (m.DbInstance, m.DbSubnetGroup, m.DbParameterGroup)),
         (builder.file_systems, (m.FileSystem, m.AccessPoint, m.MountTarget)),

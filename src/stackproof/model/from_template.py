@@ -816,6 +816,7 @@ def build(resolved: ResolvedTemplate, name: str | None = None) -> Deployment:
         source=str(resolved.template.path),
     )
     context = Context(resolved, deployment)
+    deployment.parameter_values = dict(resolved.parameters)
     metadata = resolved.template.data.get("Metadata") or {}
     deployment.declared = dict(metadata.get("stackproof") or {}) if isinstance(metadata, dict) else {}
     params = resolved.template.data.get("Parameters") or LocatedDict()

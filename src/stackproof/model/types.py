@@ -154,6 +154,7 @@ class LoadBalancer(Obj):
     subnets: list[V] = field(default_factory=list)
     security_groups: list[V] = field(default_factory=list)
     attributes: dict[str, V] = field(default_factory=dict)
+    dns_name: V = None
 
 
 @dataclass
@@ -379,6 +380,18 @@ class Secret(Obj):
 @dataclass
 class Certificate(Obj):
     domain: V = None
+    alternative_names: list[V] = field(default_factory=list)
+    status: V = None  # ISSUED, PENDING_VALIDATION, EXPIRED, ...
+    not_after: V = None  # datetime, timezone-aware
+
+
+@dataclass
+class TlsProbe:
+    """A live handshake to a load balancer with TLS capped at ``version``."""
+
+    host: str
+    version: str  # "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"
+    accepted: V  # True, False, or Unknown when the probe could not run
 
 
 @dataclass

@@ -21,6 +21,7 @@ class AwsTarget:
     def __init__(self, options: TargetOptions, allowed: frozenset[str] = frozenset()) -> None:
         self.options = options
         self.allowed = allowed
+        self.recorder: CallRecorder | None = None  # every call of the run, for the least-privilege test
 
     def close(self) -> None:
         """Nothing was created."""
@@ -37,7 +38,7 @@ class AwsTarget:
             session = boto3.Session(profile_name=self.options.profile, region_name=self.options.region)
         except botocore.exceptions.ProfileNotFound as exc:
             raise TargetError(f"target aws: {exc}") from None
-        recorder = CallRecorder(session, read_only=True, allowed=self.allowed)
+        recorder = self.recorder = CallRecorder(session, read_only=True, allowed=self.allowed)
 
         def client(service: str) -> Any:
             return session.client(service)  # type: ignore[call-overload]
@@ -54,4 +55,14 @@ class AwsTarget:
         from stackproof import policy, quota_usage
 
         model.quota_facts = quota_usage.collect(client, policy.load())
+        if self.options.probe_tls:
+            from stackproof.model.types import LoadBalancer
+            from stackproof.targets.tls_probe import probe_all
+
+            hosts = [lb.dns_name for lb in model.all(LoadBalancer) if lb.scheme == "internet-facing" and lb.dns_name]
+            model.tls_probes = probe_all(hosts)
+        else:
+            from stackproof.template.values import Unknown
+
+            model.tls_probes = [Unknown("TLS probing was turned off for this run")]
         return model

@@ -148,7 +148,8 @@ class MotoTarget:
         from stackproof.build.lambda_zip import build_zip
 
         if "CertificateArn" in declared:
-            parameters["CertificateArn"] = deploy.create_certificate(client("acm"), "dashboard.example.com")
+            domain = parameters.get("DomainName") or "dashboard.example.com"
+            parameters["CertificateArn"] = deploy.import_certificate(client("acm"), domain)
             self.created.append(("certificate", parameters["CertificateArn"]))
         if "SyncFunctionCodeBucket" in declared:
             bucket = parameters.setdefault("SyncFunctionCodeBucket", "stackproof-artifacts")
