@@ -361,6 +361,23 @@ class SecurityGroupEgress(_Created, CloudFormationModel):
         return cls(rules[0].id if rules else resource_name)
 
 
+class EgressOnlyInternetGateway(_Created, CloudFormationModel):
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::EC2::EgressOnlyInternetGateway"
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+    ) -> EgressOnlyInternetGateway:
+        from moto.ec2.models import ec2_backends
+
+        gateway = ec2_backends[account_id][region_name].create_egress_only_internet_gateway(
+            cloudformation_json["Properties"]["VpcId"]
+        )
+        return cls(gateway.id, {"Id": gateway.id})
+
+
 class BackupVault(_Created, CloudFormationModel):
     @staticmethod
     def cloudformation_type() -> str:
@@ -451,6 +468,7 @@ MODELS: tuple[type[CloudFormationModel], ...] = (
     NetworkAclEntry,
     SubnetNetworkAclAssociation,
     SecurityGroupEgress,
+    EgressOnlyInternetGateway,
     BackupVault,
     BackupPlan,
     BackupSelection,

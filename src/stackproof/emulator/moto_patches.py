@@ -175,8 +175,11 @@ def _role_managed_policies(created: Any, props: dict[str, Any], account: str, re
 
 
 def _function_file_systems(created: Any, props: dict[str, Any], account: str, region: str) -> None:
-    """moto's Lambda has no FileSystemConfigs; keep them and report them in the configuration."""
+    """moto's Lambda has no FileSystemConfigs, and its CloudFormation ignores EphemeralStorage;
+    keep both and report them in the configuration."""
     created.stackproof_file_system_configs = list(props.get("FileSystemConfigs") or [])
+    if props.get("EphemeralStorage"):
+        created.ephemeral_storage = int(props["EphemeralStorage"]["Size"])
 
 
 def _lambda_configuration() -> None:

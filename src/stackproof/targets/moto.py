@@ -107,17 +107,25 @@ class MotoTarget:
         try:
             self.provide_prerequisites(client, template.parameters, parameters)
             staging = parameters.get("SyncFunctionCodeBucket")
-            result = deploy.create_stack(
-                client("cloudformation"),
-                STACK_NAME,
-                template_path,
-                parameters,
-                s3=client("s3"),
-                staging_bucket=staging,
-                keep_failed=self.keep_failed,
-            )
+            try:
+                result = deploy.create_stack(
+                    client("cloudformation"),
+                    STACK_NAME,
+                    template_path,
+                    parameters,
+                    s3=client("s3"),
+                    staging_bucket=staging,
+                    keep_failed=self.keep_failed,
+                )
+            except deploy.DeployFailed:
+                raise
+            except Exception as exc:  # the API refused the stack (a ClientError, or an emulator's own)
+                raise TargetError(f"{self.name}: CreateStack failed: {type(exc).__name__}: {exc}") from None
             if result.status != "CREATE_COMPLETE" and not result.failed:
                 raise TargetError(f"{self.name}: stack {result.status}: {result.reason}")
+            if result.skipped:  # the emulator reported success without creating these
+                skipped = ", ".join(f"{lid} ({rtype})" for lid, rtype in sorted(result.skipped.items()))
+                raise TargetError(f"{self.name} cannot create {skipped}; its results would be incomplete")
             recorder = CallRecorder(session)
             model = from_aws.build(client, STACK_NAME, region, self.name, selections=self.selections(region))
             model.api_calls = dict(recorder.calls)
