@@ -49,7 +49,31 @@ TYPE_KINDS: dict[str, tuple[type[m.Obj], ...]] = {
     "AWS::S3::Bucket": (m.Bucket,),
     "AWS::EC2::NetworkAcl": (m.NetworkAcl,),
     "AWS::EC2::SecurityGroup": (m.SecurityGroup,),
+    "AWS::EC2::Subnet": (m.Subnet,),
+    "AWS::EC2::RouteTable": (m.RouteTable,),
+    "AWS::EC2::SubnetRouteTableAssociation": (m.RouteTable,),
+    "AWS::EC2::SubnetNetworkAclAssociation": (m.NetworkAcl,),
+    "AWS::EC2::VPC": (m.Vpc,),
 }
+# Kinds whose objects are keyed by the physical ID CloudFormation reports, so a resource the
+# describes do not return can be noticed; associations are checked by their IDs.
+VERIFIED_OBJECTS = frozenset(
+    {
+        "AWS::EC2::VPC",
+        "AWS::EC2::Subnet",
+        "AWS::EC2::RouteTable",
+        "AWS::EC2::NetworkAcl",
+        "AWS::EC2::SecurityGroup",
+        "AWS::ElasticLoadBalancingV2::LoadBalancer",
+        "AWS::ElasticLoadBalancingV2::Listener",
+        "AWS::ElasticLoadBalancingV2::TargetGroup",
+        "AWS::AutoScaling::AutoScalingGroup",
+        "AWS::RDS::DBInstance",
+        "AWS::EFS::FileSystem",
+        "AWS::S3::Bucket",
+    }
+)
+VERIFIED_ASSOCIATIONS = frozenset({"AWS::EC2::SubnetRouteTableAssociation", "AWS::EC2::SubnetNetworkAclAssociation"})
 
 
 class StackNotFound(Exception):
@@ -97,6 +121,7 @@ class Builder:
         self.physical: dict[str, tuple[str, str]] = {}  # logical ID -> (physical ID, type)
         self.logical: dict[str, str] = {}  # physical ID -> logical ID
         self.resolved: ResolvedTemplate | None = None
+        self.seen: set[str] = set()  # association IDs the describes returned
 
     # ------------------------------------------------------------------ helpers
     def ids(self, resource_type: str) -> list[str]:
@@ -111,6 +136,24 @@ class Builder:
         if self.resolved is None or logical is None:
             return None
         return self.resolved.resources.get(logical)
+
+    def unseen(self, d: Deployment) -> dict[str, list[str]]:
+        """Resources CloudFormation reports created that the describes did not return: the
+        target did not really create them (an emulator's gap), by type."""
+        missing: dict[str, list[str]] = {}
+        for logical, (pid, rtype) in self.physical.items():
+            if not pid or pid == "unknown":
+                continue
+            if rtype in VERIFIED_ASSOCIATIONS:
+                present = pid in self.seen
+            elif rtype in TYPE_KINDS and rtype in VERIFIED_OBJECTS:
+                present = any(d.get(kind, pid) is not None for kind in TYPE_KINDS[rtype] if kind not in d.gaps)
+                present = present or any(kind in d.gaps for kind in TYPE_KINDS[rtype])
+            else:
+                continue
+            if not present:
+                missing.setdefault(rtype, []).append(logical)
+        return missing
 
     def not_created(self) -> list[str]:
         """Types CloudFormation reports created whose physical ID is missing or "unknown"."""
@@ -180,6 +223,7 @@ class Builder:
         for table in pages(ec2, "describe_route_tables", "RouteTables", Filters=in_vpc):
             associations = table.get("Associations", [])
             routes = [self.route(r) for r in table.get("Routes", []) if r.get("GatewayId") != "local"]
+            self.seen.update(a["RouteTableAssociationId"] for a in associations if a.get("RouteTableAssociationId"))
             d.add(
                 m.RouteTable(
                     table["RouteTableId"],
@@ -271,6 +315,9 @@ class Builder:
 
     def network_acl(self, acl: dict[str, Any]) -> m.NetworkAcl:
         aid = acl["NetworkAclId"]
+        self.seen.update(
+            a["NetworkAclAssociationId"] for a in acl.get("Associations", []) if a.get("NetworkAclAssociationId")
+        )
         location = self.loc(aid, "AWS::EC2::NetworkAcl")
         entries = [
             m.AclEntry(
@@ -819,4 +866,11 @@ def build(
         except Exception as exc:  # an API the target lacks or refused: those kinds are unknown, never empty
             gap = Unknown(f"the {target} target could not read them: {type(exc).__name__}: {exc}")
             deployment.gaps.update(dict.fromkeys(kinds, gap))
+    for resource_type, logical_ids in builder.unseen(deployment).items():
+        reason = (
+            f"CloudFormation reports {resource_type} {', '.join(sorted(logical_ids))} created, "
+            f"but the {target} target's describe calls do not return it"
+        )
+        for kind in TYPE_KINDS[resource_type]:
+            deployment.not_emulated.setdefault(kind, reason)
     return deployment

@@ -123,7 +123,7 @@ class MotoTarget:
                 raise TargetError(f"{self.name}: CreateStack failed: {type(exc).__name__}: {exc}") from None
             if result.status != "CREATE_COMPLETE" and not result.failed:
                 raise TargetError(f"{self.name}: stack {result.status}: {result.reason}")
-            if result.skipped:  # the emulator reported success without creating these
+            if result.skipped and not self.keep_failed:  # the emulator reported success without creating these
                 skipped = ", ".join(f"{lid} ({rtype})" for lid, rtype in sorted(result.skipped.items()))
                 raise TargetError(f"{self.name} cannot create {skipped}; its results would be incomplete")
             recorder = CallRecorder(session)
@@ -132,6 +132,9 @@ class MotoTarget:
             for logical_id, (resource_type, reason) in result.failed.items():
                 for kind in from_aws.TYPE_KINDS.get(resource_type, ()):
                     model.not_emulated[kind] = f"{self.name} could not create {resource_type} {logical_id}: {reason}"
+            for logical_id, resource_type in result.skipped.items():
+                for kind in from_aws.TYPE_KINDS.get(resource_type, ()):
+                    model.not_emulated.setdefault(kind, f"{self.name} did not create {resource_type} {logical_id}")
             self.apply_declared_quotas(model.declared)
             model.quota_facts = quota_usage.collect(client, policy.load())
             model.skipped = result.skipped

@@ -1,0 +1,113 @@
+"""Run a command against LocalStack: ``python -m stackproof.localstack_runner -- CMD ...``.
+
+With ``LOCALSTACK_ENDPOINT`` set, that instance is used as it is. Otherwise LocalStack (from
+this environment, host mode, no Docker) is started on a free loopback port, awaited until
+``/_localstack/health`` answers, given to the command as ``LOCALSTACK_ENDPOINT``, and stopped
+afterwards, also when the command fails or is interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+HEALTH_TIMEOUT = 90.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_healthy(endpoint: str, process: subprocess.Popen[bytes], log: Path) -> dict[str, object]:
+    deadline = time.monotonic() + HEALTH_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"LocalStack exited with {process.returncode}; see {log}")
+        try:
+            with urllib.request.urlopen(f"{endpoint}/_localstack/health", timeout=2) as response:
+                health: dict[str, object] = json.load(response)
+                return health
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"LocalStack did not answer /_localstack/health within {HEALTH_TIMEOUT:.0f} s; see {log}")
+
+
+def start(workdir: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
+    port = free_port()
+    compat = Path(__file__).parent / "emulator" / "localstack_compat"
+    env = {
+        **os.environ,
+        "GATEWAY_LISTEN": f"127.0.0.1:{port}",
+        "LOCALSTACK_HOST": f"127.0.0.1:{port}",
+        "DNS_ADDRESS": "0",  # no DNS server, no upstream lookups
+        "DISABLE_EVENTS": "1",  # no analytics
+        "SKIP_SSL_CERT_DOWNLOAD": "1",
+        "SKIP_INFRA_DOWNLOADS": "1",
+        "FILESYSTEM_ROOT": str(workdir),
+        "PYTHONPATH": os.pathsep.join(p for p in (str(compat), os.environ.get("PYTHONPATH", "")) if p),
+    }
+    log = workdir / "localstack.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "localstack.runtime.main"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return process, f"http://127.0.0.1:{port}", log
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["--"]:
+        argv = argv[1:]
+    if not argv:
+        print("usage: python -m stackproof.localstack_runner -- COMMAND ...", file=sys.stderr)
+        return 2
+    if os.environ.get("LOCALSTACK_ENDPOINT"):
+        return subprocess.call(argv)
+    with tempfile.TemporaryDirectory(prefix="stackproof-localstack-") as tmp:
+        print("localstack: starting (host mode, loopback) ...", flush=True)
+        started = time.monotonic()
+        process, endpoint, log = start(Path(tmp))
+        try:
+            try:
+                health = wait_healthy(endpoint, process, log)
+            except RuntimeError as exc:
+                print(f"localstack: {exc}", file=sys.stderr)
+                print(log.read_text(errors="replace")[-4000:], file=sys.stderr)
+                return 2
+            print(
+                f"localstack: {health.get('version')} ready at {endpoint} in {time.monotonic() - started:.1f} s",
+                flush=True,
+            )
+            return subprocess.call(argv, env={**os.environ, "LOCALSTACK_ENDPOINT": endpoint})
+        finally:
+            stop(process)
+            print("localstack: stopped", flush=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
