@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -95,9 +98,15 @@ def test_run_on_template_and_both_emulators_agrees() -> None:
     assert "40 API calls" in proc.stdout
 
 
-def test_aws_target_reads_a_stack_through_an_endpoint_and_never_writes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aws_credentials: None
-) -> None:
+@dataclass
+class LiveStack:
+    endpoint: str
+    parameters: dict[str, str]
+
+
+@pytest.fixture
+def live_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aws_credentials: None) -> Iterator[LiveStack]:
+    """The reference deployed as stack "live" on moto's server; AWS_ENDPOINT_URL points there."""
     import boto3
     from moto.server import ThreadedMotoServer
 
@@ -111,45 +120,46 @@ def test_aws_target_reads_a_stack_through_an_endpoint_and_never_writes(
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
     try:
-        cfn = boto3.client("cloudformation", region_name=REGION, endpoint_url=endpoint)
-        zip_path = build_zip(ROOT / "reference" / "lambda" / "s3_to_efs", tmp_path / "code.zip")
-        deploy.upload_code(
-            boto3.client("s3", region_name=REGION, endpoint_url=endpoint), "code", "s3_to_efs.zip", zip_path, REGION
-        )
-        cert = deploy.create_certificate(
-            boto3.client("acm", region_name=REGION, endpoint_url=endpoint), "d.example.com"
-        )
         s3 = boto3.client("s3", region_name=REGION, endpoint_url=endpoint)
-        parameters = {"CertificateArn": cert, "SyncFunctionCodeBucket": "code"}
+        zip_path = build_zip(ROOT / "reference" / "lambda" / "s3_to_efs", tmp_path / "code.zip")
+        deploy.upload_code(s3, "code", "s3_to_efs.zip", zip_path, REGION)
+        acm = boto3.client("acm", region_name=REGION, endpoint_url=endpoint)
+        parameters = {
+            "CertificateArn": deploy.import_certificate(acm, "d.example.com"),
+            "SyncFunctionCodeBucket": "code",
+            "DomainName": "d.example.com",
+        }
+        cfn = boto3.client("cloudformation", region_name=REGION, endpoint_url=endpoint)
         deploy.create_stack(cfn, "live", TEMPLATE, parameters, s3=s3, staging_bucket="code")
-
         monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-        target = load("aws", TargetOptions(str(TEMPLATE), None, REGION, stack_name="live", probe_tls=False))
-        model = target.deployment()
-        assert all(name.split(".")[1].startswith(("Describe", "Get", "List")) for name in model.api_calls)
-        assert evaluate(model, "NET-02")[0] == "PASS"
-        assert evaluate(model, "DAT-01")[0] == "PASS"
-        # moto's server has no Backup selection API: DAT-04 cannot be decided, so it is ERROR.
-        status, message = evaluate(model, "DAT-04")
-        assert status == "ERROR"
-        assert "BackupSelection objects: the aws target could not read them" in message
-
-        changed_outside_cloudformation(endpoint, model)
-        drifted = load(
-            "aws", TargetOptions(str(TEMPLATE), None, REGION, stack_name="live", probe_tls=False)
-        ).deployment()
-        template_model = build(
-            resolve(load_template(TEMPLATE), {"CertificateArn": cert, "SyncFunctionCodeBucket": "code"}, REGION)
-        )
-        assert sorted(str(d) for d in compare(template_model, model)) == []
-        found = sorted((d.logical_id, d.field, d.template, d.deployed) for d in compare(template_model, drifted))
-        assert found == [("AppLogGroup", "retention_days", 365, 30), ("AutoScalingGroup", "max_size", 5, 7)]
-
-        missing = load("aws", TargetOptions(str(TEMPLATE), None, REGION, stack_name="nope", probe_tls=False))
-        with pytest.raises(TargetError, match="stack nope"):
-            missing.deployment()
+        yield LiveStack(endpoint, parameters)
     finally:
         server.stop()
+
+
+def read_live(stack_name: str = "live") -> Any:
+    return load("aws", TargetOptions(str(TEMPLATE), None, REGION, stack_name=stack_name, probe_tls=False))
+
+
+def test_aws_target_reads_a_stack_through_an_endpoint_and_never_writes(live_stack: LiveStack) -> None:
+    model = read_live().deployment()
+    assert all(name.split(".")[1].startswith(("Describe", "Get", "List")) for name in model.api_calls)
+    assert evaluate(model, "NET-02")[0] == "PASS"
+    assert evaluate(model, "DAT-01")[0] == "PASS"
+    # moto's server has no Backup selection API: DAT-04 cannot be decided, so it is ERROR.
+    status, message = evaluate(model, "DAT-04")
+    assert status == "ERROR"
+    assert "BackupSelection objects: the aws target could not read them" in message
+
+    changed_outside_cloudformation(live_stack.endpoint, model)
+    drifted = read_live().deployment()
+    template_model = build(resolve(load_template(TEMPLATE), live_stack.parameters, REGION))
+    assert sorted(str(d) for d in compare(template_model, model)) == []
+    found = sorted((d.logical_id, d.field, d.template, d.deployed) for d in compare(template_model, drifted))
+    assert found == [("AppLogGroup", "retention_days", 365, 30), ("AutoScalingGroup", "max_size", 5, 7)]
+
+    with pytest.raises(TargetError, match="stack nope"):
+        read_live("nope").deployment()
 
 
 def changed_outside_cloudformation(endpoint: str, model: Deployment) -> None:
@@ -191,48 +201,20 @@ def test_a_scenario_allowed_by_name_may_write(moto_aws: None) -> None:
     session.client("s3").create_bucket(Bucket="allowed", CreateBucketConfiguration={"LocationConstraint": REGION})
 
 
-def test_least_privilege_policy_allows_every_call_of_a_run_and_only_reads(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aws_credentials: None
-) -> None:
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    from stackproof.build.lambda_zip import build_zip
-    from stackproof.emulator.moto_patches import install
+def test_least_privilege_policy_allows_every_call_of_a_run_and_only_reads(live_stack: LiveStack) -> None:
     from stackproof.permissions import action_for, allowed_actions, is_allowed, non_read
-    from stackproof.targets.moto import free_port
 
-    policy = ROOT / "reference" / "iam" / "stackproof-readonly.json"
-    allowed = allowed_actions(policy)
+    allowed = allowed_actions(ROOT / "reference" / "iam" / "stackproof-readonly.json")
     assert non_read(allowed) == []
-    install()
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        s3 = boto3.client("s3", region_name=REGION, endpoint_url=endpoint)
-        zip_path = build_zip(ROOT / "reference" / "lambda" / "s3_to_efs", tmp_path / "code.zip")
-        deploy.upload_code(s3, "code", "s3_to_efs.zip", zip_path, REGION)
-        cert = deploy.import_certificate(
-            boto3.client("acm", region_name=REGION, endpoint_url=endpoint), "d.example.com"
-        )
-        cfn = boto3.client("cloudformation", region_name=REGION, endpoint_url=endpoint)
-        parameters = {"CertificateArn": cert, "SyncFunctionCodeBucket": "code", "DomainName": "d.example.com"}
-        deploy.create_stack(cfn, "live", TEMPLATE, parameters, s3=s3, staging_bucket="code")
-        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-        target = load("aws", TargetOptions(str(TEMPLATE), None, REGION, stack_name="live", probe_tls=False))
-        model = target.deployment()
-        assert target.recorder is not None
-        calls = sorted(target.recorder.calls)
-        assert len(calls) > 30
-        refused = [c for c in calls if not is_allowed(action_for(c), allowed)]
-        assert refused == []
-        assert evaluate(model, "NET-02")[0] == "PASS"
-        # This account has not applied the increase the template declares: QTA-02 says so.
-        assert "request an increase to 13" in evaluate(model, "QTA-02")[1]
-    finally:
-        server.stop()
+    target = read_live()
+    model = target.deployment()
+    assert target.recorder is not None
+    calls = sorted(target.recorder.calls)
+    assert len(calls) > 30
+    assert [c for c in calls if not is_allowed(action_for(c), allowed)] == []
+    assert evaluate(model, "NET-02")[0] == "PASS"
+    # This account has not applied the increase the template declares: QTA-02 says so.
+    assert "request an increase to 13" in evaluate(model, "QTA-02")[1]
 
 
 def test_certificate_expiring_soon_or_for_another_domain_fails_tls05(aws_credentials: None) -> None:

@@ -273,15 +273,7 @@ class Builder:
         if destination is None and route.get("DestinationPrefixListId"):
             destination = f"pl:{route['DestinationPrefixListId']}"
         gateway = route.get("GatewayId", "")
-        for key, kind in (
-            ("NatGatewayId", "nat"),
-            ("EgressOnlyInternetGatewayId", "egress-only-igw"),
-            ("TransitGatewayId", "tgw"),
-            ("VpcPeeringConnectionId", "peering"),
-            ("InstanceId", "instance"),
-            ("NetworkInterfaceId", "eni"),
-            ("CarrierGatewayId", "igw"),
-        ):
+        for key, kind in m.ROUTE_TARGETS:
             if route.get(key):
                 return m.Route(destination, kind, route[key])
         if gateway.startswith("igw-"):

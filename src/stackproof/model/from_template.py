@@ -105,18 +105,6 @@ def route_table(c: Context, r: ResolvedResource) -> None:
     c.d.add(m.RouteTable(r.logical_id, c.loc(r), vpc=key(r.properties.get("VpcId")), exists=r.exists))
 
 
-ROUTE_TARGETS = (
-    ("NatGatewayId", "nat"),
-    ("EgressOnlyInternetGatewayId", "egress-only-igw"),
-    ("TransitGatewayId", "tgw"),
-    ("VpcPeeringConnectionId", "peering"),
-    ("InstanceId", "instance"),
-    ("NetworkInterfaceId", "eni"),
-    ("VpcEndpointId", "endpoint"),
-    ("CarrierGatewayId", "igw"),
-    ("LocalGatewayId", "local-gateway"),
-    ("CoreNetworkArn", "tgw"),
-)
 
 
 def route_target(c: Context, props: dict[str, Any]) -> tuple[str, Any]:
@@ -130,7 +118,7 @@ def route_target(c: Context, props: dict[str, Any]) -> tuple[str, Any]:
         if gateway_type == "AWS::EC2::InternetGateway" or str(gateway).startswith("igw-"):
             return "igw", key(gateway)
         return "unknown", key(gateway)
-    for prop, kind in ROUTE_TARGETS:
+    for prop, kind in m.ROUTE_TARGETS:
         if prop in props:
             value = props[prop]
             return ("unknown" if isinstance(value, Unknown) else kind), key(value)

@@ -57,6 +57,22 @@ class Subnet(Obj):
     map_public_ip: V = False
 
 
+# Route properties naming a target beyond the local route, and the kind of each; the same
+# names in CloudFormation's AWS::EC2::Route and in EC2's DescribeRouteTables.
+ROUTE_TARGETS = (
+    ("NatGatewayId", "nat"),
+    ("EgressOnlyInternetGatewayId", "egress-only-igw"),
+    ("TransitGatewayId", "tgw"),
+    ("VpcPeeringConnectionId", "peering"),
+    ("InstanceId", "instance"),
+    ("NetworkInterfaceId", "eni"),
+    ("VpcEndpointId", "endpoint"),
+    ("CarrierGatewayId", "igw"),
+    ("LocalGatewayId", "local-gateway"),
+    ("CoreNetworkArn", "tgw"),
+)
+
+
 @dataclass
 class Route:
     destination: V  # "0.0.0.0/0", "::/0", a CIDR, or "pl:<prefix list>" for gateway endpoints
