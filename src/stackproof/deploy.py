@@ -61,9 +61,8 @@ def create_certificate(acm: Any, domain: str) -> str:
     return arn
 
 
-def import_certificate(acm: Any, domain: str, days: int = 365) -> str:
-    """A self-signed certificate for ``domain`` imported into ACM: issued, with a real expiry,
-    unlike a requested one, which an emulator leaves pending validation forever."""
+def self_signed_pem(domain: str, days: int = 365) -> tuple[bytes, bytes]:
+    """A self-signed certificate for ``domain`` and its key, both PEM."""
     import datetime
 
     from cryptography import x509
@@ -85,12 +84,17 @@ def import_certificate(acm: Any, domain: str, days: int = 365) -> str:
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(domain)]), critical=False)
         .sign(key, hashes.SHA256())
     )
-    arn: str = acm.import_certificate(
-        Certificate=certificate.public_bytes(serialization.Encoding.PEM),
-        PrivateKey=key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
-        ),
-    )["CertificateArn"]
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+def import_certificate(acm: Any, domain: str, days: int = 365) -> str:
+    """A self-signed certificate for ``domain`` imported into ACM: issued, with a real expiry,
+    unlike a requested one, which an emulator leaves pending validation forever."""
+    certificate, key = self_signed_pem(domain, days)
+    arn: str = acm.import_certificate(Certificate=certificate, PrivateKey=key)["CertificateArn"]
     return arn
 
 

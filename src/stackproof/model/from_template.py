@@ -105,8 +105,6 @@ def route_table(c: Context, r: ResolvedResource) -> None:
     c.d.add(m.RouteTable(r.logical_id, c.loc(r), vpc=key(r.properties.get("VpcId")), exists=r.exists))
 
 
-
-
 def route_target(c: Context, props: dict[str, Any]) -> tuple[str, Any]:
     gateway = props.get("GatewayId")
     if gateway is not None:
