@@ -16,7 +16,8 @@ STACKPROOF = [sys.executable, "-m", "stackproof.cli"]
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*STACKPROOF, *args], capture_output=True, text=True, check=False, cwd=ROOT)
+    extra = ["--no-reports"] if args[:1] == ("run",) and "--reports" not in args else []
+    return subprocess.run([*STACKPROOF, *args, *extra], capture_output=True, text=True, check=False, cwd=ROOT)
 
 
 def test_reference_passes_every_control() -> None:

@@ -95,6 +95,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         verbose=args.verbose,
         stack_name=args.stack_name,
         profile=args.profile,
+        reports=args.reports,
+        write_reports=not args.no_reports,
     )
     return main(options)
 
@@ -145,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--stack-name", help="target aws: the existing stack to read")
     run.add_argument("--profile", help="target aws: a profile of the standard credential chain")
     run.add_argument("--checks", help="checks directory (default: checks/ of the project)")
+    run.add_argument("--reports", help="where reports/<run-id>/ go (default: the project's reports/)")
+    run.add_argument("--no-reports", action="store_true", help="write no report files")
     run.add_argument("-k", dest="keyword", help="only checks matching this pytest keyword expression")
     run.add_argument("-v", "--verbose", action="store_true", help="also show notes and skips")
     run.set_defaults(func=_cmd_run)

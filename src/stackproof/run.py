@@ -4,6 +4,7 @@ with one message (exit 2) instead of a screen of identical ERRORs."""
 
 from __future__ import annotations
 
+import datetime
 import sys
 import time
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ class RunOptions:
     verbose: bool = False
     stack_name: str | None = None
     profile: str | None = None
+    reports: str | None = None  # directory for reports/<run-id>/ (default: the project's reports/)
+    write_reports: bool = True
 
 
 def prepare(options: RunOptions, out: TextIO) -> Session:
@@ -154,6 +157,7 @@ def summary(session: Session) -> str:
 
 def main(options: RunOptions, out: TextIO = sys.stdout) -> int:
     session: Session | None = None
+    started = datetime.datetime.now(datetime.UTC)
     try:
         session = prepare(options, out)
         code = run_checks(session, options, out)
@@ -174,7 +178,30 @@ def main(options: RunOptions, out: TextIO = sys.stdout) -> int:
         print(file=out)
         print(drift, file=out)
     print(f"\nstackproof: {summary(session)}", file=out)
+    if options.write_reports:
+        directory = write_reports(session, code, started, options)
+        print(f"stackproof: reports in {directory}", file=out)
     return code
+
+
+def write_reports(session: Session, code: int, started: datetime.datetime, options: RunOptions) -> Path:
+    import json
+
+    from stackproof.reports import run_report, summary_md
+
+    ended = datetime.datetime.now(datetime.UTC)
+    identifier = run_report.run_id(started)
+    report = run_report.build(session, code, run_report.RunTimes(started, ended), identifier)
+    root = Path(options.reports) if options.reports else paths.project_root() / "reports"
+    directory = root / identifier
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+    (directory / "summary.md").write_text(summary_md.render(report), encoding="utf-8")
+    latest = root / "latest"
+    if latest.is_symlink() or latest.exists():
+        latest.unlink()
+    latest.symlink_to(identifier, target_is_directory=True)
+    return directory
 
 
 def drift_report(session: Session) -> str:

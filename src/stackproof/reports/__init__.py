@@ -1,0 +1,1 @@
+"""Report writers: one module per format, each writing one file of a run's directory."""

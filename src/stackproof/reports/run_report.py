@@ -1,0 +1,130 @@
+"""The run as data: what every report format is written from (``report.json`` verbatim).
+
+Secrets never enter it: NoEcho parameters and parameters named like a password or secret are
+redacted here, once, before any writer sees them.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import os
+import secrets
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from stackproof import __version__, catalogue
+from stackproof.plugin import Session
+from stackproof.template.values import FromParameter, Unknown
+
+REDACTED = "<redacted>"
+SECRET_NAMES = ("password", "passwd", "secret", "token", "privatekey")
+SCHEMA = Path(__file__).with_name("report.schema.json")
+
+
+def run_id(now: datetime.datetime) -> str:
+    return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
+
+
+def is_secret(name: str, value: Any) -> bool:
+    lowered = name.lower()
+    if isinstance(value, FromParameter) and value.no_echo:
+        return True
+    return any(word in lowered for word in SECRET_NAMES) and not lowered.endswith(("arn", "id", "name"))
+
+
+def parameters(session: Session) -> dict[str, str]:
+    from stackproof.model.deployment import Deployment
+
+    template = session.models.get("template")
+    values: dict[str, Any] = {}
+    if isinstance(template, Deployment):
+        values = template.parameter_values
+    else:
+        for model in session.models.values():
+            if isinstance(model, Deployment):
+                values = model.parameter_values
+                break
+    shown = {}
+    for name, value in values.items():
+        if is_secret(name, value):
+            shown[name] = REDACTED
+        elif isinstance(value, Unknown):
+            shown[name] = f"<unknown: {value.reason}>"
+        elif isinstance(value, list):
+            shown[name] = ",".join(str(v) for v in value)
+        else:
+            shown[name] = str(value)
+    return shown
+
+
+@dataclass
+class RunTimes:
+    started: datetime.datetime
+    ended: datetime.datetime
+
+
+def build(session: Session, exit_code: int, times: RunTimes, identifier: str) -> dict[str, Any]:
+    from stackproof.drift import compare
+    from stackproof.model.deployment import Deployment
+
+    template_path = Path(session.template)
+    digest = hashlib.sha256(template_path.read_bytes()).hexdigest() if template_path.exists() else "0" * 64
+    calls: dict[str, int] = {}
+    drift = []
+    template_model = session.models.get("template")
+    for name, model in session.models.items():
+        if isinstance(model, Deployment):
+            if model.api_calls:
+                calls[name] = sum(model.api_calls.values())
+            if name != "template" and isinstance(template_model, Deployment):
+                drift += [
+                    {
+                        "target": name,
+                        "logical_id": d.logical_id,
+                        "resource_type": d.resource_type,
+                        "physical_id": d.physical_id,
+                        "field": d.field,
+                        "template": str(d.template),
+                        "deployed": str(d.deployed),
+                    }
+                    for d in compare(template_model, model)
+                ]
+    controls = []
+    for control in catalogue.load().values():
+        entry = {
+            "id": control.id,
+            "title": control.title,
+            "family": control.family,
+            "severity": control.severity,
+            "seed": control.seed,
+            "quote": control.quote,
+            "targets": list(control.targets),
+            "status": control.status,
+        }
+        if control.planned_in:
+            entry["planned_in"] = control.planned_in
+        controls.append(entry)
+    return {
+        "schema_version": 1,
+        "run": {
+            "id": identifier,
+            "stackproof_version": __version__,
+            "template": {
+                "path": os.path.relpath(template_path) if template_path.is_absolute() else str(template_path),
+                "sha256": digest,
+            },
+            "parameters": parameters(session),
+            "targets": list(session.targets),
+            "region": session.region,
+            "stack_name": session.stack_name,
+            "api_calls": calls,
+            "started": times.started.isoformat(),
+            "ended": times.ended.isoformat(),
+            "exit_code": exit_code,
+        },
+        "catalogue": controls,
+        "results": [asdict(result) for result in session.results],
+        "drift": drift,
+    }

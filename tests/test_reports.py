@@ -1,0 +1,91 @@
+"""Reports: report.json validates against its schema, summary.md tells the verdict, and no
+secret value reaches any output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+
+from stackproof.reports.run_report import SCHEMA
+from stackproof.template.cfn_yaml import load_text
+from tests.conftest import ROOT, TEMPLATE
+from tests.mutants import MUTANTS
+
+PARAMS = TEMPLATE.with_name("dashboard.params.json")
+CANARY = "canary-Secr3t-7f3a9c"
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "stackproof.cli", "run", *args], capture_output=True, text=True, check=False, cwd=ROOT
+    )
+
+
+def validate(path: Path) -> dict[str, object]:
+    report: dict[str, object] = json.loads(path.read_text())
+    validator = jsonschema.Draft202012Validator(
+        json.loads(SCHEMA.read_text()), format_checker=jsonschema.FormatChecker()
+    )
+    validator.validate(report)
+    return report
+
+
+def test_reference_report_validates_and_passes(tmp_path: Path) -> None:
+    proc = run("--reports", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    latest = tmp_path / "latest"
+    assert latest.is_symlink()
+    report = validate(latest / "report.json")
+    run_meta = report["run"]
+    assert isinstance(run_meta, dict)
+    assert run_meta["exit_code"] == 0
+    assert run_meta["template"]["path"].endswith("dashboard.yaml")
+    statuses = {r["status"] for r in report["results"]}  # type: ignore[union-attr]
+    assert statuses == {"PASS", "SKIP"}
+    summary = (latest / "summary.md").read_text()
+    assert summary.startswith("### stackproof passed: 28 pass, 3 skip")
+    assert "| NET-02 | critical | PASS |" in summary
+
+
+def test_mutant_report_names_the_failing_control_with_its_line(tmp_path: Path) -> None:
+    mutant = next(m for m in MUTANTS if m.name == "db-subnet-through-nat")
+    path = mutant.apply(TEMPLATE, tmp_path)
+    proc = run("--template", str(path), "--params", str(PARAMS), "--reports", str(tmp_path / "reports"))
+    assert proc.returncode == 1
+    report = validate(tmp_path / "reports" / "latest" / "report.json")
+    assert report["run"]["exit_code"] == 1  # type: ignore[index]
+    (failed,) = [r for r in report["results"] if r["control"] == "NET-02"]  # type: ignore[union-attr]
+    assert failed["status"] == "FAIL"
+    lines = {loc["line"] for e in failed["evidence"] for loc in e["locations"] if loc["file"]}
+    assert lines, "template results carry file and line"
+    summary = (tmp_path / "reports" / "latest" / "summary.md").read_text()
+    assert "- **NET-02** `template` FAIL: database subnet IsolatedSubnetA routes 0.0.0.0/0 to nat" in summary
+
+
+def test_secret_values_never_reach_an_output(tmp_path: Path) -> None:
+    data = json.loads(json.dumps(load_text(TEMPLATE.read_text())))
+    data["Parameters"]["DBMasterPassword"] = {"Type": "String", "NoEcho": True}
+    data["Parameters"]["LicenceKey"] = {"Type": "String", "NoEcho": True}
+    template = tmp_path / "with-secrets.json"
+    template.write_text(json.dumps(data))
+    params = [
+        *json.loads(PARAMS.read_text()),
+        {"ParameterKey": "DBMasterPassword", "ParameterValue": CANARY},
+        {"ParameterKey": "LicenceKey", "ParameterValue": CANARY + "-licence"},
+    ]
+    params_file = tmp_path / "params.json"
+    params_file.write_text(json.dumps(params))
+    proc = run("--template", str(template), "--params", str(params_file), "--reports", str(tmp_path / "reports"), "-v")
+    outputs = {"stdout": proc.stdout, "stderr": proc.stderr}
+    for path in (tmp_path / "reports").rglob("*"):
+        if path.is_file():
+            outputs[str(path)] = path.read_text(errors="replace")
+    assert len(outputs) >= 4
+    assert [name for name, text in outputs.items() if CANARY in text] == []
+    report = json.loads((tmp_path / "reports" / "latest" / "report.json").read_text())
+    assert report["run"]["parameters"]["DBMasterPassword"] == "<redacted>"
+    assert report["run"]["parameters"]["LicenceKey"] == "<redacted>"
