@@ -89,3 +89,31 @@ def test_secret_values_never_reach_an_output(tmp_path: Path) -> None:
     report = json.loads((tmp_path / "reports" / "latest" / "report.json").read_text())
     assert report["run"]["parameters"]["DBMasterPassword"] == "<redacted>"
     assert report["run"]["parameters"]["LicenceKey"] == "<redacted>"
+
+
+def test_junit_validates_and_marks_failures_with_their_control(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    import xmlschema
+
+    mutant = next(m for m in MUTANTS if m.name == "tls10-policy")
+    path = mutant.apply(TEMPLATE, tmp_path)
+    assert run("--template", str(path), "--params", str(PARAMS), "--reports", str(tmp_path / "r")).returncode == 1
+    junit = tmp_path / "r" / "latest" / "junit.xml"
+    xmlschema.XMLSchema(SCHEMA.with_name("junit.xsd")).validate(junit)
+    root = ET.parse(junit).getroot()
+    assert root.get("failures") == "1"
+    (failure,) = root.iter("failure")
+    case = next(c for c in root.iter("testcase") if c.find("failure") is not None)
+    assert case.get("name", "").startswith("TLS-03 ")
+    properties = {p.get("name"): p.get("value") for p in case.iter("property")}
+    assert properties["control"] == "TLS-03"
+    assert "ELBSecurityPolicy-2016-08" in (failure.text or "")
+
+
+def test_junit_schema_rejects_a_malformed_report(tmp_path: Path) -> None:
+    import xmlschema
+
+    bad = tmp_path / "bad.xml"
+    bad.write_text('<testsuites tests="1" failures="0" errors="0"><testsuite name="x"/></testsuites>')
+    assert not xmlschema.XMLSchema(SCHEMA.with_name("junit.xsd")).is_valid(bad)
