@@ -4,11 +4,13 @@ secret value reaches any output."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import jsonschema
+import pytest
 
 from stackproof.reports.run_report import SCHEMA
 from stackproof.template.cfn_yaml import load_text
@@ -117,3 +119,34 @@ def test_junit_schema_rejects_a_malformed_report(tmp_path: Path) -> None:
     bad = tmp_path / "bad.xml"
     bad.write_text('<testsuites tests="1" failures="0" errors="0"><testsuite name="x"/></testsuites>')
     assert not xmlschema.XMLSchema(SCHEMA.with_name("junit.xsd")).is_valid(bad)
+
+
+def sarif_schema() -> dict[str, object]:
+    """The official SARIF 2.1.0 schema; tox installs it from npm (see tox.ini)."""
+    configured = os.environ.get("STACKPROOF_SARIF_SCHEMA")
+    if not configured or not Path(configured).exists():
+        pytest.skip("the SARIF 2.1.0 schema is not installed (tox -e test installs it: STACKPROOF_SARIF_SCHEMA)")
+    schema: dict[str, object] = json.loads(Path(configured).read_text())
+    return schema
+
+
+def test_sarif_validates_against_the_official_schema_and_points_at_lines(tmp_path: Path) -> None:
+    schema = sarif_schema()
+    mutant = next(m for m in MUTANTS if m.name == "redirect-302")
+    path = mutant.apply(TEMPLATE, tmp_path)
+    assert run("--template", str(path), "--params", str(PARAMS), "--reports", str(tmp_path / "r")).returncode == 1
+    sarif = json.loads((tmp_path / "r" / "latest" / "report.sarif").read_text())
+    jsonschema.Draft4Validator(schema).validate(sarif)
+    (run_,) = sarif["runs"]
+    assert {r["id"] for r in run_["tool"]["driver"]["rules"]} >= {"TLS-02", "NET-02", "RES-01"}
+    (failed,) = [r for r in run_["results"] if r["kind"] == "fail"]
+    assert (failed["ruleId"], failed["level"]) == ("TLS-02", "error")
+    region = failed["locations"][0]["physicalLocation"]
+    assert region["artifactLocation"]["uri"].endswith(f"{path.name}")
+    assert region["region"]["startLine"] > 1
+
+
+def test_sarif_schema_rejects_a_malformed_log() -> None:
+    schema = sarif_schema()
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft4Validator(schema).validate({"version": "2.1.0", "runs": [{"results": []}]})
