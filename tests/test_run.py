@@ -127,3 +127,22 @@ def test_controls_lists_the_catalogue() -> None:
     assert "RES-01" in proc.stdout
     assert "planned (issue 6" in proc.stdout
     assert '000_004264af0376ea4b.txt: "Databases are deployed to an isolated subnet' in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("fail_on", "code"),
+    [(None, 1), ("low", 1), ("medium", 1), ("high", 0), ("critical", 0)],
+)
+def test_fail_on_gates_by_severity(fail_on: str | None, code: int, tmp_path: Path) -> None:
+    mutant = next(m for m in MUTANTS if m.name == "max-size-10")  # SCL-02, a medium control
+    path = mutant.apply(TEMPLATE, tmp_path)
+    args = ["run", "--template", str(path), "--params", str(TEMPLATE.with_name("dashboard.params.json"))]
+    proc = run(*args, *(["--fail-on", fail_on] if fail_on else []))
+    assert proc.returncode == code, proc.stdout + proc.stderr
+    assert "SCL-02   medium   FAIL" in proc.stdout  # reported either way
+
+
+def test_fail_on_rejects_an_unknown_severity() -> None:
+    proc = run("run", "--fail-on", "severe")
+    assert proc.returncode == 2
+    assert "invalid choice: 'severe'" in proc.stderr

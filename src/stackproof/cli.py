@@ -96,6 +96,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         stack_name=args.stack_name,
         profile=args.profile,
         reports=args.reports,
+        fail_on=args.fail_on,
         write_reports=not args.no_reports,
     )
     return main(options)
@@ -149,6 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--checks", help="checks directory (default: checks/ of the project)")
     run.add_argument("--reports", help="where reports/<run-id>/ go (default: the project's reports/)")
     run.add_argument("--no-reports", action="store_true", help="write no report files")
+    run.add_argument(
+        "--fail-on",
+        choices=["low", "medium", "high", "critical"],
+        help="fail only on FAIL or ERROR of controls at this severity or above (default: any)",
+    )
     run.add_argument("-k", dest="keyword", help="only checks matching this pytest keyword expression")
     run.add_argument("-v", "--verbose", action="store_true", help="also show notes and skips")
     run.set_defaults(func=_cmd_run)

@@ -35,6 +35,7 @@ class RunOptions:
     stack_name: str | None = None
     profile: str | None = None
     reports: str | None = None  # directory for reports/<run-id>/ (default: the project's reports/)
+    fail_on: str | None = None  # lowest severity whose FAIL or ERROR fails the run (default: any)
     write_reports: bool = True
 
 
@@ -114,7 +115,18 @@ def run_checks(session: Session, options: RunOptions, out: TextIO) -> int:
         problems = catalogue.validate_coverage(catalogue.load(), session.collected_controls)
         if problems:
             raise RunError("the checks do not match the catalogue:\n  " + "\n  ".join(problems))
-    return EXIT_FINDINGS if any(r.status in FAILING for r in session.results) else EXIT_OK
+    return EXIT_FINDINGS if gating(session.results, options.fail_on) else EXIT_OK
+
+
+def gating(results: list[Result], fail_on: str | None) -> list[Result]:
+    """The FAIL and ERROR results that fail the run: all of them, or those of controls at
+    ``fail_on`` severity or above."""
+    failing = [r for r in results if r.status in FAILING]
+    if fail_on is None:
+        return failing
+    order = catalogue.SEVERITIES
+    controls = catalogue.load()
+    return [r for r in failing if order.index(controls[r.control].severity) >= order.index(fail_on)]
 
 
 def worst(results: list[Result]) -> str:
