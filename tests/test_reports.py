@@ -150,3 +150,52 @@ def test_sarif_schema_rejects_a_malformed_log() -> None:
     schema = sarif_schema()
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.Draft4Validator(schema).validate({"version": "2.1.0", "runs": [{"results": []}]})
+
+
+def test_html_is_self_contained_escaped_and_lists_every_control(tmp_path: Path) -> None:
+    import re
+
+    data = json.loads(json.dumps(load_text(TEMPLATE.read_text())))
+    data["Parameters"]["DashboardImage"]["Default"] = "<script>alert('x')</script>"
+    template = tmp_path / "t.json"
+    template.write_text(json.dumps(data))
+    run("--template", str(template), "--params", str(PARAMS), "--reports", str(tmp_path / "r"))
+    page = (tmp_path / "r" / "latest" / "report.html").read_text()
+    assert "<script>alert(" not in page
+    assert "&lt;script&gt;alert(" in page
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page), "no external assets"
+    assert "default-src 'none'" in page
+    for control in ("NET-02", "TLS-03", "DAT-06", "QTA-01"):
+        assert f'data-control="{control}"' in page
+
+
+def test_html_report_renders_in_chromium(tmp_path: Path) -> None:
+    import shutil
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("Chromium is not installed (Debian's chromium package)")
+    run("--reports", str(tmp_path / "r"))
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--window-size=1400,2200",
+            f"--screenshot={shot}",
+            (tmp_path / "r" / "latest" / "report.html").as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert shot.stat().st_size > 50_000, "a rendered page, not a blank one"

@@ -199,7 +199,7 @@ def main(options: RunOptions, out: TextIO = sys.stdout) -> int:
 def write_reports(session: Session, code: int, started: datetime.datetime, options: RunOptions) -> Path:
     import json
 
-    from stackproof.reports import junit_xml, run_report, sarif, summary_md
+    from stackproof.reports import html_report, junit_xml, run_report, sarif, summary_md
 
     ended = datetime.datetime.now(datetime.UTC)
     identifier = run_report.run_id(started)
@@ -210,6 +210,7 @@ def write_reports(session: Session, code: int, started: datetime.datetime, optio
     (directory / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
     (directory / "summary.md").write_text(summary_md.render(report), encoding="utf-8")
     (directory / "junit.xml").write_text(junit_xml.render(report), encoding="utf-8")
+    (directory / "report.html").write_text(html_report.render(report), encoding="utf-8")
     (directory / "report.sarif").write_text(json.dumps(sarif.render(report), indent=2) + "\n", encoding="utf-8")
     latest = root / "latest"
     if latest.is_symlink() or latest.exists():

@@ -1,0 +1,133 @@
+"""``report.html``: one self-contained page (no external assets, no network) for auditors: a
+control x target matrix, filters by status, severity and family, and the evidence of every
+finding. Everything shown is escaped; the data is the same dict as ``report.json``."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+RANK = {"PASS": 0, "SKIP": 1, "SUPPRESSED": 1, "FAIL": 3, "ERROR": 4}
+
+STYLE = """
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1d2330;background:#fafbfc}
+h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:28px 0 8px}
+.meta{color:#555;margin-bottom:16px}.meta code{background:#eef1f5;padding:1px 4px;border-radius:3px}
+.counts span{display:inline-block;margin-right:10px;padding:2px 8px;border-radius:10px;font-weight:600}
+table{border-collapse:collapse;width:100%;background:#fff;box-shadow:0 1px 2px rgba(0,0,0,.06)}
+th,td{border-bottom:1px solid #e4e7ec;padding:6px 8px;text-align:left;vertical-align:top}
+th{background:#f2f4f7;position:sticky;top:0;font-weight:600}
+td.s{font-weight:700;text-align:center;width:90px;border-radius:0}
+.PASS{background:#e3f6e8;color:#146c2e}.FAIL{background:#fde2e1;color:#a11d15}.ERROR{background:#fbe3f7;color:#7d1570}
+.SKIP,.SUPPRESSED{background:#eef1f5;color:#5b6472}
+.sev{font-size:12px;text-transform:uppercase;letter-spacing:.03em}
+.critical{color:#a11d15;font-weight:700}.high{color:#b54708}.medium{color:#475467}.low{color:#667085}
+.filters{margin:12px 0;display:flex;gap:16px;flex-wrap:wrap}.filters label{margin-right:8px}
+details{background:#fff;border:1px solid #e4e7ec;border-radius:6px;margin:6px 0;padding:6px 10px}
+summary{cursor:pointer}pre{white-space:pre-wrap;margin:6px 0;font:12px/1.4 ui-monospace,Menlo,monospace}
+.statement{color:#475467;font-size:13px}
+"""
+
+SCRIPT = """
+function applyFilters(){
+  const on=n=>[...document.querySelectorAll('input[name='+n+']:checked')].map(e=>e.value);
+  const st=on('status'),sv=on('severity'),fm=on('family');
+  document.querySelectorAll('[data-control]').forEach(el=>{
+    const statuses=el.dataset.statuses.split(' ');
+    const show=sv.includes(el.dataset.severity)&&fm.includes(el.dataset.family)&&statuses.some(s=>st.includes(s));
+    el.style.display=show?'':'none';
+  });
+}
+document.querySelectorAll('.filters input').forEach(e=>e.addEventListener('change',applyFilters));
+"""
+
+
+def esc(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def render(report: dict[str, Any]) -> str:
+    run = report["run"]
+    targets = run["targets"]
+    cells: dict[tuple[str, str], str] = {}
+    for result in report["results"]:
+        key = (result["control"], result["target"])
+        if key not in cells or RANK[result["status"]] > RANK[cells[key]]:
+            cells[key] = result["status"]
+    shown = [c for c in report["catalogue"] if any((c["id"], t) in cells for t in targets)]
+    counts: dict[str, int] = {}
+    for result in report["results"]:
+        counts[result["status"]] = counts.get(result["status"], 0) + 1
+
+    def checkboxes(name: str, values: list[str]) -> str:
+        boxes = "".join(
+            f'<label><input type="checkbox" name="{esc(name)}" value="{esc(v)}" checked> {esc(v)}</label>'
+            for v in values
+        )
+        return f"<div><strong>{esc(name)}</strong> {boxes}</div>"
+
+    rows = []
+    for control in shown:
+        statuses = sorted({cells[(control["id"], t)] for t in targets if (control["id"], t) in cells})
+        tds = "".join(
+            f'<td class="s {esc(cells.get((control["id"], t), ""))}">{esc(cells.get((control["id"], t), "-"))}</td>'
+            for t in targets
+        )
+        rows.append(
+            f'<tr data-control="{esc(control["id"])}" data-severity="{esc(control["severity"])}" '
+            f'data-family="{esc(control["family"])}" data-statuses="{esc(" ".join(statuses))}">'
+            f"<td><strong>{esc(control['id'])}</strong></td>"
+            f'<td class="sev {esc(control["severity"])}">{esc(control["severity"])}</td>{tds}'
+            f'<td class="statement">{esc(control["title"])}<br><small>{esc(control["seed"])}: '
+            f"\u201c{esc(control['quote'])}\u201d</small></td></tr>"
+        )
+    families = sorted({c["family"] for c in shown})
+    severities = [s for s in ("critical", "high", "medium", "low") if any(c["severity"] == s for c in shown)]
+    by_id = {c["id"]: c for c in report["catalogue"]}
+    findings = []
+    for result in report["results"]:
+        if result["status"] == "PASS" and not result["notes"]:
+            continue
+        control = by_id.get(result["control"], {})
+        evidence = "".join(
+            f"<li>{esc(e['message'])}"
+            + (f" — observed <code>{esc(e['observed'])}</code>" if e["observed"] is not None else "")
+            + (f", expected <code>{esc(e['expected'])}</code>" if e["expected"] is not None else "")
+            + (f"<br><small>{esc(', '.join(e['resources']))}</small>" if e["resources"] else "")
+            + "</li>"
+            for e in result["evidence"]
+        )
+        body = f"<ul>{evidence}</ul>" if evidence else f"<pre>{esc(result['message'])}</pre>"
+        notes = "".join(f"<pre>{esc(n)}</pre>" for n in result["notes"])
+        findings.append(
+            f'<details data-control="{esc(result["control"])}" data-severity="{esc(control.get("severity", ""))}" '
+            f'data-family="{esc(control.get("family", ""))}" data-statuses="{esc(result["status"])}"'
+            f"{' open' if result['status'] in ('FAIL', 'ERROR') else ''}>"
+            f'<summary><span class="{esc(result["status"])}">&nbsp;{esc(result["status"])}&nbsp;</span> '
+            f"<strong>{esc(result['control'])}</strong> on <code>{esc(result['target'])}</code> — "
+            f"{esc(result['check'])}</summary>{body}{notes}</details>"
+        )
+    drift = "".join(
+        f"<tr><td>{esc(d['target'])}</td><td>{esc(d['logical_id'])}</td><td>{esc(d['field'])}</td>"
+        f"<td><code>{esc(d['template'])}</code></td><td><code>{esc(d['deployed'])}</code></td></tr>"
+        for d in report["drift"]
+    )
+    parameters = ", ".join(f"{esc(k)}=<code>{esc(v)}</code>" for k, v in run["parameters"].items())
+    verdict = "passed" if run["exit_code"] == 0 else "failed"
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
+<title>stackproof {esc(verdict)} — {esc(run["id"])}</title><style>{STYLE}</style></head><body>
+<h1>stackproof {esc(verdict)}</h1>
+<div class="meta">Run <code>{esc(run["id"])}</code>, stackproof {esc(run["stackproof_version"])}, {esc(run["started"])} to {esc(run["ended"])}<br>
+Template <code>{esc(run["template"]["path"])}</code> (sha256 <code>{esc(run["template"]["sha256"][:16])}</code>), region <code>{esc(run["region"])}</code>, targets {esc(", ".join(targets))}<br>
+<details><summary>Parameters</summary>{parameters}</details></div>
+<div class="counts">{"".join(f'<span class="{esc(s)}">{n} {esc(s)}</span>' for s, n in sorted(counts.items()))}</div>
+<div class="filters">{checkboxes("status", ["PASS", "FAIL", "ERROR", "SKIP", "SUPPRESSED"])}{checkboxes("severity", severities)}{checkboxes("family", families)}</div>
+<h2>Controls &times; targets</h2>
+<table><thead><tr><th>control</th><th>severity</th>{"".join(f"<th>{esc(t)}</th>" for t in targets)}<th>statement and source</th></tr></thead>
+<tbody>{"".join(rows)}</tbody></table>
+<h2>Findings, skips and notes</h2>{"".join(findings) or "<p>None.</p>"}
+{f"<h2>Drift</h2><table><thead><tr><th>target</th><th>resource</th><th>field</th><th>template</th><th>deployed</th></tr></thead><tbody>{drift}</tbody></table>" if drift else ""}
+<script>{SCRIPT}</script></body></html>
+"""
