@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 PASS, FAIL, ERROR, SKIP, SUPPRESSED = "PASS", "FAIL", "ERROR", "SKIP", "SUPPRESSED"
 STATUSES = (PASS, FAIL, ERROR, SKIP, SUPPRESSED)
 FAILING = frozenset({FAIL, ERROR})
+# How a control's cell in a matrix is decided from its checks: the worst status wins.
+RANK = {PASS: 0, SKIP: 1, SUPPRESSED: 1, FAIL: 3, ERROR: 4}
+
+
+def matrix(results: Iterable[dict[str, Any]]) -> dict[tuple[str, str], str]:
+    """The worst status of each (control, target) among report results."""
+    cells: dict[tuple[str, str], str] = {}
+    for result in results:
+        key = (result["control"], result["target"])
+        if key not in cells or RANK[result["status"]] > RANK[cells[key]]:
+            cells[key] = result["status"]
+    return cells
+
+
+def tally(results: Iterable[dict[str, Any]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for result in results:
+        counts[result["status"]] = counts.get(result["status"], 0) + 1
+    return dict(sorted(counts.items()))
 
 
 @dataclass

@@ -13,10 +13,9 @@ from typing import TextIO
 
 from stackproof import catalogue, paths, targets
 from stackproof.plugin import Session, session_key
-from stackproof.results import ERROR, FAIL, FAILING, PASS, SKIP, SUPPRESSED, Result
+from stackproof.results import ERROR, FAIL, FAILING, PASS, RANK, SKIP, SUPPRESSED, Result
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
-RANK = {PASS: 0, SKIP: 1, SUPPRESSED: 1, FAIL: 3, ERROR: 4}
 
 
 class RunError(Exception):

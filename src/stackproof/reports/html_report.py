@@ -7,7 +7,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-RANK = {"PASS": 0, "SKIP": 1, "SUPPRESSED": 1, "FAIL": 3, "ERROR": 4}
+from stackproof.results import matrix, tally
 
 STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1d2330;background:#fafbfc}
@@ -49,15 +49,9 @@ def esc(value: Any) -> str:
 def render(report: dict[str, Any]) -> str:
     run = report["run"]
     targets = run["targets"]
-    cells: dict[tuple[str, str], str] = {}
-    for result in report["results"]:
-        key = (result["control"], result["target"])
-        if key not in cells or RANK[result["status"]] > RANK[cells[key]]:
-            cells[key] = result["status"]
+    cells = matrix(report["results"])
     shown = [c for c in report["catalogue"] if any((c["id"], t) in cells for t in targets)]
-    counts: dict[str, int] = {}
-    for result in report["results"]:
-        counts[result["status"]] = counts.get(result["status"], 0) + 1
+    counts = tally(report["results"])
 
     def checkboxes(name: str, values: list[str]) -> str:
         boxes = "".join(
@@ -122,7 +116,7 @@ def render(report: dict[str, Any]) -> str:
 <div class="meta">Run <code>{esc(run["id"])}</code>, stackproof {esc(run["stackproof_version"])}, {esc(run["started"])} to {esc(run["ended"])}<br>
 Template <code>{esc(run["template"]["path"])}</code> (sha256 <code>{esc(run["template"]["sha256"][:16])}</code>), region <code>{esc(run["region"])}</code>, targets {esc(", ".join(targets))}<br>
 <details><summary>Parameters</summary>{parameters}</details></div>
-<div class="counts">{"".join(f'<span class="{esc(s)}">{n} {esc(s)}</span>' for s, n in sorted(counts.items()))}</div>
+<div class="counts">{"".join(f'<span class="{esc(s)}">{n} {esc(s)}</span>' for s, n in counts.items())}</div>
 <div class="filters">{checkboxes("status", ["PASS", "FAIL", "ERROR", "SKIP", "SUPPRESSED"])}{checkboxes("severity", severities)}{checkboxes("family", families)}</div>
 <h2>Controls &times; targets</h2>
 <table><thead><tr><th>control</th><th>severity</th>{"".join(f"<th>{esc(t)}</th>" for t in targets)}<th>statement and source</th></tr></thead>

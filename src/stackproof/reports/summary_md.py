@@ -4,24 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from stackproof.results import matrix, tally
+
 ICON = {"PASS": "PASS", "FAIL": "**FAIL**", "ERROR": "**ERROR**", "SKIP": "skip", "SUPPRESSED": "suppressed"}
-RANK = {"PASS": 0, "SKIP": 1, "SUPPRESSED": 1, "FAIL": 3, "ERROR": 4}
 
 
 def render(report: dict[str, Any]) -> str:
     run = report["run"]
     targets = run["targets"]
-    verdicts: dict[tuple[str, str], str] = {}
-    for result in report["results"]:
-        cell = (result["control"], result["target"])
-        if cell not in verdicts or RANK[result["status"]] > RANK[verdicts[cell]]:
-            verdicts[cell] = result["status"]
-    counts: dict[str, int] = {}
-    for result in report["results"]:
-        counts[result["status"]] = counts.get(result["status"], 0) + 1
+    verdicts = matrix(report["results"])
+    counts = tally(report["results"])
     verdict = "passed" if run["exit_code"] == 0 else "failed"
     lines = [
-        f"### stackproof {verdict}: {', '.join(f'{n} {s.lower()}' for s, n in sorted(counts.items()))}",
+        f"### stackproof {verdict}: {', '.join(f'{n} {s.lower()}' for s, n in counts.items())}",
         "",
         f"Template `{run['template']['path']}` (sha256 `{run['template']['sha256'][:12]}`), run `{run['id']}`.",
         "",
