@@ -22,7 +22,7 @@ from stackproof.model.types import (
     LoadBalancer,
     PolicyDocument,
 )
-from stackproof.template.values import Symbolic, Unknown, refers_to
+from stackproof.template.values import Unknown, refers_to
 
 ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:(\d{12}|\$\{AWS::AccountId\}):certificate/.+$")
 
@@ -142,9 +142,6 @@ def test_data_in_transit_is_encrypted(deployment: Deployment) -> None:
             policies = documents.get(bucket.key, [])
             if not any(denies_insecure_transport(p.document, f"{p.name}") for p in policies):
                 f.fail("bucket policy does not deny aws:SecureTransport = false", bucket)
-
-
-__all__ = ["Symbolic", "denies_insecure_transport", "mounts_efs_with_tls"]
 
 
 EXPIRY_MARGIN_DAYS = 30

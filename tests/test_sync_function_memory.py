@@ -19,20 +19,15 @@ from types import ModuleType
 
 import pytest
 
+from stackproof.ports import free_port
+
 SIZE = 50 * 1024 * 1024
 PEAK_LIMIT = 8 * 1024 * 1024  # well under the object's 50 MB
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def moto_server(aws_credentials: None) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,

@@ -112,7 +112,7 @@ def live_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aws_credentials:
 
     from stackproof.build.lambda_zip import build_zip
     from stackproof.emulator.moto_patches import install
-    from stackproof.targets.moto import free_port
+    from stackproof.ports import free_port
 
     install()
     port = free_port()

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stackproof.template.cfn_yaml import load_text
-from stackproof.template.conditions import active_resources
+from stackproof.template.loader import load_template
+from stackproof.template.resolver import resolve
 
 _MOTO_UNSUPPORTED = re.compile(r"Tried to parse (\S+) but it's not supported")
 
@@ -147,7 +147,8 @@ def create_stack(
     types) rollback is disabled and a CREATE_FAILED stack is returned with its failures,
     instead of raising, so what was created can still be examined."""
     body = template_path.read_text(encoding="utf-8")
-    expected = active_resources(load_text(body, str(template_path)), parameters)
+    resolved = resolve(load_template(template_path), parameters)
+    expected = {logical_id: r.type for logical_id, r in resolved.resources.items()}
     source = template_source(body, stack_name, s3, staging_bucket)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,14 +18,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+from stackproof.ports import free_port
+
 HEALTH_TIMEOUT = 90.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def wait_healthy(endpoint: str, process: subprocess.Popen[bytes], log: Path) -> dict[str, object]:

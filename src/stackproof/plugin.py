@@ -16,7 +16,8 @@ import pytest
 
 from stackproof import catalogue, paths
 from stackproof.checking import ControlFailed, Undecidable
-from stackproof.results import ERROR, FAIL, PASS, SKIP, Result
+from stackproof.evaluate import status_for
+from stackproof.results import ERROR, PASS, SKIP, Result
 
 if TYPE_CHECKING:
     from stackproof.model.deployment import Deployment
@@ -155,11 +156,9 @@ def status_of(report: pytest.TestReport, excinfo: Any) -> str:
         return SKIP
     if report.passed:
         return PASS
-    if excinfo is not None and excinfo.errisinstance(Undecidable):
-        return ERROR
-    if report.when == "call" and excinfo is not None and excinfo.errisinstance(AssertionError):
-        return FAIL
-    return ERROR  # a crash in a check or its setup decides nothing
+    if report.when == "call" and excinfo is not None:
+        return status_for(excinfo.value)
+    return ERROR  # a crash in a check's setup decides nothing
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -106,10 +106,6 @@ def optional(s3: Any, operation: str, bucket: str, key: str) -> Any:
         if exc.response.get("Error", {}).get("Code") in NOT_CONFIGURED:
             return None
         raise
-
-
-def tags_name(tags: Iterable[dict[str, str]] | None) -> str:
-    return next((t["Value"] for t in tags or [] if t.get("Key") == "Name"), "")
 
 
 class Builder:

@@ -14,7 +14,7 @@ from stackproof.model import types as m
 from stackproof.model.deployment import Deployment
 from stackproof.template.cfn_yaml import LocatedDict
 from stackproof.template.resolver import ResolvedResource, ResolvedTemplate
-from stackproof.template.values import AttrRef, FromParameter, ResourceRef, Symbolic, Unknown, refers_to
+from stackproof.template.values import ResourceRef, Unknown, refers_to
 
 Builder = Callable[["Context", ResolvedResource], None]
 
@@ -827,6 +827,3 @@ def build(resolved: ResolvedTemplate, name: str | None = None) -> Deployment:
         if resource.type in _LATE:
             LINKS[resource.type](context, resource)
     return deployment
-
-
-__all__ = ["BUILDERS", "LINKS", "AttrRef", "FromParameter", "Symbolic", "build"]

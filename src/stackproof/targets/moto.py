@@ -7,7 +7,6 @@ model from describe calls and tear everything down on close."""
 from __future__ import annotations
 
 import logging
-import socket
 import sys
 import tempfile
 import urllib.request
@@ -16,18 +15,12 @@ from typing import Any
 
 from stackproof import deploy, paths, policy, quota_usage
 from stackproof.model.deployment import Deployment
+from stackproof.ports import free_port
 from stackproof.targets import TargetError, TargetOptions
 from stackproof.targets.aws_calls import CallRecorder
 from stackproof.template.loader import TemplateError, load_parameters, load_template
 
 STACK_NAME = "stackproof"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class MotoTarget:
