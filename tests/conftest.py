@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -15,6 +17,20 @@ SYNC_FUNCTION = ROOT / "reference" / "lambda" / "s3_to_efs" / "handler.py"
 REGION = "eu-west-1"  # what the root conftest's aws_credentials fixture configures
 
 deploy_summaries = pytest.StashKey[list[str]]()
+
+
+def stackproof_run(*args: str, reports: bool = False) -> subprocess.CompletedProcess[str]:
+    """``stackproof run`` in a subprocess, by default on the template target alone and without
+    the gate tools (tests of those name them), so each test pays only for what it tests."""
+    extra = []
+    if "--target" not in args:
+        extra += ["--target", "template"]
+    if "--tools" not in args:
+        extra += ["--tools", "none"]
+    if not reports and "--reports" not in args:
+        extra.append("--no-reports")
+    command = [sys.executable, "-m", "stackproof.cli", "run", *args, *extra]
+    return subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
 
 
 def load_sync_handler() -> ModuleType:

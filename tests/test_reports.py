@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import jsonschema
@@ -14,7 +13,7 @@ import pytest
 
 from stackproof.reports.run_report import SCHEMA
 from stackproof.template.cfn_yaml import load_text
-from tests.conftest import ROOT, TEMPLATE
+from tests.conftest import TEMPLATE, stackproof_run
 from tests.mutants import MUTANTS
 
 PARAMS = TEMPLATE.with_name("dashboard.params.json")
@@ -22,9 +21,7 @@ CANARY = "canary-Secr3t-7f3a9c"
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "stackproof.cli", "run", *args], capture_output=True, text=True, check=False, cwd=ROOT
-    )
+    return stackproof_run(*args, reports=True)
 
 
 def validate(path: Path) -> dict[str, object]:

@@ -9,15 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, TEMPLATE
+from tests.conftest import ROOT, TEMPLATE, stackproof_run
 from tests.mutants import MUTANTS
 
 STACKPROOF = [sys.executable, "-m", "stackproof.cli"]
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    extra = ["--no-reports"] if args[:1] == ("run",) and "--reports" not in args else []
-    return subprocess.run([*STACKPROOF, *args, *extra], capture_output=True, text=True, check=False, cwd=ROOT)
+    if args[:1] == ("run",):
+        return stackproof_run(*args[1:])
+    return subprocess.run([*STACKPROOF, *args], capture_output=True, text=True, check=False, cwd=ROOT)
 
 
 def test_reference_passes_every_control() -> None:
@@ -110,7 +111,7 @@ def test_static_run_never_imports_aws_sdks() -> None:
     code = (
         "import sys\n"
         "from stackproof.cli import main\n"
-        "rc = main(['run'])\n"
+        "rc = main(['run', '--target', 'template', '--tools', 'none', '--no-reports'])\n"
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore', 'moto', 'localstack'))\n"
         "print('LOADED', loaded)\n"
         "sys.exit(rc)\n"

@@ -98,6 +98,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         reports=args.reports,
         fail_on=args.fail_on,
         write_reports=not args.no_reports,
+        suppressions=args.suppressions,
+        tools=args.tools,
     )
     return main(options)
 
@@ -140,7 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     gate.set_defaults(func=_cmd_gate)
     run = commands.add_parser("run", help="run the compliance checks and print a controls x targets table")
     run.add_argument(
-        "--target", default="template", help="comma-separated: template, moto, moto-server, aws (default: template)"
+        "--target",
+        default="template,moto",
+        help="comma-separated: template, moto, moto-server, localstack, aws (default: template,moto)",
     )
     run.add_argument("--template", help="template to check (default: the dashboard reference)")
     run.add_argument("--params", help="parameters file (CloudFormation CLI JSON or a plain mapping)")
@@ -150,6 +154,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--checks", help="checks directory (default: checks/ of the project)")
     run.add_argument("--reports", help="where reports/<run-id>/ go (default: the project's reports/)")
     run.add_argument("--no-reports", action="store_true", help="write no report files")
+    run.add_argument(
+        "--tools",
+        default="cfn-lint,checkov",
+        help="gate tools run on the template target, their findings in the reports (default: cfn-lint,checkov; none)",
+    )
+    run.add_argument(
+        "--suppressions", help="a suppressions file (YAML); resource Metadata `stackproof: suppress` is always read"
+    )
     run.add_argument(
         "--fail-on",
         choices=["low", "medium", "high", "critical"],

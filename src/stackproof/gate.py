@@ -1,8 +1,10 @@
-"""The static gate: cfn-lint and checkov on the reference templates.
+"""The static gate: cfn-lint and checkov, on the reference templates (``stackproof gate``)
+and on the template target of every ``stackproof run``, whose reports carry their findings.
 
 Both tools run as subprocesses. checkov pins its own boto3 and networkx, so it lives in an
-environment of its own (tox env ``checkov``); the gate finds it through ``STACKPROOF_CHECKOV``
-or ``PATH`` and reports clearly when it is missing instead of silently passing.
+environment of its own (``python -m stackproof.toolenv``, which tox runs); the gate finds it
+through ``STACKPROOF_CHECKOV``, beside this Python, on ``PATH`` or in the project's
+``.tox/checkov``, and a missing tool is an ERROR, never a silent pass.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from stackproof import paths
 
 
 @dataclass(frozen=True)
@@ -46,9 +50,15 @@ def find_tool(name: str, env_var: str) -> str:
     if beside_python.exists():
         return str(beside_python)
     found = shutil.which(name)
-    if found is None:
-        raise ToolMissing(f"{name} is not installed (set {env_var} or put it on PATH; `tox -e static` installs it)")
-    return found
+    if found is not None:
+        return found
+    in_project = paths.project_root() / ".tox" / name / "bin" / name
+    if in_project.exists():
+        return str(in_project)
+    raise ToolMissing(
+        f"{name} is not installed (set {env_var} or put it on PATH; `tox -e static` installs it,"
+        " or run `stackproof run --tools none` to leave it out)"
+    )
 
 
 def cfn_lint_command(templates: list[Path]) -> list[str]:

@@ -8,8 +8,10 @@ are fail-closed: an Undecidable check, or a deployment that could not be built, 
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -17,7 +19,8 @@ import pytest
 from stackproof import catalogue, paths
 from stackproof.checking import ControlFailed, Undecidable
 from stackproof.evaluate import status_for
-from stackproof.results import ERROR, PASS, SKIP, Result
+from stackproof.results import ERROR, FAIL, PASS, SKIP, SUPPRESSED, Result
+from stackproof.suppressions import Suppression, SuppressionFileError, matching
 
 if TYPE_CHECKING:
     from stackproof.model.deployment import Deployment
@@ -46,6 +49,26 @@ class Session:
     opened: list[Any] = field(default_factory=list)  # targets to close (emulators to stop)
     results: list[Result] = field(default_factory=list)
     collected_controls: dict[str, list[str]] = field(default_factory=dict)
+    suppressions: list[Suppression] = field(default_factory=list)
+    applied: list[Suppression] = field(default_factory=list)
+    tool_reports: list[Any] = field(default_factory=list)  # stackproof.tool_findings.ToolReport
+
+    def load_suppressions(self, file: str | None, today: datetime.date | None = None) -> None:
+        """Suppressions beside the template's resources and in ``file``. A template that
+        cannot be read adds none here: its target reports it."""
+        from stackproof.suppressions import from_file, from_template
+        from stackproof.template.cfn_yaml import TemplateSyntaxError, load_text
+
+        day = today or datetime.date.today()
+        controls = list(catalogue.load())
+        try:
+            data = load_text(Path(self.template).read_text(encoding="utf-8"), self.template)
+        except (OSError, UnicodeDecodeError, TemplateSyntaxError):
+            data = None
+        if data is not None:
+            self.suppressions += from_template(data, self.template, controls, day)
+        if file:
+            self.suppressions += from_file(Path(file), controls, day)
 
     def model(self, target: str) -> Deployment:
         if target not in self.models:
@@ -80,6 +103,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--region", default="us-east-1", help="region for pseudo parameters and Fn::GetAZs")
     group.addoption("--stack-name", default=None, help="target aws: the existing stack to read")
     group.addoption("--profile", default=None, help="target aws: a profile of the standard credential chain")
+    group.addoption("--suppressions", default=None, help="a suppressions file (YAML; see stackproof.suppressions)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -99,7 +123,7 @@ def pytest_configure(config: pytest.Config) -> None:
         template = str(paths.dashboard_template())
         if params is None and paths.dashboard_params().exists():
             params = str(paths.dashboard_params())
-    config.stash[session_key] = Session(
+    session = Session(
         chosen,
         template,
         params,
@@ -107,6 +131,11 @@ def pytest_configure(config: pytest.Config) -> None:
         config.getoption("--stack-name"),
         config.getoption("--profile"),
     )
+    try:
+        session.load_suppressions(config.getoption("--suppressions"))
+    except SuppressionFileError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[session_key] = session
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -198,6 +227,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                     else str(error)
                 )
         notes = [str(v) for k, v in report.user_properties if k == "note"]
+        covering = matching(state.suppressions, cid, target, evidence) if status == FAIL else []
+        accepted = covering[0] if covering else None
+        if accepted is not None:
+            status = SUPPRESSED
+            state.applied += covering
+            report.outcome = "skipped"
+            report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {cid} suppressed: {accepted.reason}")
+            report.user_properties.remove(("stackproof_status", FAIL))
+            report.user_properties.append(("stackproof_status", status))
         state.results.append(
             Result(
                 control=cid,
@@ -208,5 +246,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                 evidence=evidence,
                 notes=notes,
                 duration=round(report.duration, 4),
+                suppression=accepted.as_dict("active") if accepted else None,
             )
         )

@@ -40,3 +40,4 @@ class Result:
     evidence: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     duration: float = 0.0
+    suppression: dict[str, Any] | None = None  # the accepted justification of a SUPPRESSED result

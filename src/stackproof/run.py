@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -14,6 +15,8 @@ from typing import TextIO
 from stackproof import catalogue, paths, targets
 from stackproof.plugin import Session, session_key
 from stackproof.results import ERROR, FAIL, FAILING, PASS, RANK, SKIP, SUPPRESSED, Result
+from stackproof.suppressions import SuppressionFileError
+from stackproof.tool_findings import ToolFinding, parse_tools, run_tool
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -24,7 +27,7 @@ class RunError(Exception):
 
 @dataclass
 class RunOptions:
-    targets: str = "template"
+    targets: str = "template,moto"
     template: str | None = None
     params: str | None = None
     region: str = "us-east-1"
@@ -36,6 +39,8 @@ class RunOptions:
     reports: str | None = None  # directory for reports/<run-id>/ (default: the project's reports/)
     fail_on: str | None = None  # lowest severity whose FAIL or ERROR fails the run (default: any)
     write_reports: bool = True
+    suppressions: str | None = None  # a suppressions file
+    tools: str = "cfn-lint,checkov"  # run on the template target; "none" leaves them out
 
 
 def prepare(options: RunOptions, out: TextIO) -> Session:
@@ -49,6 +54,10 @@ def prepare(options: RunOptions, out: TextIO) -> Session:
         if params is None and paths.dashboard_params().exists():
             params = str(paths.dashboard_params())
     session = Session(chosen, template, params, options.region, options.stack_name, options.profile)
+    try:
+        session.load_suppressions(options.suppressions)
+    except SuppressionFileError as exc:
+        raise RunError(str(exc)) from None
     target_options = targets.TargetOptions(template, params, options.region, options.stack_name, options.profile)
     for name in chosen:
         started = time.perf_counter()
@@ -104,8 +113,15 @@ def run_checks(session: Session, options: RunOptions, out: TextIO) -> int:
     argv += ["--rootdir", str(paths.project_root())]
     if options.keyword:
         argv += ["-k", options.keyword]
-    print(f"stackproof: running checks in {checks} on {', '.join(session.targets)} ...", file=out, flush=True)
-    code = pytest.main(argv, plugins=[_Inject(session)])
+    tools = chosen_tools(options) if "template" in session.targets else ()
+    with ThreadPoolExecutor(max_workers=max(1, len(tools))) as pool:
+        # The tools are subprocesses: they run while pytest does.
+        pending = [pool.submit(run_tool, tool, session.template) for tool in tools]
+        if tools:
+            print(f"stackproof: {' and '.join(tools)} on {session.template} ...", file=out, flush=True)
+        print(f"stackproof: running checks in {checks} on {', '.join(session.targets)} ...", file=out, flush=True)
+        code = pytest.main(argv, plugins=[_Inject(session)])
+        session.tool_reports = [future.result() for future in pending]
     if code in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
         raise RunError(f"pytest could not run the checks (exit {int(code)})")
     if code == pytest.ExitCode.NO_TESTS_COLLECTED or not session.results:
@@ -114,7 +130,35 @@ def run_checks(session: Session, options: RunOptions, out: TextIO) -> int:
         problems = catalogue.validate_coverage(catalogue.load(), session.collected_controls)
         if problems:
             raise RunError("the checks do not match the catalogue:\n  " + "\n  ".join(problems))
-    return EXIT_FINDINGS if gating(session.results, options.fail_on) else EXIT_OK
+    failing = (
+        gating(session.results, options.fail_on)
+        or failing_tool_findings(session, options.fail_on)
+        or broken_suppressions(session)
+    )
+    return EXIT_FINDINGS if failing else EXIT_OK
+
+
+def chosen_tools(options: RunOptions) -> tuple[str, ...]:
+    try:
+        return parse_tools(options.tools)
+    except ValueError as exc:
+        raise RunError(str(exc)) from None
+
+
+def failing_tool_findings(session: Session, fail_on: str | None) -> list[ToolFinding]:
+    order = catalogue.SEVERITIES
+    return [
+        finding
+        for report in session.tool_reports
+        for finding in report.findings
+        if finding.status in FAILING and (fail_on is None or order.index(finding.severity) >= order.index(fail_on))
+    ]
+
+
+def broken_suppressions(session: Session) -> list[str]:
+    """Suppressions that cannot apply (expired, no reason, no owner, unknown control): each
+    fails the run, whatever the checks found."""
+    return [f"{s.source}: suppression of {s.control}: {s.problem}" for s in session.suppressions if s.problem]
 
 
 def gating(results: list[Result], fail_on: str | None) -> list[Result]:
@@ -153,11 +197,39 @@ def details(session: Session, verbose: bool) -> str:
         if result.status in FAILING:
             lines.append(f"{result.status} {result.control} [{result.target}] {result.check}")
             lines += [f"    {line}" for line in result.message.splitlines()]
+        elif result.status == SUPPRESSED and result.suppression:
+            accepted = result.suppression
+            lines.append(
+                f"{result.status} {result.control} [{result.target}] {result.check}: {accepted['reason']}"
+                f" (owner {accepted['owner']}, expires {accepted['expires']}, {accepted['source']})"
+            )
         elif verbose and (result.notes or result.status == SKIP):
             lines.append(f"{result.status} {result.control} [{result.target}] {result.check}")
             lines += [f"    {line}" for note in result.notes for line in note.splitlines()]
             if result.status == SKIP:
                 lines.append(f"    {result.message}")
+    for report in session.tool_reports:
+        for finding in report.findings:
+            if finding.status in FAILING or verbose:
+                where = f" {finding.resource}" if finding.resource else ""
+                at = f" ({finding.file}:{finding.line})" if finding.line else ""
+                why = f" — {finding.justification}" if finding.justification else ""
+                lines.append(f"{finding.status} {report.tool}:{finding.rule}{where}{at}: {finding.message}{why}")
+    lines += [f"SUPPRESSION {problem}" for problem in broken_suppressions(session)]
+    return "\n".join(lines)
+
+
+def tool_lines(session: Session) -> str:
+    lines = []
+    for report in session.tool_reports:
+        if report.status != "ran":
+            lines.append(f"{report.tool}: ERROR ({report.status}) {report.message}")
+            continue
+        counts = {s: sum(f.status == s for f in report.findings) for s in (FAIL, SUPPRESSED)}
+        passed = f"{report.passed} passed, " if report.tool == "checkov" else ""
+        lines.append(
+            f"{report.tool} {report.version or ''}: {passed}{counts[FAIL]} failed, {counts[SUPPRESSED]} suppressed"
+        )
     return "\n".join(lines)
 
 
@@ -180,6 +252,8 @@ def main(options: RunOptions, out: TextIO = sys.stdout) -> int:
             session.close()
     print(file=out)
     print(table(session), file=out)
+    if session.tool_reports:
+        print(tool_lines(session), file=out)
     text = details(session, options.verbose)
     if text:
         print(file=out)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from stackproof.reports.tool_rules import tool_rules
 from stackproof.results import matrix, tally
 
 STYLE = """
@@ -25,7 +26,7 @@ td.s{font-weight:700;text-align:center;width:90px;border-radius:0}
 .filters{margin:12px 0;display:flex;gap:16px;flex-wrap:wrap}.filters label{margin-right:8px}
 details{background:#fff;border:1px solid #e4e7ec;border-radius:6px;margin:6px 0;padding:6px 10px}
 summary{cursor:pointer}pre{white-space:pre-wrap;margin:6px 0;font:12px/1.4 ui-monospace,Menlo,monospace}
-.statement{color:#475467;font-size:13px}
+.statement{color:#475467;font-size:13px}.accepted{color:#5b6472;font-style:italic;margin:4px 0}
 """
 
 SCRIPT = """
@@ -44,6 +45,17 @@ document.querySelectorAll('.filters input').forEach(e=>e.addEventListener('chang
 
 def esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
+
+
+def suppression_row(s: dict[str, Any]) -> str:
+    broken = s["state"] in ("expired", "invalid")
+    problem = f"<br><small>{esc(s['problem'])}</small>" if s["problem"] else ""
+    return (
+        f"<tr><td><strong>{esc(s['control'])}</strong></td><td>{esc(s['resource'] or 'all')}</td>"
+        f'<td class="s {"FAIL" if broken else "SUPPRESSED"}">{esc(s["state"])}</td>'
+        f"<td>{esc(s['reason'])}{problem}</td><td>{esc(s['owner'])}</td><td>{esc(s['expires'] or '')}</td>"
+        f"<td><code>{esc(s['source'])}</code></td></tr>"
+    )
 
 
 def render(report: dict[str, Any]) -> str:
@@ -75,8 +87,26 @@ def render(report: dict[str, Any]) -> str:
             f'<td class="statement">{esc(control["title"])}<br><small>{esc(control["seed"])}: '
             f"\u201c{esc(control['quote'])}\u201d</small></td></tr>"
         )
-    families = sorted({c["family"] for c in shown})
-    severities = [s for s in ("critical", "high", "medium", "low") if any(c["severity"] == s for c in shown)]
+    rules = tool_rules(report)
+    for row in rules:
+        tds = "".join(
+            f'<td class="s {esc(row.status)}">{esc(row.status)}</td>' if t == "template" else '<td class="s">-</td>'
+            for t in targets
+        )
+        link = f' <a href="{esc(row.help_uri)}">rule</a>' if row.help_uri.startswith("https://") else ""
+        rows.append(
+            f'<tr data-control="{esc(row.id)}" data-severity="{esc(row.severity)}" '
+            f'data-family="{esc(row.tool)}" data-statuses="{esc(row.status)}">'
+            f"<td><strong>{esc(row.id)}</strong></td>"
+            f'<td class="sev {esc(row.severity)}">{esc(row.severity)}</td>{tds}'
+            f'<td class="statement">{esc(row.title)}{link}</td></tr>'
+        )
+    families = sorted({c["family"] for c in shown}) + sorted({r.tool for r in rules})
+    severities = [
+        s
+        for s in ("critical", "high", "medium", "low")
+        if any(c["severity"] == s for c in shown) or any(r.severity == s for r in rules)
+    ]
     by_id = {c["id"]: c for c in report["catalogue"]}
     findings = []
     for result in report["results"]:
@@ -92,6 +122,12 @@ def render(report: dict[str, Any]) -> str:
             for e in result["evidence"]
         )
         body = f"<ul>{evidence}</ul>" if evidence else f"<pre>{esc(result['message'])}</pre>"
+        accepted = result.get("suppression")
+        if accepted:
+            body = (
+                f'<p class="accepted">Suppressed: {esc(accepted["reason"])} — owner {esc(accepted["owner"])}, '
+                f"expires {esc(accepted['expires'])} (<code>{esc(accepted['source'])}</code>)</p>{body}"
+            )
         notes = "".join(f"<pre>{esc(n)}</pre>" for n in result["notes"])
         findings.append(
             f'<details data-control="{esc(result["control"])}" data-severity="{esc(control.get("severity", ""))}" '
@@ -101,6 +137,23 @@ def render(report: dict[str, Any]) -> str:
             f"<strong>{esc(result['control'])}</strong> on <code>{esc(result['target'])}</code> — "
             f"{esc(result['check'])}</summary>{body}{notes}</details>"
         )
+    for row in rules:
+        for finding in row.findings:
+            where = f" <code>{esc(finding['file'])}:{esc(finding['line'])}</code>" if finding["line"] else ""
+            why = (
+                f'<p class="accepted">Suppressed: {esc(finding["justification"])}</p>'
+                if finding["justification"]
+                else ""
+            )
+            findings.append(
+                f'<details data-control="{esc(row.id)}" data-severity="{esc(row.severity)}" '
+                f'data-family="{esc(row.tool)}" data-statuses="{esc(finding["status"])}"'
+                f"{' open' if finding['status'] in ('FAIL', 'ERROR') else ''}>"
+                f'<summary><span class="{esc(finding["status"])}">&nbsp;{esc(finding["status"])}&nbsp;</span> '
+                f"<strong>{esc(row.id)}</strong> on <code>template</code> — {esc(finding['resource'] or '')}{where}"
+                f"</summary>{why}<pre>{esc(finding['message'])}</pre></details>"
+            )
+    suppressions = "".join(suppression_row(s) for s in report.get("suppressions", []))
     drift = "".join(
         f"<tr><td>{esc(d['target'])}</td><td>{esc(d['logical_id'])}</td><td>{esc(d['field'])}</td>"
         f"<td><code>{esc(d['template'])}</code></td><td><code>{esc(d['deployed'])}</code></td></tr>"
@@ -122,6 +175,7 @@ Template <code>{esc(run["template"]["path"])}</code> (sha256 <code>{esc(run["tem
 <table><thead><tr><th>control</th><th>severity</th>{"".join(f"<th>{esc(t)}</th>" for t in targets)}<th>statement and source</th></tr></thead>
 <tbody>{"".join(rows)}</tbody></table>
 <h2>Findings, skips and notes</h2>{"".join(findings) or "<p>None.</p>"}
+{f"<h2>Suppressions</h2><table><thead><tr><th>control</th><th>resource</th><th>state</th><th>reason</th><th>owner</th><th>expires</th><th>where</th></tr></thead><tbody>{suppressions}</tbody></table>" if suppressions else ""}
 {f"<h2>Drift</h2><table><thead><tr><th>target</th><th>resource</th><th>field</th><th>template</th><th>deployed</th></tr></thead><tbody>{drift}</tbody></table>" if drift else ""}
 <script>{SCRIPT}</script></body></html>
 """

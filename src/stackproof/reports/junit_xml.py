@@ -7,6 +7,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any
 
+from stackproof.reports.tool_rules import tool_rules
+
 OUTCOME = {"FAIL": "failure", "ERROR": "error", "SKIP": "skipped", "SUPPRESSED": "skipped"}
 
 
@@ -62,11 +64,89 @@ def render(report: dict[str, Any]) -> str:
             outcome = OUTCOME.get(result["status"])
             if outcome:
                 first = result["message"].splitlines()[0] if result["message"] else result["status"]
+                accepted = result.get("suppression")
+                if accepted:
+                    first = (
+                        f"suppressed: {accepted['reason']} (owner {accepted['owner']},"
+                        f" expires {accepted['expires']}, {accepted['source']})"
+                    )
                 element = ET.SubElement(case, outcome, message=first, type=result["status"])
                 element.text = result["message"]
             if result["notes"]:
                 ET.SubElement(case, "system-out").text = "\n".join(result["notes"])
+    for tool in report.get("tools", []):
+        _tool_suite(root, tool, run, totals)
+    if report.get("suppressions"):
+        _suppression_suite(root, report["suppressions"], run, totals)
     for key, value in totals.items():
         root.set(key, str(value))
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _suite(
+    root: ET.Element,
+    name: str,
+    run: dict[str, Any],
+    cases: list[tuple[str, str, str | None, str]],
+    totals: dict[str, int],
+) -> None:
+    """A suite of ``(name, classname, outcome or None, message)`` cases."""
+    counts = {
+        "tests": len(cases),
+        "failures": sum(c[2] == "failure" for c in cases),
+        "errors": sum(c[2] == "error" for c in cases),
+        "skipped": sum(c[2] == "skipped" for c in cases),
+    }
+    for key, value in counts.items():
+        totals[key] += value
+    suite = ET.SubElement(
+        root,
+        "testsuite",
+        {"name": name, "timestamp": run["started"][:19], "time": "0.000", **{k: str(v) for k, v in counts.items()}},
+    )
+    for case_name, classname, outcome, message in cases:
+        case = ET.SubElement(suite, "testcase", name=case_name, classname=classname, time="0.000")
+        if outcome:
+            element = ET.SubElement(
+                case, outcome, message=message.splitlines()[0] if message else outcome, type=outcome
+            )
+            element.text = message
+
+
+def _tool_suite(root: ET.Element, tool: dict[str, Any], run: dict[str, Any], totals: dict[str, int]) -> None:
+    """cfn-lint or checkov on the template: a case for the run itself and one per finding."""
+    cases: list[tuple[str, str, str | None, str]] = []
+    for row in tool_rules({"tools": [tool]}):
+        if row.id == row.tool:
+            cases.append((row.tool, f"stackproof.template.{row.tool}", OUTCOME.get(row.status), row.title))
+            continue
+        for finding in row.findings:
+            where = f"{finding['resource'] or ''} ({finding['file']}:{finding['line']})" if finding["line"] else ""
+            message = finding["message"] + (f" — {finding['justification']}" if finding["justification"] else "")
+            cases.append(
+                (
+                    f"{row.id} {where}".strip(),
+                    f"stackproof.template.{row.tool}",
+                    OUTCOME.get(finding["status"]),
+                    message,
+                )
+            )
+    _suite(root, f"stackproof.template.{tool['tool']}", run, cases, totals)
+
+
+def _suppression_suite(
+    root: ET.Element, suppressions: list[dict[str, Any]], run: dict[str, Any], totals: dict[str, int]
+) -> None:
+    """Each suppression is a case: an expired or invalid one fails."""
+    cases: list[tuple[str, str, str | None, str]] = []
+    for s in suppressions:
+        scope = s["resource"] or "all resources"
+        name = f"suppression {s['control']} {scope} ({s['source']})"
+        if s["state"] in ("expired", "invalid"):
+            cases.append(
+                (name, "stackproof.suppressions", "failure", f"{s['problem']}: {s['reason']} (owner {s['owner']})")
+            )
+        else:
+            cases.append((name, "stackproof.suppressions", None, ""))
+    _suite(root, "stackproof.suppressions", run, cases, totals)

@@ -16,6 +16,7 @@ from typing import Any
 
 from stackproof import __version__, catalogue
 from stackproof.plugin import Session
+from stackproof.suppressions import states
 from stackproof.template.values import FromParameter, Unknown
 
 REDACTED = "<redacted>"
@@ -127,4 +128,6 @@ def build(session: Session, exit_code: int, times: RunTimes, identifier: str) ->
         "catalogue": controls,
         "results": [asdict(result) for result in session.results],
         "drift": drift,
+        "suppressions": states(session.suppressions, session.applied),
+        "tools": [report.as_dict() for report in session.tool_reports],
     }

@@ -2,7 +2,10 @@
 per check x target. Template results point at file and line; deployed ones name the resource.
 
 Kinds follow SARIF: PASS is ``pass``, FAIL ``fail``, ERROR ``review`` (the check could not
-decide: a person must look), SKIP ``notApplicable``; only FAIL and ERROR carry a level."""
+decide: a person must look), SKIP ``notApplicable``; SUPPRESSED is a ``fail`` with SARIF's own
+``suppressions`` entry (accepted, with the justification), so code-scanning tools show it as
+dismissed. cfn-lint and checkov are runs of their own, with their rules; an expired or
+incomplete suppression is a result of the ``suppression`` rule at the line it is written."""
 
 from __future__ import annotations
 
@@ -12,7 +15,30 @@ from typing import Any
 from stackproof import __version__
 
 LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note"}
-KIND = {"PASS": "pass", "FAIL": "fail", "ERROR": "review", "SKIP": "notApplicable", "SUPPRESSED": "pass"}
+KIND = {"PASS": "pass", "FAIL": "fail", "ERROR": "review", "SKIP": "notApplicable", "SUPPRESSED": "fail"}
+SUPPRESSION_RULE = {
+    "id": "suppression",
+    "name": "Suppression",
+    "shortDescription": {"text": "A suppression must have a reason, an owner and an expiry date that has not passed"},
+    "fullDescription": {"text": "An expired or incomplete suppression does not apply and fails the run."},
+    "defaultConfiguration": {"level": "error"},
+}
+
+
+def uri(path: str) -> str:
+    return (os.path.relpath(path) if os.path.isabs(path) else path).replace(os.sep, "/")
+
+
+def suppressions_of(accepted: dict[str, Any]) -> list[dict[str, Any]]:
+    """SARIF's own record of an accepted finding: in source (template Metadata) or external."""
+    return [
+        {
+            "kind": "inSource" if accepted.get("kind") == "template" else "external",
+            "status": "accepted",
+            "justification": accepted["reason"],
+            "properties": {k: accepted.get(k) for k in ("owner", "expires", "source")},
+        }
+    ]
 
 
 def rule(control: dict[str, Any]) -> dict[str, Any]:
@@ -41,11 +67,10 @@ def locations(result: dict[str, Any]) -> list[dict[str, Any]]:
     for evidence in result["evidence"]:
         for location in evidence["locations"]:
             if location.get("file") and location.get("line"):
-                uri = os.path.relpath(location["file"]) if os.path.isabs(location["file"]) else location["file"]
                 found.append(
                     {
                         "physicalLocation": {
-                            "artifactLocation": {"uri": uri.replace(os.sep, "/")},
+                            "artifactLocation": {"uri": uri(location["file"])},
                             "region": {"startLine": location["line"]},
                         },
                         "logicalLocations": [{"name": location["resource"], "kind": "resource"}],
@@ -69,22 +94,47 @@ def render(report: dict[str, Any]) -> dict[str, Any]:
             "message": {"text": result["message"] or f"{result['control']} {result['status']} on {result['target']}"},
             "properties": {"target": result["target"], "status": result["status"], "check": result["check"]},
         }
-        if result["status"] in ("FAIL", "ERROR"):
+        if result["status"] in ("FAIL", "ERROR", "SUPPRESSED"):
             severity = next(c["severity"] for c in controls if c["id"] == result["control"])
-            entry["level"] = LEVEL[severity] if result["status"] == "FAIL" else "warning"
+            entry["level"] = "warning" if result["status"] == "ERROR" else LEVEL[severity]
         else:
             entry["level"] = "none"
+        if result.get("suppression"):
+            entry["suppressions"] = suppressions_of(result["suppression"])
         where = locations(result)
         if where:
             entry["locations"] = where
         results.append(entry)
+    for problem in (s for s in report.get("suppressions", []) if s["state"] in ("expired", "invalid")):
+        file, _, line = problem["source"].rpartition(":")
+        results.append(
+            {
+                "ruleId": "suppression",
+                "ruleIndex": len(controls),
+                "kind": "fail",
+                "level": "error",
+                "message": {"text": f"suppression of {problem['control']}: {problem['problem']}"},
+                "locations": [
+                    {
+                        "physicalLocation": {
+                            "artifactLocation": {"uri": uri(file)},
+                            "region": {"startLine": int(line) if line.isdigit() and int(line) > 0 else 1},
+                        }
+                    }
+                ],
+            }
+        )
     return {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
         "runs": [
             {
                 "tool": {
-                    "driver": {"name": "stackproof", "version": __version__, "rules": [rule(c) for c in controls]}
+                    "driver": {
+                        "name": "stackproof",
+                        "version": __version__,
+                        "rules": [*(rule(c) for c in controls), SUPPRESSION_RULE],
+                    }
                 },
                 "automationDetails": {"id": f"stackproof/{run['id']}"},
                 "invocations": [
@@ -95,6 +145,60 @@ def render(report: dict[str, Any]) -> dict[str, Any]:
                     }
                 ],
                 "results": results,
-            }
+            },
+            *(tool_run(tool) for tool in report.get("tools", [])),
         ],
+    }
+
+
+def tool_run(tool: dict[str, Any]) -> dict[str, Any]:
+    """cfn-lint or checkov as a run of its own, with its own rules; a tool that did not run is
+    an unsuccessful invocation with one ``review`` result."""
+    rules = [
+        {
+            "id": rule_id,
+            "shortDescription": {"text": meta["title"]},
+            **({"helpUri": meta["help_uri"]} if meta["help_uri"].startswith("http") else {}),
+        }
+        for rule_id, meta in sorted(tool["rules"].items())
+    ]
+    index = {r["id"]: i for i, r in enumerate(rules)}
+    results = []
+    for finding in tool["findings"]:
+        entry: dict[str, Any] = {
+            "ruleId": finding["rule"],
+            "ruleIndex": index[finding["rule"]],
+            "kind": "review" if finding["status"] == "ERROR" else "fail",
+            "level": "warning" if finding["status"] == "ERROR" else LEVEL[finding["severity"]],
+            "message": {"text": finding["message"]},
+        }
+        if finding["file"] and finding["line"]:
+            entry["locations"] = [
+                {
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": uri(finding["file"])},
+                        "region": {"startLine": finding["line"]},
+                    },
+                    **(
+                        {"logicalLocations": [{"name": finding["resource"], "kind": "resource"}]}
+                        if finding["resource"]
+                        else {}
+                    ),
+                }
+            ]
+        if finding["status"] == "SUPPRESSED":
+            entry["suppressions"] = [
+                {"kind": "inSource", "status": "accepted", "justification": finding["justification"] or ""}
+            ]
+        results.append(entry)
+    return {
+        "tool": {
+            "driver": {
+                "name": tool["tool"],
+                **({"version": tool["version"]} if tool["version"] else {}),
+                "rules": rules,
+            }
+        },
+        "invocations": [{"executionSuccessful": tool["status"] == "ran"}],
+        "results": results,
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from stackproof.reports.tool_rules import tool_rules
 from stackproof.results import matrix, tally
 
 ICON = {"PASS": "PASS", "FAIL": "**FAIL**", "ERROR": "**ERROR**", "SKIP": "skip", "SUPPRESSED": "suppressed"}
@@ -28,12 +29,40 @@ def render(report: dict[str, Any]) -> str:
             continue
         cells = " | ".join(ICON.get(verdicts.get((control["id"], t), ""), "-") for t in targets)
         lines.append(f"| {control['id']} | {control['severity']} | {cells} |")
+    rules = tool_rules(report)
+    for row in rules:
+        if row.id == row.tool or row.status != "SUPPRESSED":
+            cells = " | ".join(ICON[row.status] if t == "template" else "-" for t in targets)
+            lines.append(f"| {row.id} | {row.severity if row.id != row.tool else 'gate'} | {cells} |")
     failing = [r for r in report["results"] if r["status"] in ("FAIL", "ERROR")]
-    if failing:
+    tool_failing = [(row, f) for row in rules for f in row.findings if f["status"] in ("FAIL", "ERROR")]
+    if failing or tool_failing:
         lines += ["", "#### Findings", ""]
         for result in failing:
             first = result["message"].splitlines()[0] if result["message"] else ""
             lines.append(f"- **{result['control']}** `{result['target']}` {result['status']}: {first}")
+        for row, finding in tool_failing:
+            at = f" ({finding['file']}:{finding['line']})" if finding["line"] else ""
+            name = row.id if row.id != row.tool else row.tool
+            lines.append(
+                f"- **{name}** `template` {finding['status']}: {finding['resource'] or ''}{at} {finding['message']}"
+            )
+    suppressed = [r for r in report["results"] if r["status"] == "SUPPRESSED"]
+    tool_suppressed = [(row, f) for row in rules for f in row.findings if f["status"] == "SUPPRESSED"]
+    if suppressed or tool_suppressed:
+        lines += ["", "#### Suppressed", ""]
+        for result in suppressed:
+            s = result["suppression"] or {}
+            lines.append(
+                f"- {result['control']} `{result['target']}`: {s.get('reason')} — owner {s.get('owner')},"
+                f" expires {s.get('expires')} (`{s.get('source')}`)"
+            )
+        for row, finding in tool_suppressed:
+            lines.append(f"- {row.id} {finding['resource'] or ''}: {finding['justification'] or '(no comment)'}")
+    problems = [s for s in report["suppressions"] if s["state"] in ("expired", "invalid")]
+    if problems:
+        lines += ["", "#### Suppressions that fail the run", ""]
+        lines += [f"- **{s['control']}** `{s['source']}`: {s['problem']}" for s in problems]
     if report["drift"]:
         lines += ["", "#### Drift", ""]
         lines += [
