@@ -1,4 +1,5 @@
-"""Benchmark: `stackproof run --target template` against `checkov -f` on the same templates.
+"""Benchmark: `stackproof run --target template --tools none` (its own checks only) against
+`checkov -f` on the same templates.
 
 Measures whole commands (process start included), median of several runs, on the reference
 template and on generated templates of about 1,000 and 2,000 resources, and prints the ratio
@@ -139,7 +140,19 @@ def main() -> int:
         except ToolMissing as exc:
             print(f"benchmark: {exc}", file=sys.stderr)
             return 2
-    stackproof = [sys.executable, "-m", "stackproof.cli", "run", "--target", "template", "--params", str(PARAMS)]
+    stackproof = [
+        sys.executable,
+        "-m",
+        "stackproof.cli",
+        "run",
+        "--target",
+        "template",
+        "--tools",
+        "none",
+        "--no-reports",
+        "--params",
+        str(PARAMS),
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         cases = [("reference", REFERENCE), *((f"{n} resources", generated(n, Path(tmp))) for n in (1000, 2000))]
         print(f"{'template':<16} {'resources':>9} {'stackproof s':>13} {'checkov s':>10} {'checkov/stackproof':>19}")

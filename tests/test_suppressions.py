@@ -242,3 +242,18 @@ def test_an_error_is_never_suppressed(tmp_path: Path) -> None:
     proc = stackproof_run("--template", str(template), "--params", str(PARAMS), "--suppressions", str(path))
     assert proc.returncode == 1
     assert "DAT-01   high     ERROR" in proc.stdout
+
+
+def test_plain_pytest_reports_a_suppressed_check_as_skipped(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    path = suppressed_template(tmp_path)
+    command = [sys.executable, "-m", "pytest", "checks", "-q", "-rs", "-p", "no:cacheprovider"]
+    command += ["--template", str(path), "--params", str(PARAMS), "-k", "NET or session_manager"]
+    proc = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout
+    assert "NET-05 suppressed: vendor support" in proc.stdout
+    assert "IAM-01 suppressed: vendor support" in proc.stdout

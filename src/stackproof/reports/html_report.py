@@ -7,7 +7,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from stackproof.reports.tool_rules import tool_rules
+from stackproof.reports.tool_rules import finding_tally, tool_rules
 from stackproof.results import matrix, tally
 
 STYLE = """
@@ -21,6 +21,7 @@ th{background:#f2f4f7;position:sticky;top:0;font-weight:600}
 td.s{font-weight:700;text-align:center;width:90px;border-radius:0}
 .PASS{background:#e3f6e8;color:#146c2e}.FAIL{background:#fde2e1;color:#a11d15}.ERROR{background:#fbe3f7;color:#7d1570}
 .SKIP,.SUPPRESSED{background:#eef1f5;color:#5b6472}
+td.planned{color:#98a2b3;font-weight:400;font-style:italic}tr.planned td{color:#98a2b3}
 .sev{font-size:12px;text-transform:uppercase;letter-spacing:.03em}
 .critical{color:#a11d15;font-weight:700}.high{color:#b54708}.medium{color:#475467}.low{color:#667085}
 .filters{margin:12px 0;display:flex;gap:16px;flex-wrap:wrap}.filters label{margin-right:8px}
@@ -64,6 +65,8 @@ def render(report: dict[str, Any]) -> str:
     cells = matrix(report["results"])
     shown = [c for c in report["catalogue"] if any((c["id"], t) in cells for t in targets)]
     counts = tally(report["results"])
+    tool_counts = finding_tally(report)
+    planned = [c for c in report["catalogue"] if c["status"] == "planned"]
 
     def checkboxes(name: str, values: list[str]) -> str:
         boxes = "".join(
@@ -87,6 +90,16 @@ def render(report: dict[str, Any]) -> str:
             f'<td class="statement">{esc(control["title"])}<br><small>{esc(control["seed"])}: '
             f"\u201c{esc(control['quote'])}\u201d</small></td></tr>"
         )
+    for control in planned:
+        tds = "".join('<td class="s planned">planned</td>' for _ in targets)
+        rows.append(
+            f'<tr data-control="{esc(control["id"])}" data-severity="{esc(control["severity"])}" '
+            f'data-family="{esc(control["family"])}" data-statuses="SKIP" class="planned">'
+            f"<td><strong>{esc(control['id'])}</strong></td>"
+            f'<td class="sev {esc(control["severity"])}">{esc(control["severity"])}</td>{tds}'
+            f'<td class="statement">{esc(control["title"])}<br><small>not checked yet: planned in '
+            f"{esc(control.get('planned_in', ''))}</small></td></tr>"
+        )
     rules = tool_rules(report)
     for row in rules:
         tds = "".join(
@@ -101,7 +114,7 @@ def render(report: dict[str, Any]) -> str:
             f'<td class="sev {esc(row.severity)}">{esc(row.severity)}</td>{tds}'
             f'<td class="statement">{esc(row.title)}{link}</td></tr>'
         )
-    families = sorted({c["family"] for c in shown}) + sorted({r.tool for r in rules})
+    families = sorted({c["family"] for c in [*shown, *planned]}) + sorted({r.tool for r in rules})
     severities = [
         s
         for s in ("critical", "high", "medium", "low")
@@ -169,7 +182,7 @@ def render(report: dict[str, Any]) -> str:
 <div class="meta">Run <code>{esc(run["id"])}</code>, stackproof {esc(run["stackproof_version"])}, {esc(run["started"])} to {esc(run["ended"])}<br>
 Template <code>{esc(run["template"]["path"])}</code> (sha256 <code>{esc(run["template"]["sha256"][:16])}</code>), region <code>{esc(run["region"])}</code>, targets {esc(", ".join(targets))}<br>
 <details><summary>Parameters</summary>{parameters}</details></div>
-<div class="counts">{"".join(f'<span class="{esc(s)}">{n} {esc(s)}</span>' for s, n in counts.items())}</div>
+<div class="counts">{"".join(f'<span class="{esc(s)}">{n} {esc(s)}</span>' for s, n in counts.items())}{" &nbsp; gate tools: " + "".join(f'<span class="{esc(s)}">{n} {esc(s)}</span>' for s, n in tool_counts.items()) if tool_counts else ""}</div>
 <div class="filters">{checkboxes("status", ["PASS", "FAIL", "ERROR", "SKIP", "SUPPRESSED"])}{checkboxes("severity", severities)}{checkboxes("family", families)}</div>
 <h2>Controls &times; targets</h2>
 <table><thead><tr><th>control</th><th>severity</th>{"".join(f"<th>{esc(t)}</th>" for t in targets)}<th>statement and source</th></tr></thead>

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stackproof.reports.tool_rules import tool_rules
+from stackproof.reports.tool_rules import finding_tally, tool_rules
 from stackproof.results import matrix, tally
 
 ICON = {"PASS": "PASS", "FAIL": "**FAIL**", "ERROR": "**ERROR**", "SKIP": "skip", "SUPPRESSED": "suppressed"}
@@ -15,9 +15,11 @@ def render(report: dict[str, Any]) -> str:
     targets = run["targets"]
     verdicts = matrix(report["results"])
     counts = tally(report["results"])
+    tool_counts = finding_tally(report)
     verdict = "passed" if run["exit_code"] == 0 else "failed"
     lines = [
-        f"### stackproof {verdict}: {', '.join(f'{n} {s.lower()}' for s, n in counts.items())}",
+        f"### stackproof {verdict}: {', '.join(f'{n} {s.lower()}' for s, n in counts.items())}"
+        + (f"; gate tools: {', '.join(f'{n} {s.lower()}' for s, n in tool_counts.items())}" if tool_counts else ""),
         "",
         f"Template `{run['template']['path']}` (sha256 `{run['template']['sha256'][:12]}`), run `{run['id']}`.",
         "",

@@ -29,7 +29,8 @@ def tool_rules(report: dict[str, Any]) -> list[ToolRule]:
             suppressed = sum(f["status"] == "SUPPRESSED" for f in tool["findings"])
             passed = f"{tool['passed']} checks passed, " if tool["tool"] == "checkov" else ""
             title = f"{tool['tool']} {tool['version'] or ''} ran: {passed}{failed} failed, {suppressed} suppressed"
-            rows.append(ToolRule(tool["tool"], tool["tool"], title, "", "high", "PASS"))
+            status = "FAIL" if failed else "PASS"
+            rows.append(ToolRule(tool["tool"], tool["tool"], title, "", "high", status))
         by_rule: dict[str, ToolRule] = {}
         for finding in tool["findings"]:
             rule_id = finding["rule"]
@@ -53,3 +54,12 @@ def tool_rules(report: dict[str, Any]) -> list[ToolRule]:
                 row.status = finding["status"]
         rows += sorted(by_rule.values(), key=lambda r: r.id)
     return rows
+
+
+def finding_tally(report: dict[str, Any]) -> dict[str, int]:
+    """How many tool findings of each status (a run that did not happen counts as one ERROR)."""
+    counts: dict[str, int] = {}
+    for tool in report.get("tools", []):
+        for finding in tool["findings"]:
+            counts[finding["status"]] = counts.get(finding["status"], 0) + 1
+    return dict(sorted(counts.items()))
