@@ -119,7 +119,9 @@ def _tool_suite(root: ET.Element, tool: dict[str, Any], run: dict[str, Any], tot
     cases: list[tuple[str, str, str | None, str]] = []
     for row in tool_rules({"tools": [tool]}):
         if row.id == row.tool:
-            cases.append((row.tool, f"stackproof.template.{row.tool}", OUTCOME.get(row.status), row.title))
+            # The run itself: an error when the tool did not run; its findings are the failures.
+            outcome = OUTCOME["ERROR"] if row.status == "ERROR" else None
+            cases.append((row.tool, f"stackproof.template.{row.tool}", outcome, row.title))
             continue
         for finding in row.findings:
             where = f"{finding['resource'] or ''} ({finding['file']}:{finding['line']})" if finding["line"] else ""
