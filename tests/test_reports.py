@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import jsonschema
@@ -14,6 +15,7 @@ import pytest
 from stackproof.reports.run_report import SCHEMA
 from stackproof.template.cfn_yaml import load_text
 from tests.conftest import TEMPLATE, stackproof_run
+from tests.golden import FILES
 from tests.mutants import MUTANTS
 
 PARAMS = TEMPLATE.with_name("dashboard.params.json")
@@ -63,6 +65,17 @@ def test_mutant_report_names_the_failing_control_with_its_line(tmp_path: Path) -
     assert lines, "template results carry file and line"
     summary = (tmp_path / "reports" / "latest" / "summary.md").read_text()
     assert "- **NET-02** `template` FAIL: database subnet IsolatedSubnetA routes 0.0.0.0/0 to nat" in summary
+    latest = tmp_path / "reports" / "latest"
+    assert "NET-02   critical FAIL" in proc.stdout
+    junit = ET.parse(latest / "junit.xml").getroot()
+    assert [c.get("name", "").split()[0] for c in junit.iter("testcase") if c.find("failure") is not None] == [
+        "NET-01",
+        "NET-02",
+    ]
+    sarif = json.loads((latest / "report.sarif").read_text())
+    assert [r["ruleId"] for r in sarif["runs"][0]["results"] if r["kind"] == "fail"] == ["NET-01", "NET-02"]
+    assert '<td class="s FAIL">FAIL</td>' in (latest / "report.html").read_text()
+    assert sorted(f.name for f in latest.iterdir()) == sorted(FILES)
 
 
 def test_secret_values_never_reach_an_output(tmp_path: Path) -> None:
@@ -167,12 +180,35 @@ def test_html_is_self_contained_escaped_and_lists_every_control(tmp_path: Path) 
 
 
 def test_html_report_renders_in_chromium(tmp_path: Path) -> None:
+    """40+ rows (controls, planned controls, gate-tool rules) on two targets, rendered."""
+    import re
     import shutil
+
+    from tests.golden import ssh_mutant
+    from tests.test_tool_findings import checkov_or_skip
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.skip("Chromium is not installed (Debian's chromium package)")
-    run("--reports", str(tmp_path / "r"))
+    checkov_or_skip()
+    template = ssh_mutant(tmp_path)
+    proc = run(
+        "--template",
+        str(template),
+        "--params",
+        str(PARAMS),
+        "--target",
+        "template,moto",
+        "--tools",
+        "cfn-lint,checkov",
+        "--reports",
+        str(tmp_path / "r"),
+    )
+    assert proc.returncode == 1, proc.stderr
+    page = tmp_path / "r" / "latest" / "report.html"
+    rows = re.findall(r'<tr data-control="([^"]+)"', page.read_text())
+    assert len(rows) >= 40, rows
+    assert {"NET-05", "RES-01", "checkov", "checkov:CKV_AWS_24"} <= set(rows)
     shot = tmp_path / "report.png"
     subprocess.run(
         [
@@ -186,9 +222,9 @@ def test_html_report_renders_in_chromium(tmp_path: Path) -> None:
             "--disable-component-update",
             "--disable-sync",
             f"--user-data-dir={tmp_path / 'profile'}",
-            "--window-size=1400,2200",
+            "--window-size=1400,3000",
             f"--screenshot={shot}",
-            (tmp_path / "r" / "latest" / "report.html").as_uri(),
+            page.as_uri(),
         ],
         capture_output=True,
         timeout=120,
