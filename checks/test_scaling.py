@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from stackproof import policy
 from stackproof.checking import Findings, findings, known, require
 from stackproof.model.deployment import PRIVATE, Deployment
 from stackproof.model.types import Alarm, AutoScalingGroup, ScalingPolicy, Subnet
+from stackproof.scaling_sim import AlarmSpec, GroupSpec, PolicySpec, Step, simulate, stability_traces
 
 SCALE_OUT = ("GreaterThanOrEqualToThreshold", "GreaterThanThreshold")
 SCALE_IN = ("LessThanThreshold", "LessThanOrEqualToThreshold")
@@ -147,3 +150,72 @@ def test_scale_in_threshold_is_below_scale_out_threshold(deployment: Deployment)
                             high,
                             observed=(low.threshold, high.threshold),
                         )
+
+
+def simulated_group(deployment: Deployment, group: AutoScalingGroup) -> GroupSpec:
+    """The group, its step policies and the alarms that drive them, as the simulation needs them;
+    any unknown value makes the check undecidable (ERROR), never a pass."""
+    policies = []
+    for p in deployment.all(ScalingPolicy):
+        if p.group != group.key:
+            continue
+        steps = tuple(
+            Step(
+                known(s.lower, f"step lower bound of {p}"),
+                known(s.upper, f"step upper bound of {p}"),
+                int(known(s.adjustment, f"step of {p}")),
+            )
+            for s in p.steps
+        )
+        for a in alarms_for(deployment, p):
+            alarm = AlarmSpec(
+                float(known(a.threshold, f"threshold of {a}")),
+                str(known(a.comparison, f"comparison of {a}")),
+                int(known(a.period, f"period of {a}")),
+                int(known(a.evaluation_periods, f"evaluation periods of {a}")),
+                known(a.datapoints_to_alarm, f"datapoints to alarm of {a}"),
+                str(known(a.treat_missing_data, f"missing-data treatment of {a}") or "missing"),
+            )
+            warmup = known(p.warmup, f"warm-up of {p}")
+            adjustment = str(known(p.adjustment_type, f"adjustment type of {p}"))
+            policies.append(PolicySpec(f"{p.key} <- {a.key}", alarm, steps, adjustment, warmup))
+    return GroupSpec(
+        int(known(group.min_size, f"MinSize of {group}")),
+        int(known(group.max_size, f"MaxSize of {group}")),
+        tuple(policies),
+        known(group.desired, f"DesiredCapacity of {group}"),
+        int(known(group.cooldown, f"cooldown of {group}")),
+    )
+
+
+@pytest.mark.control("SCL-05")
+def test_simulated_capacity_stays_in_bounds_and_never_flaps(deployment: Deployment, record_property: Any) -> None:
+    """Constant demands over the whole range, and a ramp up and down: a stable policy settles
+    under a constant demand and scales back at most once over the ramp."""
+    with findings() as f:
+        for group in require(deployment.all(AutoScalingGroup), "Auto Scaling group"):
+            try:
+                spec = simulated_group(deployment, group)
+            except ValueError as exc:
+                f.fail(f"the scaling configuration cannot be simulated: {exc}", group)
+                continue
+            traces = stability_traces(spec)
+            flapping = []
+            for name, trace in traces.items():
+                run = simulate(spec, trace)
+                low, high = min(run.capacity), max(run.capacity)
+                if low < spec.min_size or high > spec.max_size:
+                    f.fail(f"{name}: capacity left its bounds", group, observed=(low, high))
+                allowed = 1 if name.startswith("ramp") else 0
+                if run.reversals() > allowed:
+                    moves = ", ".join(f"min {a.minute}: {a.before}->{a.after}" for a in run.activities[:5])
+                    flapping.append(f"{name} ({run.reversals()} reversals: {moves}, ...)")
+            if flapping:
+                f.fail(
+                    f"capacity goes back and forth under {len(flapping)} of {len(traces)} demand traces, e.g. "
+                    + "; ".join(flapping[:2]),
+                    group,
+                    observed=f"{len(flapping)} flapping traces",
+                    expected="none",
+                )
+            record_property("note", f"simulated {len(traces)} demand traces on {group}")

@@ -175,6 +175,12 @@ def scale_in_at_80(t: Template) -> None:
     t["Parameters"]["ScaleInCpuThreshold"]["Default"] = 80
 
 
+def thresholds_50_45(t: Template) -> None:
+    """Both thresholds in order, but too close: one instance more drops CPU below the scale-in mark."""
+    t["Parameters"]["ScaleOutCpuThreshold"]["Default"] = 50
+    t["Parameters"]["ScaleInCpuThreshold"]["Default"] = 45
+
+
 def sync_role_may_write_s3(t: Template) -> None:
     props(t, "SyncFunctionReadContentPolicy")["PolicyDocument"]["Statement"][0]["Action"].append("s3:PutObject")
 
@@ -312,6 +318,7 @@ MUTANTS = [
     M("two-target-groups", "SCL-04", "FAIL", second_target_group),
     M("ec2-health-checks", "SCL-04", "FAIL", _set(["AutoScalingGroup", "Properties", "HealthCheckType"], "EC2")),
     M("scale-in-above-scale-out", "SCL-05", "FAIL", scale_in_at_80),
+    M("thresholds-50-45-flap", "SCL-05", "FAIL", thresholds_50_45),
     M("undeclared-vcpu-increase", "QTA-01", "FAIL", no_declared_quota_increase),
     M("instances-bigger-than-declared", "QTA-01", "FAIL", bigger_instances_than_declared),
     M("sync-timeout-1000", "QTA-03", "FAIL", _set(["SyncFunction", "Properties", "Timeout"], 1000)),

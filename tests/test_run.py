@@ -24,7 +24,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_reference_passes_every_control() -> None:
     proc = run("run")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "28 pass, 3 skip" in proc.stdout  # QTA-02 and both TLS-05 checks are deployed-only
+    assert "29 pass, 3 skip" in proc.stdout  # QTA-02 and both TLS-05 checks are deployed-only
     assert "FAIL" not in proc.stdout
     assert "ERROR" not in proc.stdout
 

@@ -479,6 +479,7 @@ class Builder:
                     health_check_type=group.get("HealthCheckType"),
                     launch_template=template.get("LaunchTemplateId"),
                     launch_configuration=group.get("LaunchConfigurationName"),
+                    cooldown=group.get("DefaultCooldown", 300),
                 ),
                 group.get("AutoScalingGroupARN", ""),
             )
@@ -504,6 +505,7 @@ class Builder:
                         for s in policy.get("StepAdjustments", [])
                     ],
                     simple_adjustment=policy.get("ScalingAdjustment"),
+                    warmup=policy.get("EstimatedInstanceWarmup"),
                 ),
                 policy.get("PolicyName", ""),
             )

@@ -430,6 +430,7 @@ def auto_scaling_group(c: Context, r: ResolvedResource) -> None:
             if isinstance(template, dict)
             else None,
             launch_configuration=key(p.get("LaunchConfigurationName")),
+            cooldown=number(p.get("Cooldown", 300)),
             exists=r.exists,
         )
     )
@@ -455,6 +456,7 @@ def scaling_policy(c: Context, r: ResolvedResource) -> None:
             adjustment_type=p.get("AdjustmentType"),
             steps=steps,
             simple_adjustment=number(p.get("ScalingAdjustment")),
+            warmup=number(p.get("EstimatedInstanceWarmup")),
             exists=r.exists,
         )
     )

@@ -237,6 +237,7 @@ class AutoScalingGroup(Obj):
     health_check_type: V = "EC2"
     launch_template: V = None
     launch_configuration: V = None
+    cooldown: V = 300  # seconds (Cooldown / DefaultCooldown)
 
 
 @dataclass
@@ -253,6 +254,7 @@ class ScalingPolicy(Obj):
     adjustment_type: V = None
     steps: list[StepAdjustment] = field(default_factory=list)
     simple_adjustment: V = None
+    warmup: V = None  # EstimatedInstanceWarmup, seconds
 
 
 @dataclass
