@@ -194,3 +194,32 @@ def create_stack(
         unsupported_types=unsupported,
         failed=failed,
     )
+
+
+def update_stack(
+    cloudformation: Any,
+    stack_name: str,
+    template_path: Path,
+    parameters: Mapping[str, str],
+    *,
+    s3: Any | None = None,
+    staging_bucket: str | None = None,
+) -> str:
+    """Update the stack with new parameter values (the same template) and wait; the status."""
+    source = template_source(template_path.read_text(encoding="utf-8"), f"{stack_name}-update", s3, staging_bucket)
+    cloudformation.update_stack(
+        StackName=stack_name,
+        **source,
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
+    )
+    try:
+        cloudformation.get_waiter("stack_update_complete").wait(
+            StackName=stack_name, WaiterConfig={"Delay": 1, "MaxAttempts": 3600}
+        )
+    except Exception as exc:
+        raise DeployFailed(
+            f"stack {stack_name} did not reach UPDATE_COMPLETE: {failures(cloudformation, stack_name)}"
+        ) from exc
+    status: str = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]["StackStatus"]
+    return status

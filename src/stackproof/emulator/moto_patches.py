@@ -208,6 +208,132 @@ def _aws_managed_policies() -> dict[str, Any]:
     return data
 
 
+def _stack_updates() -> None:
+    """Stack updates that change what changed: a mount target or access point whose file system
+    changed is replaced (moto raises or drops them); a resource removed from the stack keeps
+    DeletionPolicy Retain and takes its final snapshot under Snapshot, as CloudFormation does,
+    and a protected database refuses to go."""
+    from moto.cloudformation.parsing import ResourceMap
+    from moto.efs.models import AccessPoint, MountTarget, efs_backends
+    from moto.rds.models import rds_backends
+
+    def replace(kind: str) -> Any:
+        def update(
+            cls: Any,
+            original_resource: Any,
+            new_resource_name: str,
+            cloudformation_json: Any,
+            account_id: str,
+            region_name: str,
+        ) -> Any:
+            backend = efs_backends[account_id][region_name]
+            if kind == "mount target":
+                backend.delete_mount_target(original_resource.mount_target_id)
+            else:
+                backend.delete_access_point(original_resource.access_point_id)
+            return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+
+        return classmethod(update)
+
+    MountTarget.update_from_cloudformation_json = replace("mount target")  # type: ignore[method-assign]
+    AccessPoint.update_from_cloudformation_json = replace("access point")  # type: ignore[method-assign]
+    original_delete = ResourceMap._delete_resource
+
+    def delete_resource(self: ResourceMap, parsed_resource: Any, resource_json: dict[str, Any]) -> None:
+        policy = resource_json.get("DeletionPolicy")
+        if policy == "Retain":
+            return
+        if policy == "Snapshot" and resource_json.get("Type") == "AWS::RDS::DBInstance":
+            identifier = parsed_resource.db_instance_identifier
+            rds_backends[self._account_id][self._region_name].delete_db_instance(
+                identifier, final_db_snapshot_identifier=f"{identifier}-final"
+            )
+            return
+        original_delete(self, parsed_resource, resource_json)
+
+    ResourceMap._delete_resource = delete_resource  # type: ignore[method-assign]
+    original_update = ResourceMap.update
+
+    def update(self: ResourceMap, template: dict[str, Any], parameters: dict[str, Any] | None = None) -> None:
+        """After the update, a group whose launch template version is ``GetAtt
+        LatestVersionNumber`` follows the version the update created, as CloudFormation re-reads
+        the attribute (moto compared the group before the template had its new version)."""
+        from moto.autoscaling.models import autoscaling_backends
+        from moto.cloudformation.parsing import clean_json
+
+        original_update(self, template, parameters)
+        backend = autoscaling_backends[self._account_id][self._region_name]
+        for logical_id, resource in self._resource_json_map.items():
+            if resource.get("Type") != "AWS::AutoScaling::AutoScalingGroup" or logical_id not in self._parsed_resources:
+                continue
+            spec = clean_json(resource.get("Properties", {}).get("LaunchTemplate"), self)
+            group = self._parsed_resources[logical_id]
+            if isinstance(spec, dict) and str(spec.get("Version")) != str(group.launch_template_version):
+                group.launch_template_version = str(spec["Version"])
+                group.provided_launch_template_version = str(spec["Version"])
+                backend.autoscaling_groups[group.name] = group
+
+    ResourceMap.update = update  # type: ignore[method-assign]
+    _launched_versions()
+
+
+def _launched_versions() -> None:
+    """An instance of a group remembers the launch template version it was launched from
+    (moto reported the template's default version for every instance, old and new)."""
+    from moto.autoscaling.models import InstanceState
+
+    original_init = InstanceState.__init__
+
+    def init(self: InstanceState, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        group = self.auto_scaling_group
+        template = getattr(group, "ec2_launch_template", None)
+        self.launched_version = (  # type: ignore[attr-defined]
+            str(template.get_version(group.launch_template_version).number) if template is not None else None
+        )
+
+    def launch_template(self: InstanceState) -> dict[str, Any] | None:
+        template = getattr(self.auto_scaling_group, "ec2_launch_template", None)
+        if template is None:
+            return None
+        return {"LaunchTemplateId": template.id, "LaunchTemplateName": template.name, "Version": self.launched_version}  # type: ignore[attr-defined]
+
+    InstanceState.__init__ = init  # type: ignore[method-assign]
+    InstanceState.launch_template = property(launch_template)  # type: ignore[method-assign,assignment]
+
+
+def _secure_transport() -> None:
+    """moto evaluates a bucket policy with no request context and ignores ``Bool`` conditions,
+    so the reference's deny of ``aws:SecureTransport = false`` refused every object request.
+    The emulator stands in for AWS's HTTPS endpoints (requests arrive over TLS), so a statement
+    conditioned on insecure transport never applies; the rest moto evaluates as before."""
+    import json as _json
+
+    from moto.iam.access_control import IAMPolicy
+    from moto.s3.models import FakeBucket
+
+    def insecure_only(statement: Any) -> bool:
+        condition = statement.get("Condition") if isinstance(statement, dict) else None
+        if not isinstance(condition, dict) or list(condition) != ["Bool"]:
+            return False
+        return {k.lower(): str(v).lower() for k, v in condition["Bool"].items()} == {"aws:securetransport": "false"}
+
+    def get_permission(self: FakeBucket, action: str, resource: str) -> Any:
+        from moto.iam.access_control import PermissionResult
+
+        if self.policy is None:
+            return PermissionResult.NEUTRAL
+        document = _json.loads(self.policy.decode())
+        statements = document.get("Statement", [])
+        statements = statements if isinstance(statements, list) else [statements]
+        kept = [s for s in statements if not insecure_only(s)]
+        if not kept:
+            return PermissionResult.NEUTRAL
+        return IAMPolicy(_json.dumps({**document, "Statement": kept})).is_action_permitted(action, resource)
+
+    FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
+
+
 def _cloudformation_gaps() -> None:
     from moto.ec2.models.subnets import Subnet, SubnetRouteTableAssociation
     from moto.efs.models import FileSystem
@@ -293,8 +419,14 @@ def install() -> None:
     _physical_ids()
     _role_policy_documents()
     _cloudformation_gaps()
+    _stack_updates()
+    _secure_transport()
     _service_quotas()
+    from stackproof.emulator import backup_api, efs_data, lambda_local
     from stackproof.emulator.moto_models import register
 
     register()
+    backup_api.install()
+    efs_data.install()
+    lambda_local.install()
     _installed = True

@@ -18,9 +18,19 @@ from stackproof.model.deployment import Deployment
 from stackproof.ports import free_port
 from stackproof.targets import TargetError, TargetOptions
 from stackproof.targets.aws_calls import CallRecorder
+from stackproof.targets.stack_handle import StackHandle
 from stackproof.template.loader import TemplateError, load_parameters, load_template
 
 STACK_NAME = "stackproof"
+
+
+def reset_data_plane() -> None:
+    """What the emulator keeps beside moto (file system directories, recovery points)."""
+    from stackproof.emulator import backup_jobs, efs_data, lambda_local
+
+    efs_data.reset()
+    backup_jobs.reset()
+    lambda_local.pending.clear()
 
 
 class MotoTarget:
@@ -45,6 +55,7 @@ class MotoTarget:
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
+        reset_data_plane()
 
     def close(self) -> None:
         self.stop()
@@ -73,10 +84,9 @@ class MotoTarget:
 
         return lookup
 
-    def deployment(self) -> Deployment:
+    def _open(self) -> tuple[Any, Any, dict[str, str], deploy.DeployResult]:
+        """Start the emulator and create the stack: (session, client factory, parameters, result)."""
         import boto3
-
-        from stackproof.model import from_aws
 
         template_path = Path(self.options.template)
         try:
@@ -86,39 +96,58 @@ class MotoTarget:
             raise TargetError(str(exc)) from None
         self.prepare_emulator()
         endpoint = self.start()
-        region = self.options.region
-        session = boto3.Session(region_name=region, aws_access_key_id="testing", aws_secret_access_key="testing")
+        session = boto3.Session(
+            region_name=self.options.region, aws_access_key_id="testing", aws_secret_access_key="testing"
+        )
 
         def client(service: str) -> Any:
             made: Any = session.client(service, endpoint_url=endpoint)  # type: ignore[call-overload]
             return made
 
         self._client = client
+        self.provide_prerequisites(client, template.parameters, parameters)
+        try:
+            result = deploy.create_stack(
+                client("cloudformation"),
+                STACK_NAME,
+                template_path,
+                parameters,
+                s3=client("s3"),
+                staging_bucket=parameters.get("SyncFunctionCodeBucket"),
+                keep_failed=self.keep_failed,
+            )
+        except deploy.DeployFailed:
+            raise
+        except Exception as exc:  # the API refused the stack (a ClientError, or an emulator's own)
+            raise TargetError(f"{self.name}: CreateStack failed: {type(exc).__name__}: {exc}") from None
+        if result.status != "CREATE_COMPLETE" and not result.failed:
+            raise TargetError(f"{self.name}: stack {result.status}: {result.reason}")
+        if result.skipped and not self.keep_failed:  # the emulator reported success without creating these
+            skipped = ", ".join(f"{lid} ({rtype})" for lid, rtype in sorted(result.skipped.items()))
+            raise TargetError(f"{self.name} cannot create {skipped}; its results would be incomplete")
+        return session, client, parameters, result
+
+    def open_stack(self) -> StackHandle:
+        """The reference deployed and kept running for a drill, until :meth:`close`."""
+        try:
+            _, client, parameters, _ = self._open()
+        except deploy.DeployFailed as exc:
+            self.cleanup(True)
+            raise TargetError(f"{self.name}: {exc}") from None
+        except BaseException:
+            self.cleanup(True)
+            raise
+        return StackHandle(client, STACK_NAME, parameters, Path(self.options.template), self.options.region)
+
+    def deployment(self) -> Deployment:
+        from stackproof.model import from_aws
+
+        region = self.options.region
         # The model is a snapshot. Whatever was created is removed as soon as it is built, also
         # when deploying fails or is interrupted; moto targets share one emulator per process.
         failed = True
         try:
-            self.provide_prerequisites(client, template.parameters, parameters)
-            staging = parameters.get("SyncFunctionCodeBucket")
-            try:
-                result = deploy.create_stack(
-                    client("cloudformation"),
-                    STACK_NAME,
-                    template_path,
-                    parameters,
-                    s3=client("s3"),
-                    staging_bucket=staging,
-                    keep_failed=self.keep_failed,
-                )
-            except deploy.DeployFailed:
-                raise
-            except Exception as exc:  # the API refused the stack (a ClientError, or an emulator's own)
-                raise TargetError(f"{self.name}: CreateStack failed: {type(exc).__name__}: {exc}") from None
-            if result.status != "CREATE_COMPLETE" and not result.failed:
-                raise TargetError(f"{self.name}: stack {result.status}: {result.reason}")
-            if result.skipped and not self.keep_failed:  # the emulator reported success without creating these
-                skipped = ", ".join(f"{lid} ({rtype})" for lid, rtype in sorted(result.skipped.items()))
-                raise TargetError(f"{self.name} cannot create {skipped}; its results would be incomplete")
+            session, client, _, result = self._open()
             recorder = CallRecorder(session)
             model = from_aws.build(client, STACK_NAME, region, self.name, selections=self.selections(region))
             model.api_calls = dict(recorder.calls)
@@ -185,3 +214,4 @@ class MotoServerTarget(MotoTarget):
             urllib.request.urlopen(request, timeout=10).close()
             server.stop()
             self._server = None
+        reset_data_plane()

@@ -1,0 +1,264 @@
+"""RES-02: restore the file system from AWS Backup, following seed 002 ("Restoring the AWS
+EFS", steps 1-13): canary files written the way the dashboard's files arrive (objects in the
+content bucket, mirrored to EFS by the sync function); a recovery point; the disaster; the
+vault's deny of ``backup:StartRestoreJob`` lifted if present (and put back); a full restore and
+an item-level restore to new file systems; the restored data moved out of its
+``aws-backup-restore_<timestamp>`` directory; ``EfsFileSystemId`` updated; the instances rolled;
+the files verified by checksum.
+
+The data plane (reading and writing files on the file system) is the emulator's directories;
+on a live account it would be SSM Run Command on an application instance, which is not built
+yet, so the live drill is skipped with that reason rather than half-run.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+from stackproof.drills.engine import Drill, Step, StepFailed
+from stackproof.drills.fleet import roll_instances_steps
+from stackproof.targets.stack_handle import StackHandle
+
+PREFIXES = ("images/", "themes/", "excel-data/")
+ACCESS_POINT_ROOT = "panintelligence"  # the sync function's access point (RootDirectory /panintelligence)
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _fs_dir(fs_id: str) -> Path:
+    from stackproof.emulator import efs_data
+
+    return efs_data.file_system(fs_id)
+
+
+def _restore_dir(fs_id: str) -> Path:
+    found = sorted(p for p in _fs_dir(fs_id).iterdir() if p.name.startswith("aws-backup-restore_"))
+    if len(found) != 1:
+        raise StepFailed(f"expected one aws-backup-restore_<timestamp> directory on {fs_id}, found {len(found)}")
+    return found[0]
+
+
+def lift_statement_action(policy: dict[str, Any], action: str) -> dict[str, Any] | None:
+    """``policy`` without ``action`` in its Deny statements; None when it did not deny it."""
+    lifted = copy.deepcopy(policy)
+    changed = False
+    for statement in list(lifted.get("Statement", [])):
+        if statement.get("Effect") != "Deny":
+            continue
+        actions = statement.get("Action", [])
+        actions = [actions] if isinstance(actions, str) else list(actions)
+        if action in actions:
+            changed = True
+            actions.remove(action)
+            if actions:
+                statement["Action"] = actions
+            else:
+                lifted["Statement"].remove(statement)
+    return lifted if changed else None
+
+
+def efs_restore_drill(stack: StackHandle, progress: Any = None, timeouts: dict[str, float] | None = None) -> Drill:
+    limits = {"backup": 60.0, "restore": 60.0, "update": 120.0, "instances": 120.0, **(timeouts or {})}
+    s3, backup, efs = stack.client("s3"), stack.client("backup"), stack.client("efs")
+    resources = stack.resources()
+    bucket, vault = resources["ContentBucket"], resources["BackupVault"]
+    original_fs = stack.outputs()["FileSystemId"]
+    region, account = stack.region, stack.account_id
+    fs_arn = f"arn:aws:elasticfilesystem:{region}:{account}:file-system/{original_fs}"
+    role_arn = stack.client("iam").get_role(RoleName=resources["BackupRole"])["Role"]["Arn"]
+    key_arn = f"arn:aws:kms:{region}:{account}:key/{resources['DataKey']}"
+    run = uuid.uuid4().hex[:8]
+    state: dict[str, Any] = {"written": {}}
+
+    def write_canary(drill: Drill, key: str) -> None:
+        from stackproof.emulator.lambda_local import deliver_pending
+
+        body = os.urandom(4096)
+        drill.on_cleanup(
+            f"canary object s3://{bucket}/{key} (every version)", lambda: _delete_versions(s3, bucket, key)
+        )
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+        answers = deliver_pending(stack.client)
+        if len(answers) != 1 or answers[0]["written"] != 1:
+            raise StepFailed(f"the sync function did not mirror {key}: {answers}")
+        path = _fs_dir(original_fs) / ACCESS_POINT_ROOT / key
+        drill.on_cleanup(f"canary file {path.name} on {original_fs}", lambda: path.unlink(missing_ok=True))
+        if _sha(path.read_bytes()) != _sha(body):
+            raise StepFailed(f"{key} on the file system differs from the object")
+        state["written"][key] = _sha(body)
+        drill.canary(key, _sha(body))
+
+    def write_canaries(drill: Drill) -> None:
+        for prefix in PREFIXES:
+            write_canary(drill, f"{prefix}stackproof-canary-{run}.bin")
+
+    def start_backup(drill: Drill) -> None:
+        job = backup.start_backup_job(BackupVaultName=vault, ResourceArn=fs_arn, IamRoleArn=role_arn)
+        state["job"], state["point"] = job["BackupJobId"], job["RecoveryPointArn"]
+        drill.on_cleanup(
+            f"recovery point {job['RecoveryPointArn']}", lambda: _delete_point(backup, vault, job["RecoveryPointArn"])
+        )
+
+    def backup_done(drill: Drill) -> bool:
+        status = backup.describe_backup_job(BackupJobId=state["job"])["State"]
+        if status in ("FAILED", "ABORTED", "EXPIRED"):
+            raise StepFailed(f"backup job {state['job']} {status}")
+        return bool(status == "COMPLETED")
+
+    def write_late(drill: Drill) -> None:
+        write_canary(drill, f"images/stackproof-canary-{run}-after-backup.bin")
+
+    def disaster(drill: Drill) -> None:
+        shutil.rmtree(_fs_dir(original_fs) / ACCESS_POINT_ROOT)
+
+    def lift_deny(drill: Drill) -> None:
+        try:
+            policy = json.loads(backup.get_backup_vault_access_policy(BackupVaultName=vault)["Policy"])
+        except backup.exceptions.ResourceNotFoundException:
+            return
+        lifted = lift_statement_action(policy, "backup:StartRestoreJob")
+        if lifted is None:
+            return
+        drill.on_cleanup(
+            f"the access policy of vault {vault} (deny of backup:StartRestoreJob put back)",
+            lambda: backup.put_backup_vault_access_policy(BackupVaultName=vault, Policy=json.dumps(policy)),
+        )
+        if lifted.get("Statement"):
+            backup.put_backup_vault_access_policy(BackupVaultName=vault, Policy=json.dumps(lifted))
+        else:
+            backup.delete_backup_vault_access_policy(BackupVaultName=vault)
+        drill.data["lifted_deny"] = True
+
+    def restore(label: str, items: list[str] | None) -> Any:
+        def action(drill: Drill) -> None:
+            metadata = {
+                "file-system-id": original_fs,
+                "newFileSystem": "true",
+                "Encrypted": "true",
+                "KmsKeyId": key_arn,
+                "PerformanceMode": "generalPurpose",
+                "CreationToken": f"stackproof-{label}-{run}",
+            }
+            if items:
+                metadata["ItemsToRestore"] = json.dumps(items)
+            job = backup.start_restore_job(
+                RecoveryPointArn=state["point"], Metadata=metadata, IamRoleArn=role_arn, ResourceType="EFS"
+            )
+            state[f"{label}_job"] = job["RestoreJobId"]
+
+        def done(drill: Drill) -> bool:
+            job = backup.describe_restore_job(RestoreJobId=state[f"{label}_job"])
+            if job["Status"] in ("FAILED", "ABORTED"):
+                raise StepFailed(f"restore job {job['RestoreJobId']} {job['Status']}: {job.get('StatusMessage', '')}")
+            if job["Status"] != "COMPLETED":
+                return False
+            fs_id = job["CreatedResourceArn"].rsplit("/", 1)[1]
+            if f"{label}_fs" not in state:
+                state[f"{label}_fs"] = fs_id
+                drill.on_cleanup(f"restored file system {fs_id}", lambda: _delete_file_system(efs, fs_id))
+            return True
+
+        return action, done
+
+    full_action, full_done = restore("full", None)
+    first_key = f"{PREFIXES[0]}stackproof-canary-{run}.bin"
+    item_action, item_done = restore("item", [f"/{ACCESS_POINT_ROOT}/{first_key}"])
+
+    def item_check(drill: Drill) -> bool:
+        if not item_done(drill):
+            return False
+        restored = _restore_dir(state["item_fs"])
+        found = {p.relative_to(restored).as_posix() for p in restored.rglob("*") if p.is_file()}
+        if found != {f"{ACCESS_POINT_ROOT}/{first_key}"}:
+            raise StepFailed(f"item-level restore brought back {sorted(found)}")
+        return True
+
+    def move_out(drill: Drill) -> None:
+        restored = _restore_dir(state["full_fs"])
+        root = _fs_dir(state["full_fs"])
+        for child in restored.iterdir():
+            child.rename(root / child.name)
+        restored.rmdir()
+
+    def repoint(drill: Drill) -> None:
+        drill.on_cleanup(
+            f"the stack back on file system {original_fs}", lambda: stack.update({"EfsFileSystemId": original_fs})
+        )
+        stack.update({"EfsFileSystemId": state["full_fs"]})
+
+    def repointed(drill: Drill) -> bool:
+        targets = efs.describe_mount_targets(FileSystemId=state["full_fs"])["MountTargets"]
+        wanted = {stack.physical("PrivateSubnetA"), stack.physical("PrivateSubnetB")}
+        points = efs.describe_access_points(FileSystemId=state["full_fs"])["AccessPoints"]
+        return {t["SubnetId"] for t in targets} == wanted and len(points) == 1
+
+    def verify(drill: Drill) -> bool:
+        root = _fs_dir(state["full_fs"]) / ACCESS_POINT_ROOT
+        kept = {
+            key
+            for key, digest in state["written"].items()
+            if (root / key).is_file() and _sha((root / key).read_bytes()) == digest
+        }
+        before_backup = {k for k in state["written"] if "after-backup" not in k}
+        if kept != before_backup:
+            raise StepFailed(f"restored files: {sorted(kept)}; expected exactly {sorted(before_backup)}")
+        drill.survived(kept)
+        return True
+
+    return Drill(
+        "RES-02 EFS restore",
+        [
+            Step("write canary files through the sync function", write_canaries),
+            Step("take a recovery point", start_backup, postcondition=backup_done, timeout=limits["backup"]),
+            Step("write a file after the recovery point", write_late),
+            Step("disaster: the dashboard's files are lost", disaster, marks="disaster"),
+            Step("lift the vault's deny of backup:StartRestoreJob", lift_deny),
+            Step("full restore to a new file system", full_action, postcondition=full_done, timeout=limits["restore"]),
+            Step("item-level restore of one file", item_action, postcondition=item_check, timeout=limits["restore"]),
+            Step("move the data out of aws-backup-restore_<timestamp>", move_out),
+            Step("update EfsFileSystemId", repoint, postcondition=repointed, timeout=limits["update"]),
+            *roll_instances_steps(stack, limits["instances"]),
+            Step("verify the files by checksum", lambda d: None, postcondition=verify, marks="recovered"),
+        ],
+        progress=progress,
+    )
+
+
+def _delete_versions(s3: Any, bucket: str, key: str) -> None:
+    listed = s3.list_object_versions(Bucket=bucket, Prefix=key)
+    for entry in [*listed.get("Versions", []), *listed.get("DeleteMarkers", [])]:
+        if entry["Key"] == key:
+            s3.delete_object(Bucket=bucket, Key=key, VersionId=entry["VersionId"])
+
+
+def _delete_point(backup: Any, vault: str, arn: str) -> None:
+    """The vault denies DeleteRecoveryPoint (deliberately): lift that for this one call."""
+    try:
+        policy = json.loads(backup.get_backup_vault_access_policy(BackupVaultName=vault)["Policy"])
+    except backup.exceptions.ResourceNotFoundException:
+        policy = None
+    lifted = lift_statement_action(policy, "backup:DeleteRecoveryPoint") if policy else None
+    if lifted is not None:
+        backup.put_backup_vault_access_policy(BackupVaultName=vault, Policy=json.dumps(lifted))
+    try:
+        backup.delete_recovery_point(BackupVaultName=vault, RecoveryPointArn=arn)
+    finally:
+        if lifted is not None:
+            backup.put_backup_vault_access_policy(BackupVaultName=vault, Policy=json.dumps(policy))
+
+
+def _delete_file_system(efs: Any, fs_id: str) -> None:
+    for target in efs.describe_mount_targets(FileSystemId=fs_id)["MountTargets"]:
+        efs.delete_mount_target(MountTargetId=target["MountTargetId"])
+    for point in efs.describe_access_points(FileSystemId=fs_id)["AccessPoints"]:
+        efs.delete_access_point(AccessPointId=point["AccessPointId"])
+    efs.delete_file_system(FileSystemId=fs_id)
