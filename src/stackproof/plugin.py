@@ -104,6 +104,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--stack-name", default=None, help="target aws: the existing stack to read")
     group.addoption("--profile", default=None, help="target aws: a profile of the standard credential chain")
     group.addoption("--suppressions", default=None, help="a suppressions file (YAML; see stackproof.suppressions)")
+    group.addoption(
+        "--allow-destructive",
+        action="store_true",
+        help="target aws: let drills change the named stack (with --account-id and --stack-name)",
+    )
+    group.addoption("--account-id", default=None, help="target aws: the account drills may change")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -145,9 +151,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "deployment" in metafunc.fixturenames:
-        chosen = metafunc.config.stash[session_key].targets
-        metafunc.parametrize("deployment", chosen, indirect=True, ids=chosen)
+    for name in ("deployment", "drill_stack"):
+        if name in metafunc.fixturenames:
+            chosen = metafunc.config.stash[session_key].targets
+            metafunc.parametrize(name, chosen, indirect=True, ids=chosen)
 
 
 def control_of(item: pytest.Item) -> str | None:
@@ -159,7 +166,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     controls = catalogue.load()
     state = config.stash[session_key]
     for item in items:
-        if "deployment" not in getattr(item, "fixturenames", ()):
+        if not {"deployment", "drill_stack"} & set(getattr(item, "fixturenames", ())):
             continue
         cid = control_of(item)
         if cid is None:
@@ -178,6 +185,57 @@ def deployment(request: pytest.FixtureRequest) -> Deployment:
         if target not in control.targets:
             pytest.skip(f"{cid} cannot be shown on target {target} (only on {', '.join(control.targets)})")
     return request.config.stash[session_key].model(target)
+
+
+@pytest.fixture
+def drill_stack(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A freshly deployed stack a drill may change (emulators), or the named live stack once
+    the guards allow it. Whatever the emulator deployed is gone when the test ends."""
+    from stackproof.drills.guards import GuardRefused
+
+    target = str(request.param)
+    cid = control_of(request.node)
+    if cid is not None and target not in catalogue.load()[cid].targets:
+        pytest.skip(f"{cid} cannot be shown on target {target} (only on {', '.join(catalogue.load()[cid].targets)})")
+    state = request.config.stash[session_key]
+    if target in ("moto", "moto-server"):
+        from stackproof import targets
+
+        opened: Any = targets.load(target, targets.TargetOptions(state.template, state.params, state.region))
+        try:
+            yield opened.open_stack()
+        finally:
+            opened.close()
+        return
+    if target != "aws":
+        pytest.skip(f"drills do not run on target {target}: it has no stack they can change")
+    try:
+        yield live_stack(request.config, state)
+    except GuardRefused as exc:
+        if "--allow-destructive" in str(exc) or "--account-id" in str(exc):
+            pytest.skip(f"not allowed: {exc}")
+        raise Undecidable(str(exc)) from None
+
+
+def live_stack(config: pytest.Config, state: Session) -> Any:
+    import boto3
+
+    from stackproof.drills.guards import GuardRefused, check_allowed
+    from stackproof.targets.stack_handle import StackHandle
+
+    allowed = bool(config.getoption("--allow-destructive"))
+    account = config.getoption("--account-id")
+    if not allowed or not account:
+        check_allowed(allowed, account, "", state.stack_name)
+    session = boto3.Session(profile_name=state.profile, region_name=state.region)
+    actual = session.client("sts").get_caller_identity()["Account"]
+    check_allowed(allowed, account, actual, state.stack_name)
+    if state.stack_name is None:
+        raise GuardRefused("name the stack with --stack-name")
+    def client(service: str) -> Any:
+        return session.client(service)  # type: ignore[call-overload]
+
+    return StackHandle(client, state.stack_name, {}, Path(state.template), state.region, actual, False)
 
 
 def status_of(report: pytest.TestReport, excinfo: Any) -> str:
@@ -199,10 +257,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.user_properties.append(("stackproof_status", status))
         state = item.config.stash.get(session_key, None)
         cid = control_of(item)
-        if state is None or cid is None or "deployment" not in getattr(item, "fixturenames", ()):
+        names = set(getattr(item, "fixturenames", ()))
+        if state is None or cid is None or not {"deployment", "drill_stack"} & names:
             return
         callspec = getattr(item, "callspec", None)
-        target = str(callspec.params.get("deployment")) if callspec else "?"
+        param = "deployment" if "deployment" in names else "drill_stack"
+        target = str(callspec.params.get(param)) if callspec else "?"
         message, evidence = "", []
         if call.excinfo is not None:
             error = call.excinfo.value
@@ -227,6 +287,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                     else str(error)
                 )
         notes = [str(v) for k, v in report.user_properties if k == "note"]
+        drills = [v for k, v in report.user_properties if k == "drill" and isinstance(v, dict)]
         covering = matching(state.suppressions, cid, target, evidence) if status == FAIL else []
         accepted = covering[0] if covering else None
         if accepted is not None:
@@ -247,5 +308,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                 notes=notes,
                 duration=round(report.duration, 4),
                 suppression=accepted.as_dict("active") if accepted else None,
+                drill=drills[-1] if drills else None,
             )
         )

@@ -41,3 +41,4 @@ class Result:
     notes: list[str] = field(default_factory=list)
     duration: float = 0.0
     suppression: dict[str, Any] | None = None  # the accepted justification of a SUPPRESSED result
+    drill: dict[str, Any] | None = None  # a drill's step timeline, cleanup, RTO and RPO

@@ -14,30 +14,16 @@ yet, so the live drill is skipped with that reason rather than half-run.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
-import os
 import shutil
 import uuid
 from pathlib import Path
 from typing import Any
 
+from stackproof.drills.canaries import ACCESS_POINT_ROOT, PREFIXES, _fs_dir, _sha, write_through_sync_function
 from stackproof.drills.engine import Drill, Step, StepFailed
 from stackproof.drills.fleet import roll_instances_steps
 from stackproof.targets.stack_handle import StackHandle
-
-PREFIXES = ("images/", "themes/", "excel-data/")
-ACCESS_POINT_ROOT = "panintelligence"  # the sync function's access point (RootDirectory /panintelligence)
-
-
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _fs_dir(fs_id: str) -> Path:
-    from stackproof.emulator import efs_data
-
-    return efs_data.file_system(fs_id)
 
 
 def _restore_dir(fs_id: str) -> Path:
@@ -68,9 +54,9 @@ def lift_statement_action(policy: dict[str, Any], action: str) -> dict[str, Any]
 
 def efs_restore_drill(stack: StackHandle, progress: Any = None, timeouts: dict[str, float] | None = None) -> Drill:
     limits = {"backup": 60.0, "restore": 60.0, "update": 120.0, "instances": 120.0, **(timeouts or {})}
-    s3, backup, efs = stack.client("s3"), stack.client("backup"), stack.client("efs")
+    backup, efs = stack.client("backup"), stack.client("efs")
     resources = stack.resources()
-    bucket, vault = resources["ContentBucket"], resources["BackupVault"]
+    vault = resources["BackupVault"]
     original_fs = stack.outputs()["FileSystemId"]
     region, account = stack.region, stack.account_id
     fs_arn = f"arn:aws:elasticfilesystem:{region}:{account}:file-system/{original_fs}"
@@ -80,22 +66,7 @@ def efs_restore_drill(stack: StackHandle, progress: Any = None, timeouts: dict[s
     state: dict[str, Any] = {"written": {}}
 
     def write_canary(drill: Drill, key: str) -> None:
-        from stackproof.emulator.lambda_local import deliver_pending
-
-        body = os.urandom(4096)
-        drill.on_cleanup(
-            f"canary object s3://{bucket}/{key} (every version)", lambda: _delete_versions(s3, bucket, key)
-        )
-        s3.put_object(Bucket=bucket, Key=key, Body=body)
-        answers = deliver_pending(stack.client)
-        if len(answers) != 1 or answers[0]["written"] != 1:
-            raise StepFailed(f"the sync function did not mirror {key}: {answers}")
-        path = _fs_dir(original_fs) / ACCESS_POINT_ROOT / key
-        drill.on_cleanup(f"canary file {path.name} on {original_fs}", lambda: path.unlink(missing_ok=True))
-        if _sha(path.read_bytes()) != _sha(body):
-            raise StepFailed(f"{key} on the file system differs from the object")
-        state["written"][key] = _sha(body)
-        drill.canary(key, _sha(body))
+        state["written"][key] = write_through_sync_function(drill, stack, key, original_fs)
 
     def write_canaries(drill: Drill) -> None:
         for prefix in PREFIXES:
@@ -231,13 +202,6 @@ def efs_restore_drill(stack: StackHandle, progress: Any = None, timeouts: dict[s
         ],
         progress=progress,
     )
-
-
-def _delete_versions(s3: Any, bucket: str, key: str) -> None:
-    listed = s3.list_object_versions(Bucket=bucket, Prefix=key)
-    for entry in [*listed.get("Versions", []), *listed.get("DeleteMarkers", [])]:
-        if entry["Key"] == key:
-            s3.delete_object(Bucket=bucket, Key=key, VersionId=entry["VersionId"])
 
 
 def _delete_point(backup: Any, vault: str, arn: str) -> None:

@@ -8,8 +8,9 @@ SIGINT ignored, so a second Ctrl-C cannot leave half of it undone; the interrupt
 once everything is removed.
 
 RTO is the time from the disaster (the end of the step marked ``disaster``) until the step
-marked ``recovered`` saw its postcondition hold. RPO is the age, at the disaster, of the newest
-canary write that was found intact afterwards (:meth:`Drill.survived`).
+marked ``recovered`` saw its postcondition hold. RPO is the data lost, in time: 0 when every
+canary written before the disaster was found intact afterwards (:meth:`Drill.survived`), else
+the age at the disaster of the newest one that was.
 """
 
 from __future__ import annotations
@@ -125,9 +126,16 @@ class Drill:
         self._survivors |= names
 
     def rpo(self) -> float | None:
+        """0 when every write made before the disaster survived; else the age, at the disaster,
+        of the newest write that survived (the state the recovery went back to)."""
         if self._disaster is None:
             return None
-        kept = [c.written_at for c in self.canaries if c.name in self._survivors and c.written_at <= self._disaster]
+        before = [c for c in self.canaries if c.written_at <= self._disaster]
+        if not self._survivors or not before:
+            return None
+        if all(c.name in self._survivors for c in before):
+            return 0.0
+        kept = [c.written_at for c in before if c.name in self._survivors]
         return round(self._disaster - max(kept), 3) if kept else None
 
     def _run_step(self, step: Step, record: StepRecord) -> None:

@@ -275,6 +275,22 @@ def _stack_updates() -> None:
 
     ResourceMap.update = update  # type: ignore[method-assign]
     _launched_versions()
+    _replacements_register()
+
+
+def _replacements_register() -> None:
+    """An instance the group launches to replace a terminated one registers with the group's
+    target groups, as with every other launch (moto updated classic load balancers only)."""
+    from moto.autoscaling.models import AutoScalingBackend
+
+    original = AutoScalingBackend.notify_terminate_instances
+
+    def notify_terminate_instances(self: AutoScalingBackend, instance_ids: list[str]) -> None:
+        original(self, instance_ids)
+        for name in list(self.autoscaling_groups):
+            self.update_attached_target_groups(name)
+
+    AutoScalingBackend.notify_terminate_instances = notify_terminate_instances  # type: ignore[method-assign]
 
 
 def _launched_versions() -> None:

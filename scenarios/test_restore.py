@@ -1,0 +1,41 @@
+"""RES-02 and RES-04: seed 002's restore runbooks and its promise of persistent storage, run as
+drills on a stack deployed for them (emulators) or on a named live stack (only with
+--allow-destructive and a matching --account-id)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from stackproof.drills import objectives
+from stackproof.drills.efs_restore import efs_restore_drill
+from stackproof.drills.instance_loss import instance_loss_drill
+from stackproof.drills.verdict import judge
+from stackproof.targets.stack_handle import StackHandle
+
+pytestmark = [pytest.mark.scenario, pytest.mark.destructive]
+LIVE_DATA_PLANE = (
+    "reading and writing files on a live file system goes through SSM Run Command on an application "
+    "instance (the seed's own route), which is not built yet; the drill does not half-run"
+)
+
+
+def timeouts(stack: StackHandle) -> dict[str, float] | None:
+    return None if stack.emulated else objectives.live_timeouts()
+
+
+@pytest.mark.control("RES-02")
+def test_efs_restore_from_aws_backup(drill_stack: StackHandle, record_property: Any) -> None:
+    if not drill_stack.emulated:
+        pytest.skip(LIVE_DATA_PLANE)
+    result = efs_restore_drill(drill_stack, timeouts=timeouts(drill_stack)).run()
+    judge(result, objectives.for_drill("RES-02"), record_property)
+
+
+@pytest.mark.control("RES-04")
+def test_instance_loss_keeps_efs_files(drill_stack: StackHandle, record_property: Any) -> None:
+    if not drill_stack.emulated:
+        pytest.skip(LIVE_DATA_PLANE)
+    result = instance_loss_drill(drill_stack, timeouts=timeouts(drill_stack)).run()
+    judge(result, objectives.for_drill("RES-04"), record_property)
