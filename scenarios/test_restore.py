@@ -11,6 +11,7 @@ import pytest
 from stackproof.drills import objectives
 from stackproof.drills.efs_restore import efs_restore_drill
 from stackproof.drills.instance_loss import instance_loss_drill
+from stackproof.drills.inventory import differences, inventory
 from stackproof.drills.verdict import judge
 from stackproof.targets.stack_handle import StackHandle
 
@@ -29,13 +30,15 @@ def timeouts(stack: StackHandle) -> dict[str, float] | None:
 def test_efs_restore_from_aws_backup(drill_stack: StackHandle, record_property: Any) -> None:
     if not drill_stack.emulated:
         pytest.skip(LIVE_DATA_PLANE)
+    before = inventory(drill_stack)
     result = efs_restore_drill(drill_stack, timeouts=timeouts(drill_stack)).run()
-    judge(result, objectives.for_drill("RES-02"), record_property)
+    judge(result, objectives.for_drill("RES-02"), record_property, differences(before, inventory(drill_stack)))
 
 
 @pytest.mark.control("RES-04")
 def test_instance_loss_keeps_efs_files(drill_stack: StackHandle, record_property: Any) -> None:
     if not drill_stack.emulated:
         pytest.skip(LIVE_DATA_PLANE)
+    before = inventory(drill_stack)
     result = instance_loss_drill(drill_stack, timeouts=timeouts(drill_stack)).run()
-    judge(result, objectives.for_drill("RES-04"), record_property)
+    judge(result, objectives.for_drill("RES-04"), record_property, differences(before, inventory(drill_stack)))

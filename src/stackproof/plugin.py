@@ -110,11 +110,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="target aws: let drills change the named stack (with --account-id and --stack-name)",
     )
     group.addoption("--account-id", default=None, help="target aws: the account drills may change")
+    group.addoption(
+        "--stackproof-reports",
+        default=None,
+        metavar="DIR",
+        help="write stackproof's reports (JSON, JUnit, SARIF, HTML, Markdown) for this run to DIR/<run-id>/",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
+    directory = config.getoption("--stackproof-reports", None)
+    if directory and not hasattr(config, "workerinput"):
+        config.stash[writer_key] = ReportWriter(directory)
+        config.pluginmanager.register(config.stash[writer_key])
     if session_key in config.stash:
         return
     from stackproof import targets
@@ -145,9 +155,41 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    writer = config.stash.get(writer_key, None)
+    if writer is not None:
+        del config.stash[writer_key]
+        config.pluginmanager.unregister(writer)
     state = config.stash.get(session_key, None)
     if state is not None:
         state.close()
+
+
+class ReportWriter:
+    """Writes the run's reports when the session ends (as pytest's junitxml plugin does:
+    configured here, kept in ``config.stash``, registered and unregistered; silent on xdist
+    workers, whose results the controller reports)."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = Path(directory)
+        self.started = datetime.datetime.now(datetime.UTC)
+        self.written: Path | None = None
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        from stackproof.run import write_reports
+
+        state = session.config.stash.get(session_key, None)
+        if state is None or not state.results:
+            return
+        failing = any(r.status in ("FAIL", "ERROR") for r in state.results)
+        self.written = write_reports(state, 1 if failing else 0, self.started, self.directory)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.written is not None:
+            terminalreporter.write_sep("-", f"stackproof reports: {self.written}")
+
+
+writer_key = pytest.StashKey[ReportWriter]()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -220,7 +262,7 @@ def drill_stack(request: pytest.FixtureRequest) -> Iterator[Any]:
 def live_stack(config: pytest.Config, state: Session) -> Any:
     import boto3
 
-    from stackproof.drills.guards import GuardRefused, check_allowed
+    from stackproof.drills.guards import TOUCHED, GuardRefused, check_allowed, check_tagged, live_tags
     from stackproof.targets.stack_handle import StackHandle
 
     allowed = bool(config.getoption("--allow-destructive"))
@@ -232,10 +274,20 @@ def live_stack(config: pytest.Config, state: Session) -> Any:
     check_allowed(allowed, account, actual, state.stack_name)
     if state.stack_name is None:
         raise GuardRefused("name the stack with --stack-name")
+
     def client(service: str) -> Any:
         return session.client(service)  # type: ignore[call-overload]
 
-    return StackHandle(client, state.stack_name, {}, Path(state.template), state.region, actual, False)
+    handle = StackHandle(client, state.stack_name, {}, Path(state.template), state.region, actual, False)
+    summaries = client("cloudformation").get_paginator("list_stack_resources").paginate(StackName=state.stack_name)
+    touched = {
+        s["LogicalResourceId"]: (s["ResourceType"], s["PhysicalResourceId"])
+        for page in summaries
+        for s in page["StackResourceSummaries"]
+        if s["ResourceType"] in TOUCHED and s.get("PhysicalResourceId")
+    }
+    check_tagged(state.stack_name, touched, live_tags(client, state.region, actual))
+    return handle
 
 
 def status_of(report: pytest.TestReport, excinfo: Any) -> str:

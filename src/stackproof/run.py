@@ -264,12 +264,13 @@ def main(options: RunOptions, out: TextIO = sys.stdout) -> int:
         print(drift, file=out)
     print(f"\nstackproof: {summary(session)}", file=out)
     if options.write_reports:
-        directory = write_reports(session, code, started, options)
+        directory = write_reports(session, code, started, Path(options.reports) if options.reports else None)
         print(f"stackproof: reports in {directory}", file=out)
     return code
 
 
-def write_reports(session: Session, code: int, started: datetime.datetime, options: RunOptions) -> Path:
+def write_reports(session: Session, code: int, started: datetime.datetime, root: Path | None = None) -> Path:
+    """All five formats in ``root/<run-id>/`` (default: the project's reports/), and ``latest``."""
     import json
 
     from stackproof.reports import html_report, junit_xml, run_report, sarif, summary_md
@@ -277,7 +278,7 @@ def write_reports(session: Session, code: int, started: datetime.datetime, optio
     ended = datetime.datetime.now(datetime.UTC)
     identifier = run_report.run_id(started)
     report = run_report.build(session, code, run_report.RunTimes(started, ended), identifier)
-    root = Path(options.reports) if options.reports else paths.project_root() / "reports"
+    root = root or paths.project_root() / "reports"
     directory = root / identifier
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import json
 import shutil
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -121,10 +122,15 @@ def efs_restore_drill(stack: StackHandle, progress: Any = None, timeouts: dict[s
             }
             if items:
                 metadata["ItemsToRestore"] = json.dumps(items)
+            token = {"job": None}
+            # A restore job cannot be stopped: the undo waits for it and removes what it made.
+            drill.on_cleanup(
+                f"the file system of the {label} restore", lambda: _delete_restored(backup, efs, token["job"])
+            )
             job = backup.start_restore_job(
                 RecoveryPointArn=state["point"], Metadata=metadata, IamRoleArn=role_arn, ResourceType="EFS"
             )
-            state[f"{label}_job"] = job["RestoreJobId"]
+            state[f"{label}_job"] = token["job"] = job["RestoreJobId"]
 
         def done(drill: Drill) -> bool:
             job = backup.describe_restore_job(RestoreJobId=state[f"{label}_job"])
@@ -132,10 +138,7 @@ def efs_restore_drill(stack: StackHandle, progress: Any = None, timeouts: dict[s
                 raise StepFailed(f"restore job {job['RestoreJobId']} {job['Status']}: {job.get('StatusMessage', '')}")
             if job["Status"] != "COMPLETED":
                 return False
-            fs_id = job["CreatedResourceArn"].rsplit("/", 1)[1]
-            if f"{label}_fs" not in state:
-                state[f"{label}_fs"] = fs_id
-                drill.on_cleanup(f"restored file system {fs_id}", lambda: _delete_file_system(efs, fs_id))
+            state[f"{label}_fs"] = job["CreatedResourceArn"].rsplit("/", 1)[1]
             return True
 
         return action, done
@@ -218,6 +221,23 @@ def _delete_point(backup: Any, vault: str, arn: str) -> None:
     finally:
         if lifted is not None:
             backup.put_backup_vault_access_policy(BackupVaultName=vault, Policy=json.dumps(policy))
+
+
+def _delete_restored(backup: Any, efs: Any, job_id: str | None, polls: int = 600) -> None:
+    if job_id is None:
+        return
+    for _ in range(polls):
+        job = backup.describe_restore_job(RestoreJobId=job_id)
+        if job["Status"] in ("COMPLETED", "FAILED", "ABORTED"):
+            break
+        time.sleep(1)
+    else:
+        raise RuntimeError(f"restore job {job_id} is still {job['Status']}; remove its file system when it ends")
+    arn = job.get("CreatedResourceArn")
+    if arn:
+        fs_id = arn.rsplit("/", 1)[1]
+        if any(f["FileSystemId"] == fs_id for f in efs.describe_file_systems()["FileSystems"]):
+            _delete_file_system(efs, fs_id)
 
 
 def _delete_file_system(efs: Any, fs_id: str) -> None:

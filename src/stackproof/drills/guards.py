@@ -37,3 +37,47 @@ def check_tagged(
         raise GuardRefused(
             f"refusing to touch resources not tagged as belonging to stack {stack_name}: " + "; ".join(untagged)
         )
+
+
+TOUCHED = {  # what the drills act on, by type
+    "AWS::EFS::FileSystem",
+    "AWS::AutoScaling::AutoScalingGroup",
+    "AWS::S3::Bucket",
+    "AWS::Backup::BackupVault",
+    "AWS::RDS::DBInstance",
+}
+
+
+def live_tags(client: Callable[[str], object], region: str, account: str) -> Callable[[str, str], Mapping[str, str]]:
+    """Tags of a resource, read with the same read-only calls the model uses."""
+
+    def tags_of(resource_type: str, physical_id: str) -> Mapping[str, str]:
+        c: object = client(
+            {
+                "AWS::EFS::FileSystem": "efs",
+                "AWS::AutoScaling::AutoScalingGroup": "autoscaling",
+                "AWS::S3::Bucket": "s3",
+                "AWS::Backup::BackupVault": "backup",
+                "AWS::RDS::DBInstance": "rds",
+            }[resource_type]
+        )
+        call = getattr
+        if resource_type == "AWS::EFS::FileSystem":
+            found = call(c, "describe_file_systems")(FileSystemId=physical_id)["FileSystems"][0].get("Tags", [])
+        elif resource_type == "AWS::AutoScaling::AutoScalingGroup":
+            groups = call(c, "describe_auto_scaling_groups")(AutoScalingGroupNames=[physical_id])["AutoScalingGroups"]
+            found = groups[0].get("Tags", []) if groups else []
+        elif resource_type == "AWS::S3::Bucket":
+            try:
+                found = call(c, "get_bucket_tagging")(Bucket=physical_id)["TagSet"]
+            except Exception:  # NoSuchTagSet: an untagged bucket
+                found = []
+        elif resource_type == "AWS::Backup::BackupVault":
+            arn = f"arn:aws:backup:{region}:{account}:backup-vault:{physical_id}"
+            return dict(call(c, "list_tags")(ResourceArn=arn).get("Tags", {}))
+        else:
+            arn = f"arn:aws:rds:{region}:{account}:db:{physical_id}"
+            found = call(c, "list_tags_for_resource")(ResourceName=arn)["TagList"]
+        return {t["Key"]: t["Value"] for t in found}
+
+    return tags_of

@@ -12,7 +12,13 @@ from stackproof.drills.engine import OK, DrillResult
 from stackproof.drills.objectives import Objective
 
 
-def judge(result: DrillResult, objective: Objective, record_property: Callable[[str, Any], None]) -> None:
+def judge(
+    result: DrillResult,
+    objective: Objective,
+    record_property: Callable[[str, Any], None],
+    left_behind: list[str] | None = None,
+) -> None:
+    """``left_behind``: differences between the inventories taken before and after the drill."""
     record = result.as_dict()
     record["objective"] = {
         "disruption": objective.disruption,
@@ -22,7 +28,7 @@ def judge(result: DrillResult, objective: Objective, record_property: Callable[[
     record_property("drill", record)
     timeline = ", ".join(f"{s.name}: {s.status} ({s.duration}s)" for s in result.steps if s.duration is not None)
     record_property("note", f"{result.name}: RTO {result.rto} s, RPO {result.rpo} s; {timeline}")
-    left = [f"{c.what}: {c.detail}" for c in result.cleanup if c.status != OK]
+    left = [f"{c.what}: {c.detail}" for c in result.cleanup if c.status != OK] + list(left_behind or [])
     if left:
         raise Undecidable(f"{result.name} could not remove what it created: " + "; ".join(left))
     failures = []

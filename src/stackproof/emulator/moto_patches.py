@@ -255,13 +255,20 @@ def _stack_updates() -> None:
     original_update = ResourceMap.update
 
     def update(self: ResourceMap, template: dict[str, Any], parameters: dict[str, Any] | None = None) -> None:
-        """After the update, a group whose launch template version is ``GetAtt
-        LatestVersionNumber`` follows the version the update created, as CloudFormation re-reads
-        the attribute (moto compared the group before the template had its new version)."""
+        """After the update, what refers to a resource the update replaced or versioned follows it,
+        as CloudFormation re-reads the attributes (moto compared them before the change): a group
+        whose launch template version is ``GetAtt LatestVersionNumber``, a function mounting a
+        replaced access point."""
         from moto.autoscaling.models import autoscaling_backends
         from moto.cloudformation.parsing import clean_json
 
         original_update(self, template, parameters)
+        # A function that mounts an access point the update replaced follows the new one.
+        for logical_id, resource in self._resource_json_map.items():
+            if resource.get("Type") == "AWS::Lambda::Function" and logical_id in self._parsed_resources:
+                configs = clean_json(resource.get("Properties", {}).get("FileSystemConfigs"), self)
+                if configs:
+                    self._parsed_resources[logical_id].stackproof_file_system_configs = list(configs)
         backend = autoscaling_backends[self._account_id][self._region_name]
         for logical_id, resource in self._resource_json_map.items():
             if resource.get("Type") != "AWS::AutoScaling::AutoScalingGroup" or logical_id not in self._parsed_resources:

@@ -48,6 +48,36 @@ def esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
+STEP_CLASS = {"ok": "PASS", "not run": "SKIP"}
+
+
+def step_row(step: dict[str, Any]) -> str:
+    detail = f"<br><small>{esc(step['detail'])}</small>" if step["detail"] else ""
+    started = "" if step["started"] is None else step["started"]
+    took = "" if step["duration"] is None else step["duration"]
+    css = STEP_CLASS.get(step["status"], "FAIL")
+    return (
+        f'<tr><td>{esc(started)}</td><td>{esc(took)}</td><td class="s {css}">{esc(step["status"])}</td>'
+        f"<td>{esc(step['name'])}{detail}</td></tr>"
+    )
+
+
+def drill_timeline(drill: dict[str, Any] | None) -> str:
+    if not drill:
+        return ""
+    objective = drill.get("objective", {})
+    rows = "".join(step_row(step) for step in drill["steps"])
+    cleanup = "".join(f"<li>{esc(c['status'])}: {esc(c['what'])} {esc(c['detail'])}</li>" for c in drill["cleanup"])
+    return (
+        f"<p><strong>{esc(drill['name'])}</strong>: RTO {esc(drill['rto_seconds'])} s (objective "
+        f"{esc(objective.get('rto_seconds'))} s), RPO {esc(drill['rpo_seconds'])} s (objective "
+        f"{esc(objective.get('rpo_seconds'))} s)</p>"
+        f"<table><thead><tr><th>start s</th><th>took s</th><th>status</th><th>step</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+        f"<details><summary>cleanup ({len(drill['cleanup'])})</summary><ul>{cleanup}</ul></details>"
+    )
+
+
 def suppression_row(s: dict[str, Any]) -> str:
     broken = s["state"] in ("expired", "invalid")
     problem = f"<br><small>{esc(s['problem'])}</small>" if s["problem"] else ""
@@ -141,7 +171,7 @@ def render(report: dict[str, Any]) -> str:
                 f'<p class="accepted">Suppressed: {esc(accepted["reason"])} — owner {esc(accepted["owner"])}, '
                 f"expires {esc(accepted['expires'])} (<code>{esc(accepted['source'])}</code>)</p>{body}"
             )
-        notes = "".join(f"<pre>{esc(n)}</pre>" for n in result["notes"])
+        notes = "".join(f"<pre>{esc(n)}</pre>" for n in result["notes"]) + drill_timeline(result.get("drill"))
         findings.append(
             f'<details data-control="{esc(result["control"])}" data-severity="{esc(control.get("severity", ""))}" '
             f'data-family="{esc(control.get("family", ""))}" data-statuses="{esc(result["status"])}"'

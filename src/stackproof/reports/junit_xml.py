@@ -72,8 +72,19 @@ def render(report: dict[str, Any]) -> str:
                     )
                 element = ET.SubElement(case, outcome, message=first, type=result["status"])
                 element.text = result["message"]
-            if result["notes"]:
-                ET.SubElement(case, "system-out").text = "\n".join(result["notes"])
+            drill = result.get("drill")
+            if drill:
+                for name in ("rto_seconds", "rpo_seconds"):
+                    ET.SubElement(case_properties, "property", name=name, value=str(drill[name]))
+            out = list(result["notes"])
+            if drill:
+                out += [
+                    f"{step['started']}s +{step['duration']}s {step['status']}: {step['name']}"
+                    for step in drill["steps"]
+                ]
+                out += [f"cleanup {c['status']}: {c['what']}" for c in drill["cleanup"]]
+            if out:
+                ET.SubElement(case, "system-out").text = "\n".join(out)
     for tool in report.get("tools", []):
         _tool_suite(root, tool, run, totals)
     if report.get("suppressions"):

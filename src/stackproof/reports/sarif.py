@@ -92,7 +92,16 @@ def render(report: dict[str, Any]) -> dict[str, Any]:
             "ruleIndex": index[result["control"]],
             "kind": KIND[result["status"]],
             "message": {"text": result["message"] or f"{result['control']} {result['status']} on {result['target']}"},
-            "properties": {"target": result["target"], "status": result["status"], "check": result["check"]},
+            "properties": {
+                "target": result["target"],
+                "status": result["status"],
+                "check": result["check"],
+                **(
+                    {"rto_seconds": result["drill"]["rto_seconds"], "rpo_seconds": result["drill"]["rpo_seconds"]}
+                    if result.get("drill")
+                    else {}
+                ),
+            },
         }
         if result["status"] in ("FAIL", "ERROR", "SUPPRESSED"):
             severity = next(c["severity"] for c in controls if c["id"] == result["control"])

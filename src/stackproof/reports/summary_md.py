@@ -61,6 +61,24 @@ def render(report: dict[str, Any]) -> str:
             )
         for row, finding in tool_suppressed:
             lines.append(f"- {row.id} {finding['resource'] or ''}: {finding['justification'] or '(no comment)'}")
+    drills = [r for r in report["results"] if r.get("drill")]
+    if drills:
+        lines += [
+            "",
+            "#### Drills",
+            "",
+            "| drill | target | result | RTO s (objective) | RPO s (objective) | steps |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for result in drills:
+            drill, objective = result["drill"], result["drill"].get("objective", {})
+            done = sum(step["status"] == "ok" for step in drill["steps"])
+            status = ICON.get(result["status"], result["status"])
+            rto = f"{drill['rto_seconds']} ({objective.get('rto_seconds')})"
+            rpo = f"{drill['rpo_seconds']} ({objective.get('rpo_seconds')})"
+            lines.append(
+                f"| {drill['name']} | {result['target']} | {status} | {rto} | {rpo} | {done}/{len(drill['steps'])} |"
+            )
     problems = [s for s in report["suppressions"] if s["state"] in ("expired", "invalid")]
     if problems:
         lines += ["", "#### Suppressions that fail the run", ""]

@@ -1,0 +1,155 @@
+"""The drills against a stack deployed into moto: each one interrupted (a real SIGINT) after
+every step in turn leaves nothing behind; the live guards refuse without both flags and refuse
+untagged resources."""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from stackproof import paths
+from stackproof.drills.efs_restore import efs_restore_drill
+from stackproof.drills.engine import Drill, DrillInterrupted
+from stackproof.drills.guards import STACK_TAG, GuardRefused, check_allowed, check_tagged
+from stackproof.drills.instance_loss import instance_loss_drill
+from stackproof.drills.inventory import differences, inventory
+from stackproof.targets import TargetOptions
+from stackproof.targets.moto import MotoTarget
+from stackproof.targets.stack_handle import StackHandle
+from tests.conftest import ROOT
+
+DRILLS: dict[str, Callable[[StackHandle], Drill]] = {"RES-02": efs_restore_drill, "RES-04": instance_loss_drill}
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[StackHandle]:
+    """One deployment for all interruptions: each must leave it exactly as it found it, so the
+    next one starting from the same inventory is part of the proof."""
+    target = MotoTarget(TargetOptions(str(paths.dashboard_template()), str(paths.dashboard_params()), "us-east-1"))
+    try:
+        yield target.open_stack()
+    finally:
+        target.close()
+
+
+def step_names(control: str) -> list[str]:
+    target = MotoTarget(TargetOptions(str(paths.dashboard_template()), str(paths.dashboard_params()), "us-east-1"))
+    try:
+        return [s.name for s in DRILLS[control](target.open_stack()).steps]
+    finally:
+        target.close()
+
+
+CASES = [(control, name) for control in DRILLS for name in step_names(control)]
+
+
+@pytest.mark.parametrize(("control", "step"), CASES, ids=[f"{c}:{s}" for c, s in CASES])
+def test_an_interrupted_drill_leaves_nothing_behind(stack: StackHandle, control: str, step: str) -> None:
+    before = inventory(stack)
+    drill = DRILLS[control](stack)
+
+    def interrupt_after(action: Callable[[Drill], Any]) -> Callable[[Drill], Any]:
+        def wrapped(d: Drill) -> Any:
+            action(d)
+            signal.raise_signal(signal.SIGINT)  # Ctrl-C, delivered while the step is under way
+
+        return wrapped
+
+    drill.steps = [
+        dataclasses.replace(s, action=interrupt_after(s.action)) if s.name == step else s for s in drill.steps
+    ]
+    try:
+        finished = drill.run()
+    except DrillInterrupted as interrupted:
+        result = interrupted.result
+    else:
+        pytest.fail(f"the drill ended without reaching {step!r}: {finished.status} {finished.error}")
+    assert result.cleaned, result.cleanup
+    assert differences(before, inventory(stack)) == []
+
+
+@pytest.mark.parametrize("control", sorted(DRILLS))
+def test_a_whole_drill_also_leaves_nothing_behind(stack: StackHandle, control: str) -> None:
+    before = inventory(stack)
+    result = DRILLS[control](stack).run()
+    assert result.status == "ok", result.error
+    assert result.rto is not None
+    assert result.rpo is not None
+    assert differences(before, inventory(stack)) == []
+
+
+@pytest.mark.parametrize(
+    ("allow", "account", "actual", "stack_name", "message"),
+    [
+        (False, "123456789012", "123456789012", "dash", "--allow-destructive"),
+        (True, None, "123456789012", "dash", "--account-id"),
+        (True, "111111111111", "123456789012", "dash", "does not match the credentials' account 123456789012"),
+        (True, "123456789012", "123456789012", None, "--stack-name"),
+    ],
+)
+def test_live_guards_refuse(
+    allow: bool, account: str | None, actual: str, stack_name: str | None, message: str
+) -> None:
+    with pytest.raises(GuardRefused, match=message):
+        check_allowed(allow, account, actual, stack_name)
+
+
+def test_live_guards_accept_both_flags_for_the_right_account() -> None:
+    check_allowed(True, "123456789012", "123456789012", "dash")
+
+
+def test_live_guards_refuse_untagged_resources() -> None:
+    tags = {"fs-1": {STACK_TAG: "dash"}, "bucket": {STACK_TAG: "other"}, "asg": {}}
+    resources = {"FileSystem": ("AWS::EFS::FileSystem", "fs-1"), "ContentBucket": ("AWS::S3::Bucket", "bucket")}
+    with pytest.raises(GuardRefused, match=r"ContentBucket \(bucket\): aws:cloudformation:stack-name='other'"):
+        check_tagged("dash", resources, lambda kind, physical: tags[physical])
+    with pytest.raises(GuardRefused, match="Group"):
+        check_tagged("dash", {"Group": ("AWS::AutoScaling::AutoScalingGroup", "asg")}, lambda k, p: tags[p])
+    check_tagged("dash", {"FileSystem": ("AWS::EFS::FileSystem", "fs-1")}, lambda k, p: tags[p])
+
+
+@pytest.mark.parametrize("flags", [[], ["--allow-destructive"], ["--account-id", "123456789012"]])
+def test_live_drills_do_not_run_without_both_flags(flags: list[str]) -> None:
+    """Refused before any AWS call: no credentials are even looked up."""
+    command = [sys.executable, "-m", "pytest", "scenarios", "--target", "aws", "--stack-name", "dash", "-q", "-rs"]
+    command += ["-p", "no:cacheprovider", *flags]
+    proc = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout
+    assert proc.stdout.count("not allowed: ") == 2
+    assert "2 skipped" in proc.stdout
+
+
+def test_drill_results_reach_every_report_format(tmp_path: Any) -> None:
+    import json
+
+    import jsonschema
+    import xmlschema
+
+    from stackproof.reports.run_report import SCHEMA
+
+    command = [sys.executable, "-m", "pytest", "scenarios", "--target", "moto", "-q", "-p", "no:cacheprovider"]
+    command += ["--stackproof-reports", str(tmp_path)]
+    proc = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    latest = tmp_path / "latest"
+    report = json.loads((latest / "report.json").read_text())
+    jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text())).validate(report)
+    drills = {r["control"]: r["drill"] for r in report["results"]}
+    assert set(drills) == {"RES-02", "RES-04"}
+    assert all(d["status"] == "ok" and d["rto_seconds"] is not None for d in drills.values())
+    assert [s["status"] for s in drills["RES-02"]["steps"]] == ["ok"] * 12
+    assert "| RES-02 EFS restore | moto | PASS |" in (latest / "summary.md").read_text()
+    xmlschema.XMLSchema(SCHEMA.with_name("junit.xsd")).validate(str(latest / "junit.xml"))
+    assert "rto_seconds" in (latest / "junit.xml").read_text()
+    sarif = json.loads((latest / "report.sarif").read_text())
+    assert {r["ruleId"] for r in sarif["runs"][0]["results"] if "rto_seconds" in r["properties"]} == {
+        "RES-02",
+        "RES-04",
+    }
+    assert "RTO" in (latest / "report.html").read_text()
