@@ -19,12 +19,18 @@ from stackproof.drills.engine import Drill, DrillInterrupted
 from stackproof.drills.guards import STACK_TAG, GuardRefused, check_allowed, check_tagged
 from stackproof.drills.instance_loss import instance_loss_drill
 from stackproof.drills.inventory import differences, inventory
+from stackproof.drills.rds_restore import rds_restore_drill
+from stackproof.emulator import mariadb_data
 from stackproof.targets import TargetOptions
 from stackproof.targets.moto import MotoTarget
 from stackproof.targets.stack_handle import StackHandle
 from tests.conftest import ROOT
 
-DRILLS: dict[str, Callable[[StackHandle], Drill]] = {"RES-02": efs_restore_drill, "RES-04": instance_loss_drill}
+DRILLS: dict[str, Callable[[StackHandle], Drill]] = {
+    "RES-01": lambda stack: rds_restore_drill(stack, rows=mariadb_data.unavailable() is None),
+    "RES-02": efs_restore_drill,
+    "RES-04": instance_loss_drill,
+}
 
 
 @pytest.fixture(scope="module")
@@ -121,8 +127,8 @@ def test_live_drills_do_not_run_without_both_flags(flags: list[str]) -> None:
     command += ["-p", "no:cacheprovider", *flags]
     proc = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout
-    assert proc.stdout.count("not allowed: ") == 2
-    assert "2 skipped" in proc.stdout
+    assert proc.stdout.count("not allowed: ") == 3
+    assert "3 skipped" in proc.stdout
 
 
 def test_drill_results_reach_every_report_format(tmp_path: Any) -> None:
@@ -141,15 +147,13 @@ def test_drill_results_reach_every_report_format(tmp_path: Any) -> None:
     report = json.loads((latest / "report.json").read_text())
     jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text())).validate(report)
     drills = {r["control"]: r["drill"] for r in report["results"]}
-    assert set(drills) == {"RES-02", "RES-04"}
+    assert set(drills) == {"RES-01", "RES-02", "RES-04"}
     assert all(d["status"] == "ok" and d["rto_seconds"] is not None for d in drills.values())
     assert [s["status"] for s in drills["RES-02"]["steps"]] == ["ok"] * 12
     assert "| RES-02 EFS restore | moto | PASS |" in (latest / "summary.md").read_text()
     xmlschema.XMLSchema(SCHEMA.with_name("junit.xsd")).validate(str(latest / "junit.xml"))
     assert "rto_seconds" in (latest / "junit.xml").read_text()
     sarif = json.loads((latest / "report.sarif").read_text())
-    assert {r["ruleId"] for r in sarif["runs"][0]["results"] if "rto_seconds" in r["properties"]} == {
-        "RES-02",
-        "RES-04",
-    }
+    with_rto = {r["ruleId"] for r in sarif["runs"][0]["results"] if "rto_seconds" in r["properties"]}
+    assert with_rto == {"RES-01", "RES-02", "RES-04"}
     assert "RTO" in (latest / "report.html").read_text()

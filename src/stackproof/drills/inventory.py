@@ -25,6 +25,7 @@ def inventory(stack: StackHandle) -> dict[str, Any]:
         AutoScalingGroupNames=[resources["AutoScalingGroup"]]
     )["AutoScalingGroups"][0]
     rds = stack.client("rds")
+    instances = {d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]}
     found: dict[str, Any] = {
         "file_systems": file_systems,
         "mounted": sorted(
@@ -40,14 +41,20 @@ def inventory(stack: StackHandle) -> dict[str, Any]:
         "objects": sorted(
             (v["Key"], v["VersionId"]) for v in [*versions.get("Versions", []), *versions.get("DeleteMarkers", [])]
         ),
-        "databases": sorted(d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]),
-        "snapshots": sorted(s["DBSnapshotIdentifier"] for s in rds.describe_db_snapshots()["DBSnapshots"]),
+        # RES-01's update replaces the stack's database (as the runbook does) and its revert makes
+        # a new one: the count is what must match, not the identifier.
+        "databases": len(instances),
+        "snapshots": sorted(
+            s["DBSnapshotIdentifier"] for s in rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]
+        ),
         "group": (group["MinSize"], group["MaxSize"], group["DesiredCapacity"], len(group["Instances"])),
     }
     if stack.emulated:
-        from stackproof.emulator import efs_data
+        from stackproof.emulator import efs_data, mariadb_data
 
         found["files"] = {fs: efs_data.checksums(efs_data.file_system(fs)) for fs in file_systems}
+        # A database's server starts when first used; one whose instance is gone is a leak.
+        found["orphaned_database_servers"] = [i for i in mariadb_data.running() if i not in instances]
     return found
 
 

@@ -213,6 +213,7 @@ def _stack_updates() -> None:
     changed is replaced (moto raises or drops them); a resource removed from the stack keeps
     DeletionPolicy Retain and takes its final snapshot under Snapshot, as CloudFormation does,
     and a protected database refuses to go."""
+    from moto.cloudformation import parsing
     from moto.cloudformation.parsing import ResourceMap
     from moto.efs.models import AccessPoint, MountTarget, efs_backends
     from moto.rds.models import rds_backends
@@ -253,6 +254,18 @@ def _stack_updates() -> None:
 
     ResourceMap._delete_resource = delete_resource  # type: ignore[method-assign]
     original_update = ResourceMap.update
+    original_parse_update = parsing.parse_and_update_resource
+
+    def parse_and_update_resource(
+        logical_id: str, resource_json: Any, resources_map: Any, account_id: str, region_name: str
+    ) -> Any:
+        if resources_map._parsed_resources.get(logical_id, ...) is None:
+            return None  # it did not exist: created after the update, if its condition now holds
+        return original_parse_update(
+            logical_id, resource_json, resources_map, account_id=account_id, region_name=region_name
+        )
+
+    parsing.parse_and_update_resource = parse_and_update_resource
 
     def update(self: ResourceMap, template: dict[str, Any], parameters: dict[str, Any] | None = None) -> None:
         """After the update, what refers to a resource the update replaced or versioned follows it,
@@ -262,7 +275,22 @@ def _stack_updates() -> None:
         from moto.autoscaling.models import autoscaling_backends
         from moto.cloudformation.parsing import clean_json
 
+        before = dict(self._parsed_resources)
         original_update(self, template, parameters)
+        # A resource whose condition changed is removed or created (moto only re-parsed the ones
+        # whose parameters changed, leaving None for a condition gone false and nothing new).
+        for logical_id, resource in self._resource_json_map.items():
+            condition = resource.get("Condition")
+            if condition is None:
+                continue
+            if not self.lazy_condition_map[condition]:
+                gone = before.get(logical_id)
+                if gone is not None:
+                    self._delete_resource(gone, resource)
+                self._parsed_resources.pop(logical_id, None)
+            elif self._parsed_resources.get(logical_id) is None:
+                self._parsed_resources.pop(logical_id, None)
+                _ = self[logical_id]
         # A function that mounts an access point the update replaced follows the new one.
         for logical_id, resource in self._resource_json_map.items():
             if resource.get("Type") == "AWS::Lambda::Function" and logical_id in self._parsed_resources:
@@ -445,11 +473,12 @@ def install() -> None:
     _stack_updates()
     _secure_transport()
     _service_quotas()
-    from stackproof.emulator import backup_api, efs_data, lambda_local
+    from stackproof.emulator import backup_api, efs_data, lambda_local, mariadb_data
     from stackproof.emulator.moto_models import register
 
     register()
     backup_api.install()
     efs_data.install()
     lambda_local.install()
+    mariadb_data.install()
     _installed = True
