@@ -10,7 +10,8 @@ from stackproof import policy
 from stackproof.checking import Findings, findings, known, require
 from stackproof.model.deployment import PRIVATE, Deployment
 from stackproof.model.types import Alarm, AutoScalingGroup, ScalingPolicy, Subnet
-from stackproof.scaling_sim import AlarmSpec, GroupSpec, PolicySpec, Step, simulate, stability_traces
+from stackproof.scaling_sim import simulate, stability_traces
+from stackproof.scaling_spec import alarms_for, simulated_group
 
 SCALE_OUT = ("GreaterThanOrEqualToThreshold", "GreaterThanThreshold")
 SCALE_IN = ("LessThanThreshold", "LessThanOrEqualToThreshold")
@@ -22,10 +23,6 @@ def direction(p: ScalingPolicy) -> int:
         return 0
     signs = {(known(s.adjustment, f"step of {p}") > 0) - (s.adjustment < 0) for s in p.steps}
     return signs.pop() if len(signs) == 1 else 0
-
-
-def alarms_for(deployment: Deployment, p: ScalingPolicy) -> list[Alarm]:
-    return [a for a in deployment.all(Alarm) if p.key in [str(x) for x in known(a.actions, f"actions of {a}")]]
 
 
 def cpu_alarm_problems(alarm: Alarm, group: AutoScalingGroup) -> list[str]:
@@ -150,42 +147,6 @@ def test_scale_in_threshold_is_below_scale_out_threshold(deployment: Deployment)
                             high,
                             observed=(low.threshold, high.threshold),
                         )
-
-
-def simulated_group(deployment: Deployment, group: AutoScalingGroup) -> GroupSpec:
-    """The group, its step policies and the alarms that drive them, as the simulation needs them;
-    any unknown value makes the check undecidable (ERROR), never a pass."""
-    policies = []
-    for p in deployment.all(ScalingPolicy):
-        if p.group != group.key:
-            continue
-        steps = tuple(
-            Step(
-                known(s.lower, f"step lower bound of {p}"),
-                known(s.upper, f"step upper bound of {p}"),
-                int(known(s.adjustment, f"step of {p}")),
-            )
-            for s in p.steps
-        )
-        for a in alarms_for(deployment, p):
-            alarm = AlarmSpec(
-                float(known(a.threshold, f"threshold of {a}")),
-                str(known(a.comparison, f"comparison of {a}")),
-                int(known(a.period, f"period of {a}")),
-                int(known(a.evaluation_periods, f"evaluation periods of {a}")),
-                known(a.datapoints_to_alarm, f"datapoints to alarm of {a}"),
-                str(known(a.treat_missing_data, f"missing-data treatment of {a}") or "missing"),
-            )
-            warmup = known(p.warmup, f"warm-up of {p}")
-            adjustment = str(known(p.adjustment_type, f"adjustment type of {p}"))
-            policies.append(PolicySpec(f"{p.key} <- {a.key}", alarm, steps, adjustment, warmup))
-    return GroupSpec(
-        int(known(group.min_size, f"MinSize of {group}")),
-        int(known(group.max_size, f"MaxSize of {group}")),
-        tuple(policies),
-        known(group.desired, f"DesiredCapacity of {group}"),
-        int(known(group.cooldown, f"cooldown of {group}")),
-    )
 
 
 @pytest.mark.control("SCL-05")

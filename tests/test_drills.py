@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from stackproof import paths
+from stackproof.drills.az_loss import az_loss_drill
 from stackproof.drills.efs_restore import efs_restore_drill
 from stackproof.drills.engine import Drill, DrillInterrupted
 from stackproof.drills.guards import STACK_TAG, GuardRefused, check_allowed, check_tagged
@@ -29,6 +30,7 @@ from tests.conftest import ROOT
 DRILLS: dict[str, Callable[[StackHandle], Drill]] = {
     "RES-01": lambda stack: rds_restore_drill(stack, rows=mariadb_data.unavailable() is None),
     "RES-02": efs_restore_drill,
+    "RES-03": lambda stack: az_loss_drill(stack, rows=mariadb_data.unavailable() is None),
     "RES-04": instance_loss_drill,
 }
 
@@ -127,8 +129,8 @@ def test_live_drills_do_not_run_without_both_flags(flags: list[str]) -> None:
     command += ["-p", "no:cacheprovider", *flags]
     proc = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout
-    assert proc.stdout.count("not allowed: ") == 3
-    assert "3 skipped" in proc.stdout
+    assert proc.stdout.count("not allowed: ") == 5
+    assert "5 skipped" in proc.stdout
 
 
 def test_drill_results_reach_every_report_format(tmp_path: Any) -> None:
@@ -146,8 +148,9 @@ def test_drill_results_reach_every_report_format(tmp_path: Any) -> None:
     latest = tmp_path / "latest"
     report = json.loads((latest / "report.json").read_text())
     jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text())).validate(report)
-    drills = {r["control"]: r["drill"] for r in report["results"]}
-    assert set(drills) == {"RES-01", "RES-02", "RES-04"}
+    drills = {r["control"]: r["drill"] for r in report["results"] if r["drill"]}
+    assert {r["control"] for r in report["results"]} == {"RES-01", "RES-02", "RES-03", "RES-04", "SCL-05"}
+    assert set(drills) == {"RES-01", "RES-02", "RES-03", "RES-04"}
     assert all(d["status"] == "ok" and d["rto_seconds"] is not None for d in drills.values())
     assert [s["status"] for s in drills["RES-02"]["steps"]] == ["ok"] * 12
     assert "| RES-02 EFS restore | moto | PASS |" in (latest / "summary.md").read_text()
@@ -155,5 +158,24 @@ def test_drill_results_reach_every_report_format(tmp_path: Any) -> None:
     assert "rto_seconds" in (latest / "junit.xml").read_text()
     sarif = json.loads((latest / "report.sarif").read_text())
     with_rto = {r["ruleId"] for r in sarif["runs"][0]["results"] if "rto_seconds" in r["properties"]}
-    assert with_rto == {"RES-01", "RES-02", "RES-04"}
+    assert with_rto == {"RES-01", "RES-02", "RES-03", "RES-04"}
     assert "RTO" in (latest / "report.html").read_text()
+
+
+def test_deployed_thresholds_50_45_flap_and_fail(tmp_path: Any) -> None:
+    from tests.conftest import TEMPLATE
+    from tests.mutants import MUTANTS
+
+    mutant = next(m for m in MUTANTS if m.name == "thresholds-50-45-flap").apply(TEMPLATE, tmp_path)
+    command = [sys.executable, "-m", "pytest", "scenarios/test_scaling.py", "--target", "moto", "-q", "--tb=no"]
+    command += ["-p", "no:cacheprovider", "--template", str(mutant), "--params", str(paths.dashboard_params())]
+    command += ["--stackproof-reports", str(tmp_path / "r")]
+    proc = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
+    assert proc.returncode == 1, proc.stdout
+    import json
+
+    (result,) = json.loads((tmp_path / "r" / "latest" / "report.json").read_text())["results"]
+    assert (result["control"], result["status"]) == ("SCL-05", "FAIL")
+    messages = [e["message"] for e in result["evidence"]]
+    assert any("capacity goes back and forth" in m for m in messages), messages
+    assert not any("diverges from the simulation" in m for m in messages), "it flaps exactly as simulated"

@@ -126,7 +126,7 @@ def test_controls_lists_the_catalogue() -> None:
     assert proc.returncode == 0
     assert "NET-02  critical  active" in proc.stdout
     assert "RES-01" in proc.stdout
-    assert "planned (issue 6" in proc.stdout
+    assert "planned (issue 7" in proc.stdout
     assert '000_004264af0376ea4b.txt: "Databases are deployed to an isolated subnet' in proc.stdout
 
 

@@ -118,7 +118,7 @@ class Alarm(_Created, CloudFormationModel):
             statistic=p.get("Statistic"),
             description=p.get("AlarmDescription"),
             dimensions=[{"Name": d["Name"], "Value": d["Value"]} for d in p.get("Dimensions", [])],
-            alarm_actions=list(p.get("AlarmActions", [])),
+            alarm_actions=[a for a in p.get("AlarmActions", []) if a is not None],  # !Ref AWS::NoValue
             datapoints_to_alarm=_int(p.get("DatapointsToAlarm")),
             ok_actions=list(p.get("OKActions", [])),
             insufficient_data_actions=list(p.get("InsufficientDataActions", [])),

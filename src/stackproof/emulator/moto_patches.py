@@ -473,7 +473,7 @@ def install() -> None:
     _stack_updates()
     _secure_transport()
     _service_quotas()
-    from stackproof.emulator import backup_api, efs_data, lambda_local, mariadb_data
+    from stackproof.emulator import az_faults, backup_api, efs_data, lambda_local, mariadb_data
     from stackproof.emulator.moto_models import register
 
     register()
@@ -481,4 +481,5 @@ def install() -> None:
     efs_data.install()
     lambda_local.install()
     mariadb_data.install()
+    az_faults.install()
     _installed = True

@@ -97,6 +97,7 @@ def render(report: dict[str, Any]) -> str:
     counts = tally(report["results"])
     tool_counts = finding_tally(report)
     planned = [c for c in report["catalogue"] if c["status"] == "planned"]
+    not_run = [c for c in report["catalogue"] if c["status"] == "active" and c not in shown]
 
     def checkboxes(name: str, values: list[str]) -> str:
         boxes = "".join(
@@ -119,6 +120,17 @@ def render(report: dict[str, Any]) -> str:
             f'<td class="sev {esc(control["severity"])}">{esc(control["severity"])}</td>{tds}'
             f'<td class="statement">{esc(control["title"])}<br><small>{esc(control["seed"])}: '
             f"\u201c{esc(control['quote'])}\u201d</small></td></tr>"
+        )
+    for control in not_run:
+        where = "the drills: pytest scenarios (tox -e drill)" if control.get("suite") == "scenarios" else "checks/"
+        tds = "".join('<td class="s planned">not run</td>' for _ in targets)
+        rows.append(
+            f'<tr data-control="{esc(control["id"])}" data-severity="{esc(control["severity"])}" '
+            f'data-family="{esc(control["family"])}" data-statuses="SKIP" class="planned">'
+            f"<td><strong>{esc(control['id'])}</strong></td>"
+            f'<td class="sev {esc(control["severity"])}">{esc(control["severity"])}</td>{tds}'
+            f'<td class="statement">{esc(control["title"])}<br><small>not in this run: shown by '
+            f"{esc(where)}</small></td></tr>"
         )
     for control in planned:
         tds = "".join('<td class="s planned">planned</td>' for _ in targets)
@@ -144,7 +156,7 @@ def render(report: dict[str, Any]) -> str:
             f'<td class="sev {esc(row.severity)}">{esc(row.severity)}</td>{tds}'
             f'<td class="statement">{esc(row.title)}{link}</td></tr>'
         )
-    families = sorted({c["family"] for c in [*shown, *planned]}) + sorted({r.tool for r in rules})
+    families = sorted({c["family"] for c in [*shown, *not_run, *planned]}) + sorted({r.tool for r in rules})
     severities = [
         s
         for s in ("critical", "high", "medium", "low")

@@ -103,6 +103,7 @@ def build(session: Session, exit_code: int, times: RunTimes, identifier: str) ->
             "quote": control.quote,
             "targets": list(control.targets),
             "status": control.status,
+            "suite": control.suite,
         }
         if control.planned_in:
             entry["planned_in"] = control.planned_in

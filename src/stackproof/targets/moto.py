@@ -26,8 +26,9 @@ STACK_NAME = "stackproof"
 
 def reset_data_plane() -> None:
     """What the emulator keeps beside moto (file system directories, recovery points)."""
-    from stackproof.emulator import backup_jobs, efs_data, lambda_local, mariadb_data
+    from stackproof.emulator import az_faults, backup_jobs, efs_data, lambda_local, mariadb_data
 
+    az_faults.reset()
     mariadb_data.reset()
     efs_data.reset()
     backup_jobs.reset()

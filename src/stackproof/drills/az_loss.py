@@ -1,0 +1,183 @@
+"""RES-03: an Availability Zone goes down. Seed 002: "Due to having an Multi Availability zone
+deployment, your data will be kept secure if an availability zone goes down." With the group
+running in both AZs, the AZ of the database's primary is impaired: the load balancer must keep
+serving from the other AZ at once; the database fails over (a reboot with forced failover, as
+AWS documents for testing it); the group replaces the lost capacity in the healthy AZ; rows and
+files are intact (RPO 0).
+
+The impairment is the emulator's (:mod:`stackproof.emulator.az_faults`); on a live account it
+would be an AWS FIS experiment, which stackproof does not run yet (the live drill is skipped).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from typing import Any
+
+from stackproof.drills.canaries import ACCESS_POINT_ROOT, _fs_dir, _sha, write_through_sync_function
+from stackproof.drills.engine import Drill, Step, StepFailed
+from stackproof.drills.fleet import group
+from stackproof.targets.stack_handle import StackHandle
+
+TABLE = "stackproof_canary_az"
+
+
+def az_loss_drill(
+    stack: StackHandle, rows: bool, progress: Any = None, timeouts: dict[str, float] | None = None
+) -> Drill:
+    limit = (timeouts or {}).get("instances", 60.0)
+    autoscaling, ec2, elbv2, rds = (stack.client(s) for s in ("autoscaling", "ec2", "elbv2", "rds"))
+    resources = stack.resources()
+    database_id, target_group = resources["Database"], resources["TargetGroup"]
+    fs_id = stack.outputs()["FileSystemId"]
+    database = stack.parameters.get("DBName", "dashboard")
+    run = uuid.uuid4().hex[:8]
+    state: dict[str, Any] = {"files": {}, "rows": {}}
+
+    def zones_of(instance_ids: list[str]) -> dict[str, str]:
+        if not instance_ids:
+            return {}
+        found = ec2.describe_instances(InstanceIds=instance_ids)["Reservations"]
+        return {i["InstanceId"]: i["Placement"]["AvailabilityZone"] for r in found for i in r["Instances"]}
+
+    def serving() -> dict[str, str]:
+        """Healthy targets of the load balancer, with their AZ."""
+        health = elbv2.describe_target_health(TargetGroupArn=target_group)["TargetHealthDescriptions"]
+        healthy = [h["Target"]["Id"] for h in health if h["TargetHealth"]["State"] == "healthy"]
+        running = (
+            {
+                i["InstanceId"]
+                for r in ec2.describe_instances(InstanceIds=healthy)["Reservations"]
+                for i in r["Instances"]
+                if i["State"]["Name"] == "running"
+            }
+            if healthy
+            else set()
+        )
+        return {k: v for k, v in zones_of(sorted(running)).items()}
+
+    def spread(drill: Drill) -> None:
+        current = group(stack)
+        state["desired"] = current["DesiredCapacity"]
+        wanted = max(2, current["DesiredCapacity"])
+        drill.on_cleanup(
+            f"desired capacity back to {current['DesiredCapacity']}",
+            lambda: autoscaling.set_desired_capacity(
+                AutoScalingGroupName=current["AutoScalingGroupName"],
+                DesiredCapacity=state["desired"],
+                HonorCooldown=False,
+            ),
+        )
+        autoscaling.set_desired_capacity(
+            AutoScalingGroupName=current["AutoScalingGroupName"], DesiredCapacity=wanted, HonorCooldown=False
+        )
+
+    def in_both_zones(drill: Drill) -> bool:
+        return len(set(serving().values())) >= 2
+
+    def connect(instance_id: str) -> Any:
+        import json
+
+        from stackproof.emulator import mariadb_data
+
+        secret = json.loads(
+            stack.client("secretsmanager").get_secret_value(SecretId=resources["DatabaseSecret"])["SecretString"]
+        )
+        return mariadb_data.server_for(instance_id, secret["username"], secret["password"]).connect(
+            secret["username"], secret["password"]
+        )
+
+    def write(drill: Drill) -> None:
+        for key in (f"themes/stackproof-az-{run}.css", f"images/stackproof-az-{run}.png"):
+            state["files"][key] = write_through_sync_function(drill, stack, key, fs_id)
+        if rows:
+            drill.on_cleanup(f"table {TABLE}", lambda: _drop(connect, database_id, database))
+            with connect(database_id).cursor() as cursor:
+                cursor.execute(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+                cursor.execute(
+                    f"CREATE TABLE IF NOT EXISTS `{database}`.{TABLE} (name VARCHAR(64) PRIMARY KEY, payload CHAR(64))"
+                )
+                for n in range(2):
+                    payload = os.urandom(32).hex()
+                    cursor.execute(f"INSERT INTO `{database}`.{TABLE} VALUES (%s, %s)", (f"row-{n}", payload))
+                    state["rows"][f"row-{n}"] = hashlib.sha256(payload.encode()).hexdigest()
+                    drill.canary(f"row-{n}", state["rows"][f"row-{n}"])
+
+    def impair(drill: Drill) -> None:
+        from stackproof.emulator import az_faults
+
+        (database,) = rds.describe_db_instances(DBInstanceIdentifier=database_id)["DBInstances"]
+        zone = database["AvailabilityZone"]
+        state["zone"] = zone
+        drill.on_cleanup(f"Availability Zone {zone} restored", lambda: az_faults.restore(zone))
+        state["lost"] = az_faults.impair(stack.account_id, stack.region, zone)
+        if not state["lost"]:
+            raise StepFailed(f"no instance ran in {zone}: the drill would prove nothing")
+
+    def still_serving(drill: Drill) -> bool:
+        zones = set(serving().values())
+        if not zones or state["zone"] in zones:
+            raise StepFailed(
+                f"right after losing {state['zone']} the load balancer serves from {sorted(zones) or 'nothing'}"
+            )
+        return True
+
+    def failover(drill: Drill) -> None:
+        rds.reboot_db_instance(DBInstanceIdentifier=database_id, ForceFailover=True)
+
+    def failed_over(drill: Drill) -> bool:
+        (database,) = rds.describe_db_instances(DBInstanceIdentifier=database_id)["DBInstances"]
+        return bool(database["DBInstanceStatus"] == "available" and database["AvailabilityZone"] != state["zone"])
+
+    def replaced(drill: Drill) -> bool:
+        current = group(stack)
+        in_service = [i["InstanceId"] for i in current["Instances"] if i["LifecycleState"] == "InService"]
+        if len(in_service) < current["DesiredCapacity"]:
+            return False
+        zones = zones_of(in_service)
+        if state["zone"] in zones.values():
+            raise StepFailed(f"the group launched into the impaired {state['zone']}")
+        return set(in_service) <= set(serving())
+
+    def intact(drill: Drill) -> bool:
+        root = _fs_dir(fs_id) / ACCESS_POINT_ROOT
+        kept = {k for k, d in state["files"].items() if (root / k).is_file() and _sha((root / k).read_bytes()) == d}
+        if rows:
+            with connect(database_id).cursor() as cursor:
+                cursor.execute(f"SELECT name, payload FROM `{database}`.{TABLE}")
+                kept |= {
+                    n for n, p in cursor.fetchall() if state["rows"].get(n) == hashlib.sha256(p.encode()).hexdigest()
+                }
+        expected = set(state["files"]) | set(state["rows"])
+        if kept != expected:
+            raise StepFailed(f"lost with the AZ: {sorted(expected - kept)}")
+        drill.survived(kept)
+        return True
+
+    return Drill(
+        "RES-03 AZ loss",
+        [
+            Step("the group serves from both AZs", spread, postcondition=in_both_zones, timeout=limit),
+            Step("write files (and rows)", write),
+            Step("disaster: the database primary's AZ is impaired", impair, marks="disaster"),
+            Step("the load balancer keeps serving from the other AZ", lambda d: None, postcondition=still_serving),
+            Step(
+                "the database fails over (forced-failover reboot)", failover, postcondition=failed_over, timeout=limit
+            ),
+            Step(
+                "the group replaces capacity in the healthy AZ", lambda d: None, postcondition=replaced, timeout=limit
+            ),
+            Step("files (and rows) intact", lambda d: None, postcondition=intact, marks="recovered"),
+        ],
+        progress=progress,
+    )
+
+
+def _drop(connect: Any, instance_id: str, database: str) -> None:
+    from stackproof.emulator import mariadb_data
+
+    if instance_id in mariadb_data.running():
+        with connect(instance_id).cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS `{database}`.{TABLE}")
