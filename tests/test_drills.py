@@ -179,3 +179,28 @@ def test_deployed_thresholds_50_45_flap_and_fail(tmp_path: Any) -> None:
     messages = [e["message"] for e in result["evidence"]]
     assert any("capacity goes back and forth" in m for m in messages), messages
     assert not any("diverges from the simulation" in m for m in messages), "it flaps exactly as simulated"
+
+
+def test_an_interrupted_scaling_drive_puts_the_group_back(stack: StackHandle, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SCL-05's scenario changes the group's desired capacity minute by minute; a Ctrl-C halfway
+    leaves it where it was (the metrics it published stay: CloudWatch cannot delete data)."""
+    import importlib
+
+    from stackproof.emulator.alarm_engine import AlarmEngine
+
+    scenario = importlib.import_module("scenarios.test_scaling")
+    before = inventory(stack)
+    ticks = {"n": 0}
+    original = AlarmEngine.tick
+
+    def tick(self: AlarmEngine, now: Any) -> None:
+        ticks["n"] += 1
+        if ticks["n"] == 30:  # the group has scaled out by then
+            signal.raise_signal(signal.SIGINT)
+        original(self, now)
+
+    monkeypatch.setattr(AlarmEngine, "tick", tick)
+    with pytest.raises(KeyboardInterrupt):
+        scenario.test_alarms_drive_the_deployed_group_as_simulated(stack, lambda name, value: None)
+    assert ticks["n"] == 30
+    assert differences(before, inventory(stack)) == []
