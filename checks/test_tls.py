@@ -42,13 +42,17 @@ def is_acm_certificate(deployment: Deployment, value: Any) -> bool:
 def test_load_balancer_terminates_tls_with_acm(deployment: Deployment) -> None:
     with findings() as f:
         for balancer in require(deployment.all(LoadBalancer), "load balancer"):
+            # An Application Load Balancer terminates TLS with HTTPS, a Network Load Balancer with TLS.
+            terminating = "TLS" if known(balancer.lb_type, f"type of {balancer}") == "network" else "HTTPS"
             https = [x for x in listeners(deployment, 443) if x.load_balancer == balancer.key]
-            if not any(str(known(x.protocol, f"protocol of {x}")).upper() == "HTTPS" for x in https):
-                f.fail("no HTTPS listener on 443", balancer, observed=[str(x.protocol) for x in https] or "none")
+            if not any(str(known(x.protocol, f"protocol of {x}")).upper() == terminating for x in https):
+                f.fail(
+                    f"no {terminating} listener on 443", balancer, observed=[str(x.protocol) for x in https] or "none"
+                )
             for listener in https:
                 certificates = known(listener.certificates, f"certificate of {listener}")
                 if not certificates:
-                    f.fail("HTTPS listener has no certificate", listener)
+                    f.fail(f"{terminating} listener has no certificate", listener)
                 for certificate in certificates:
                     if not is_acm_certificate(deployment, certificate):
                         f.fail("listener certificate is not from ACM", listener, observed=certificate)

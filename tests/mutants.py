@@ -366,3 +366,68 @@ MUTANTS = [
     M("app-logs-forever", "OBS-01", "FAIL", lambda t: props(t, "AppLogGroup").pop("RetentionInDays")),
     M("no-rds-log-exports", "OBS-01", "FAIL", lambda t: props(t, "Database").pop("EnableCloudwatchLogsExports")),
 ]
+
+
+ANALYTICS = Path(__file__).resolve().parents[1] / "reference" / "cloudformation" / "analytics.yaml"
+
+
+def console_http_forwards(t: Template) -> None:
+    props(t, "ConsoleHttpListener")["DefaultActions"] = [
+        {"Type": "forward", "TargetGroupArn": ref("FrontendTargetGroup")}
+    ]
+
+
+def device_listener_plain_tcp(t: Template) -> None:
+    listener = props(t, "DeviceTlsListener")
+    listener["Protocol"] = "TCP"
+    del listener["Certificates"], listener["SslPolicy"]
+
+
+def redshift_in_private_subnets(t: Template) -> None:
+    props(t, "AnalyticsDatabaseSubnetGroup")["SubnetIds"] = [ref("PrivateSubnetA"), ref("PrivateSubnetB")]
+
+
+def app_database_unencrypted(t: Template) -> None:
+    database = props(t, "AppDatabase")
+    database["StorageEncrypted"] = False
+    del database["KmsKeyId"], database["PerformanceInsightsKMSKeyId"]
+
+
+def image_from_docker_hub(t: Template) -> None:
+    props(t, "FrontendTaskDefinition")["ContainerDefinitions"][0]["Image"] = "docker.io/library/nginx:latest"
+
+
+ANALYTICS_MUTANTS = [
+    M("console-http-forwards-to-frontend", "ANL-01", "FAIL", console_http_forwards),
+    M(
+        "frontend-tasks-public-ip",
+        "ANL-01",
+        "FAIL",
+        _set(
+            ["FrontendService", "Properties", "NetworkConfiguration", "AwsvpcConfiguration", "AssignPublicIp"],
+            "ENABLED",
+        ),
+    ),
+    M("device-listener-plain-tcp", "ANL-02", "FAIL", device_listener_plain_tcp),
+    M("device-listener-plain-tcp-tls01", "TLS-01", "FAIL", device_listener_plain_tcp),
+    M(
+        "config-requests-not-routed",
+        "ANL-02",
+        "FAIL",
+        _set(
+            ["RemoteConfigRule", "Properties", "Conditions"],
+            [{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/admin/*"]}}],
+        ),
+    ),
+    M("redshift-public", "ANL-03", "FAIL", _set(["AnalyticsDatabase", "Properties", "PubliclyAccessible"], True)),
+    M("redshift-in-private-subnets", "ANL-03", "FAIL", redshift_in_private_subnets),
+    M("redshift-in-private-subnets-net02", "NET-02", "FAIL", redshift_in_private_subnets),
+    M("app-database-unencrypted", "ANL-03", "FAIL", app_database_unencrypted),
+    M("image-from-docker-hub", "ANL-04", "FAIL", image_from_docker_hub),
+    M(
+        "mutable-image-tags",
+        "ANL-04",
+        "FAIL",
+        _set(["FrontendRepository", "Properties", "ImageTagMutability"], "MUTABLE"),
+    ),
+]

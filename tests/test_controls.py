@@ -16,7 +16,11 @@ from tests.conftest import TEMPLATE
 from tests.mutants import MUTANTS, Mutant
 
 PARAMS = TEMPLATE.with_name("dashboard.params.json")
-ACTIVE = sorted(cid for cid, c in catalogue.load().items() if c.active and "template" in c.targets)
+ACTIVE = sorted(
+    cid
+    for cid, c in catalogue.load().items()
+    if c.active and "template" in c.targets and "dashboard" in c.references and c.suite == "checks"
+)
 
 
 def model_of(path: Path) -> Deployment:

@@ -100,6 +100,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         write_reports=not args.no_reports,
         suppressions=args.suppressions,
         tools=args.tools,
+        reference=args.reference,
     )
     return main(options)
 
@@ -147,6 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated: template, moto, moto-server, localstack, aws (default: template,moto)",
     )
     run.add_argument("--template", help="template to check (default: the dashboard reference)")
+    run.add_argument(
+        "--reference",
+        choices=["dashboard", "analytics"],
+        help="check a reference system: its template and parameters file under reference/cloudformation/",
+    )
     run.add_argument("--params", help="parameters file (CloudFormation CLI JSON or a plain mapping)")
     run.add_argument("--region", default="us-east-1", help="region for pseudo parameters and Fn::GetAZs")
     run.add_argument("--stack-name", help="target aws: the existing stack to read")

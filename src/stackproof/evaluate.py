@@ -56,6 +56,9 @@ def evaluate(deployment: Deployment, control: str) -> tuple[str, str]:
     targets = catalogue.load()[control].targets
     if deployment.target not in targets:  # as the plugin does
         return SKIP, f"{control} cannot be shown on target {deployment.target} (only on {', '.join(targets)})"
+    references = catalogue.load()[control].references
+    if deployment.reference not in references:
+        return SKIP, f"{control} is a promise of the {', '.join(references)} reference, not of {deployment.reference}"
     verdict, message = "", "no check for this control"
     for check in load_checks():
         if check.control != control:

@@ -44,3 +44,17 @@ def dashboard_params() -> Path:
 
 def checks_dir() -> Path:
     return project_root() / "checks"
+
+
+REFERENCE_NAMES = ("dashboard", "analytics")
+
+
+def reference_template(name: str) -> Path:
+    """``reference/cloudformation/<name>.yaml`` of a reference system (``--reference``)."""
+    if name not in REFERENCE_NAMES:
+        raise ValueError(f"unknown reference {name!r} (choose {', '.join(REFERENCE_NAMES)})")
+    return reference_dir() / "cloudformation" / f"{name}.yaml"
+
+
+def reference_params(name: str) -> Path:
+    return reference_template(name).with_name(f"{name}.params.json")

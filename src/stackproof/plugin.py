@@ -226,7 +226,11 @@ def deployment(request: pytest.FixtureRequest) -> Deployment:
         control = catalogue.load()[cid]
         if target not in control.targets:
             pytest.skip(f"{cid} cannot be shown on target {target} (only on {', '.join(control.targets)})")
-    return request.config.stash[session_key].model(target)
+    model = request.config.stash[session_key].model(target)
+    if cid is not None and model.reference not in catalogue.load()[cid].references:
+        refs = ", ".join(catalogue.load()[cid].references)
+        pytest.skip(f"{cid} is a promise of the {refs} reference, not of {model.reference}")
+    return model
 
 
 @pytest.fixture

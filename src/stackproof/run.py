@@ -41,6 +41,7 @@ class RunOptions:
     write_reports: bool = True
     suppressions: str | None = None  # a suppressions file
     tools: str = "cfn-lint,checkov"  # run on the template target; "none" leaves them out
+    reference: str | None = None  # a reference system (dashboard, analytics) instead of --template
 
 
 def prepare(options: RunOptions, out: TextIO) -> Session:
@@ -49,6 +50,15 @@ def prepare(options: RunOptions, out: TextIO) -> Session:
     except targets.TargetError as exc:
         raise RunError(str(exc)) from None
     template, params = options.template, options.params
+    if options.reference is not None:
+        if template is not None:
+            raise RunError("give --reference or --template, not both")
+        try:
+            template = str(paths.reference_template(options.reference))
+        except ValueError as exc:
+            raise RunError(str(exc)) from None
+        if params is None and paths.reference_params(options.reference).exists():
+            params = str(paths.reference_params(options.reference))
     if template is None:
         template = str(paths.dashboard_template())
         if params is None and paths.dashboard_params().exists():

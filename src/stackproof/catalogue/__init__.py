@@ -15,7 +15,8 @@ ID_FORMAT = re.compile(r"^(NET|TLS|SCL|QTA|DAT|IAM|OBS|RES|ANL)-\d{2}$")
 SEVERITIES = ("low", "medium", "high", "critical")
 TARGETS = ("template", "moto", "moto-server", "localstack", "aws")
 STATUSES = ("active", "planned")
-SUITES = ("checks", "scenarios")  # where a control's tests live: checks/ or scenarios/ (drills)
+SUITES = ("checks", "scenarios")  # where a control's tests live: checks/ or scenarios/ (the drills)
+REFERENCES = ("dashboard", "analytics")  # the systems of the seeds whose promise a control is about
 
 
 class CatalogueError(Exception):
@@ -34,6 +35,7 @@ class Control:
     status: str = "active"
     planned_in: str = ""
     suite: str = "checks"
+    references: tuple[str, ...] = ("dashboard",)
 
     @property
     def active(self) -> bool:
@@ -67,6 +69,9 @@ def _control(entry: Any, index: int) -> Control:
     suite = entry.get("suite", "checks")
     if suite not in SUITES:
         raise CatalogueError(f"{cid}: suite {suite!r} is not one of {', '.join(SUITES)}")
+    references = tuple(entry.get("references") or ("dashboard",))
+    if [r for r in references if r not in REFERENCES]:
+        raise CatalogueError(f"{cid}: references {list(references)} must be a subset of {', '.join(REFERENCES)}")
     return Control(
         cid,
         title,
@@ -78,6 +83,7 @@ def _control(entry: Any, index: int) -> Control:
         status,
         str(entry.get("planned_in", "")),
         suite,
+        references,
     )
 
 

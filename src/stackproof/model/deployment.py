@@ -43,6 +43,13 @@ class Deployment:
     parameters: list[Parameter] = field(default_factory=list)
     policies: list[PolicyDocument] = field(default_factory=list)
     declared: dict[str, Any] = field(default_factory=dict)  # the template's Metadata.stackproof
+
+    @property
+    def reference(self) -> str:
+        """Which reference system the template says it is (Metadata.stackproof.reference); a
+        template that says nothing is held to the dashboard's promises."""
+        return str(self.declared.get("reference") or "dashboard")
+
     api_calls: dict[str, int] = field(default_factory=dict)  # deployed targets: calls made to build it
     skipped: dict[str, str] = field(default_factory=dict)  # resources the target did not create
     quota_facts: dict[str, Any] = field(default_factory=dict)  # deployed targets: applied quotas and usage

@@ -293,7 +293,8 @@ def load_balancer(c: Context, r: ResolvedResource) -> None:
     )
 
 
-def actions(raw: Any) -> list[m.Action]:
+def actions(raw: Any, paths: list[Any] | None = None) -> list[m.Action]:
+    paths = paths or []
     if isinstance(raw, Unknown):
         return [m.Action(raw)]
     result = []
@@ -312,9 +313,19 @@ def actions(raw: Any) -> list[m.Action]:
                 redirect_protocol=redirect.get("Protocol"),
                 redirect_port=redirect.get("Port"),
                 status_code=redirect.get("StatusCode"),
+                paths=list(paths),
             )
         )
     return result
+
+
+def rule_paths(conditions: Any) -> list[Any]:
+    found: list[Any] = []
+    for condition in conditions or []:
+        if isinstance(condition, dict) and condition.get("Field") == "path-pattern":
+            config = condition.get("PathPatternConfig") or {}
+            found += list(config.get("Values") or condition.get("Values") or [])
+    return found
 
 
 def listener(c: Context, r: ResolvedResource) -> None:
@@ -338,13 +349,74 @@ def listener(c: Context, r: ResolvedResource) -> None:
 def listener_rule(c: Context, r: ResolvedResource) -> None:
     found = c.d.get(m.Listener, key(r.properties.get("ListenerArn")))
     if found is not None:
-        found.actions.extend(actions(r.properties.get("Actions")))
+        found.actions.extend(actions(r.properties.get("Actions"), rule_paths(r.properties.get("Conditions"))))
 
 
 def listener_certificate(c: Context, r: ResolvedResource) -> None:
     found = c.d.get(m.Listener, key(r.properties.get("ListenerArn")))
     if found is not None:
         found.certificates.extend(x.get("CertificateArn") for x in r.properties.get("Certificates") or [])
+
+
+def ecs_service(c: Context, r: ResolvedResource) -> None:
+    p = r.properties
+    network = (p.get("NetworkConfiguration") or {}).get("AwsvpcConfiguration") or {}
+    c.d.add(
+        m.EcsService(
+            r.logical_id,
+            c.loc(r),
+            cluster=key(p.get("Cluster")),
+            task_definition=key(p.get("TaskDefinition")),
+            launch_type=p.get("LaunchType"),
+            subnets=keys(network.get("Subnets")),
+            security_groups=keys(network.get("SecurityGroups")),
+            assign_public_ip=network.get("AssignPublicIp", "DISABLED"),
+            load_balancers=[
+                m.ServiceLoadBalancer(
+                    b.get("ContainerName"), number(b.get("ContainerPort")), key(b.get("TargetGroupArn"))
+                )
+                for b in p.get("LoadBalancers") or []
+                if isinstance(b, dict)
+            ],
+            exists=r.exists,
+        )
+    )
+
+
+def task_definition(c: Context, r: ResolvedResource) -> None:
+    p = r.properties
+    c.d.add(
+        m.TaskDefinition(
+            r.logical_id,
+            c.loc(r),
+            family=p.get("Family"),
+            network_mode=p.get("NetworkMode"),
+            compatibilities=list(p.get("RequiresCompatibilities") or []),
+            containers=[
+                m.ContainerImage(d.get("Name"), d.get("Image"))
+                for d in p.get("ContainerDefinitions") or []
+                if isinstance(d, dict)
+            ],
+            execution_role=key(p.get("ExecutionRoleArn")),
+            task_role=key(p.get("TaskRoleArn")),
+            exists=r.exists,
+        )
+    )
+
+
+def ecr_repository(c: Context, r: ResolvedResource) -> None:
+    p = r.properties
+    c.d.add(
+        m.EcrRepository(
+            r.logical_id,
+            c.loc(r),
+            name=p.get("RepositoryName"),
+            scan_on_push=(p.get("ImageScanningConfiguration") or {}).get("ScanOnPush", False),
+            tag_mutability=p.get("ImageTagMutability", "MUTABLE"),
+            encryption=(p.get("EncryptionConfiguration") or {}).get("EncryptionType", "AES256"),
+            exists=r.exists,
+        )
+    )
 
 
 def target_group(c: Context, r: ResolvedResource) -> None:
@@ -749,6 +821,8 @@ BUILDERS: dict[str, Builder] = {
     "AWS::EC2::NetworkAcl": network_acl,
     "AWS::ElasticLoadBalancingV2::LoadBalancer": load_balancer,
     "AWS::ElasticLoadBalancingV2::TargetGroup": target_group,
+    "AWS::ECS::TaskDefinition": task_definition,
+    "AWS::ECR::Repository": ecr_repository,
     "AWS::EC2::LaunchTemplate": launch_template,
     "AWS::IAM::InstanceProfile": instance_profile,
     "AWS::AutoScaling::AutoScalingGroup": auto_scaling_group,
@@ -781,6 +855,7 @@ LINKS: dict[str, Builder] = {
     "AWS::EC2::VPCEndpoint": vpc_endpoint,
     "AWS::ElasticLoadBalancingV2::Listener": listener,
     "AWS::ElasticLoadBalancingV2::ListenerRule": listener_rule,
+    "AWS::ECS::Service": ecs_service,
     "AWS::ElasticLoadBalancingV2::ListenerCertificate": listener_certificate,
     "AWS::AutoScaling::ScalingPolicy": scaling_policy,
     "AWS::CloudWatch::Alarm": alarm,

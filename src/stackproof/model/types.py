@@ -180,6 +180,7 @@ class Action:
     redirect_protocol: V = None
     redirect_port: V = None
     status_code: V = None
+    paths: list[V] = field(default_factory=list)  # a listener rule's path patterns (none: the default action)
 
 
 @dataclass
@@ -450,3 +451,45 @@ class Other(Obj):
 
     resource_type: str = ""
     properties: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ServiceLoadBalancer:
+    container: V
+    port: V
+    target_group: V
+
+
+@dataclass
+class EcsService(Obj):
+    cluster: V = None
+    task_definition: V = None
+    launch_type: V = None
+    subnets: list[V] = field(default_factory=list)
+    security_groups: list[V] = field(default_factory=list)
+    assign_public_ip: V = "DISABLED"
+    load_balancers: list[ServiceLoadBalancer] = field(default_factory=list)
+
+
+@dataclass
+class ContainerImage:
+    container: V
+    image: V  # as resolved: a Symbolic ImageUri from an ECR repository, or a literal reference
+
+
+@dataclass
+class TaskDefinition(Obj):
+    family: V = None
+    network_mode: V = None
+    compatibilities: list[V] = field(default_factory=list)
+    containers: list[ContainerImage] = field(default_factory=list)
+    execution_role: V = None
+    task_role: V = None
+
+
+@dataclass
+class EcrRepository(Obj):
+    name: V = None
+    scan_on_push: V = False
+    tag_mutability: V = "MUTABLE"
+    encryption: V = "AES256"

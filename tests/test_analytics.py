@@ -1,0 +1,88 @@
+"""The analytics reference (seed 000): every control that applies to it passes on its template,
+each ANL control (and NET-02, TLS-01 on its load balancers and Redshift) fails on a mutant, the
+dashboard's promises are not applied to it and its promises not to the dashboard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stackproof import catalogue
+from stackproof.evaluate import evaluate
+from stackproof.model.deployment import Deployment
+from stackproof.model.from_template import build
+from stackproof.template.loader import load_parameters, load_template
+from stackproof.template.resolver import resolve
+from tests.conftest import TEMPLATE, stackproof_run
+from tests.mutants import ANALYTICS, ANALYTICS_MUTANTS, Mutant
+
+PARAMS = ANALYTICS.with_name("analytics.params.json")
+APPLICABLE = sorted(
+    cid
+    for cid, c in catalogue.load().items()
+    if c.active and c.suite == "checks" and "template" in c.targets and "analytics" in c.references
+)
+
+
+def model_of(path: Path) -> Deployment:
+    return build(resolve(load_template(path), load_parameters(PARAMS), "eu-west-1"))
+
+
+@pytest.fixture(scope="module")
+def analytics() -> Deployment:
+    return model_of(ANALYTICS)
+
+
+def test_the_analytics_reference_declares_itself(analytics: Deployment) -> None:
+    assert analytics.reference == "analytics"
+    assert APPLICABLE == [
+        "ANL-01",
+        "ANL-02",
+        "ANL-03",
+        "ANL-04",
+        "IAM-03",
+        "NET-01",
+        "NET-02",
+        "TLS-01",
+        "TLS-02",
+        "TLS-03",
+    ]
+
+
+@pytest.mark.parametrize("control", APPLICABLE)
+def test_applicable_controls_pass_on_the_analytics_reference(analytics: Deployment, control: str) -> None:
+    status, message = evaluate(analytics, control)
+    assert status == "PASS", message
+
+
+@pytest.mark.parametrize("control", ["NET-06", "SCL-01", "DAT-01", "QTA-01", "OBS-01"])
+def test_dashboard_promises_are_not_applied_to_analytics(analytics: Deployment, control: str) -> None:
+    assert evaluate(analytics, control) == (
+        "SKIP",
+        f"{control} is a promise of the dashboard reference, not of analytics",
+    )
+
+
+@pytest.mark.parametrize("mutant", ANALYTICS_MUTANTS, ids=lambda m: f"{m.control}:{m.name}")
+def test_analytics_mutant_breaks_its_control(mutant: Mutant, tmp_path: Path) -> None:
+    status, message = evaluate(model_of(mutant.apply(ANALYTICS, tmp_path)), mutant.control)
+    assert status == mutant.expected, message
+    assert message
+
+
+def test_every_anl_control_has_a_mutant() -> None:
+    assert {m.control for m in ANALYTICS_MUTANTS} >= {"ANL-01", "ANL-02", "ANL-03", "ANL-04"}
+
+
+def test_run_selects_the_analytics_reference() -> None:
+    proc = stackproof_run("--reference", "analytics")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "stackproof: 10 pass, 26 skip" in proc.stdout
+    assert "ANL-01   high     PASS" in proc.stdout
+
+
+def test_reference_and_template_exclude_each_other() -> None:
+    proc = stackproof_run("--reference", "analytics", "--template", str(TEMPLATE))
+    assert proc.returncode == 2
+    assert "give --reference or --template, not both" in proc.stderr
