@@ -173,8 +173,11 @@ def test_images_come_from_private_ecr(deployment: Deployment) -> None:
             for container in task.containers:
                 image = str(known(container.image, f"image of {container.container} in {task}"))
                 symbol = ECR_SYMBOL.search(image)
-                if symbol and symbol.group(1) in repositories:
-                    repository = repositories[symbol.group(1)]
+                repository = repositories.get(symbol.group(1)) if symbol else None
+                repository = repository or next(
+                    (r for r in repositories.values() if isinstance(r.uri, str) and image.startswith(f"{r.uri}:")), None
+                )
+                if repository is not None:
                     if not known(repository.scan_on_push, f"scan on push of {repository}"):
                         f.fail("the image's repository does not scan on push", repository)
                     if known(repository.tag_mutability, f"tag mutability of {repository}") != "IMMUTABLE":

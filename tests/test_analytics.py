@@ -86,3 +86,30 @@ def test_reference_and_template_exclude_each_other() -> None:
     proc = stackproof_run("--reference", "analytics", "--template", str(TEMPLATE))
     assert proc.returncode == 2
     assert "give --reference or --template, not both" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("mutant_name", "expected"),
+    [(None, "PASS"), ("frontend-tasks-public-ip", "FAIL"), ("mutable-image-tags", "FAIL")],
+)
+def test_analytics_deployed_to_moto(
+    mutant_name: str | None, expected: str, tmp_path: Path, aws_credentials: None
+) -> None:
+    """Every applicable control passes on the deployed reference; deployed mutants fail theirs."""
+    from stackproof.targets import TargetOptions, load
+
+    mutant = next((m for m in ANALYTICS_MUTANTS if m.name == mutant_name), None)
+    template = mutant.apply(ANALYTICS, tmp_path) if mutant else ANALYTICS
+    target = load("moto", TargetOptions(str(template), str(PARAMS), "us-east-1"))
+    try:
+        model = target.deployment()
+    finally:
+        target.close()
+    assert model.reference == "analytics"
+    assert model.skipped == {}
+    if mutant is None:
+        deployed = [c for c in APPLICABLE if "moto" in catalogue.load()[c].targets]
+        verdicts = {c: evaluate(model, c) for c in deployed}
+        assert {c: v for c, v in verdicts.items() if v[0] != "PASS"} == {}
+    else:
+        assert evaluate(model, mutant.control)[0] == expected

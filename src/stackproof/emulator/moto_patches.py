@@ -52,10 +52,26 @@ def _physical_ids() -> None:
     their logical IDs to the real resources; these are the ones a deployed model reads."""
     from moto.efs.models import AccessPoint
     from moto.rds.models import DBParameterGroup, DBSubnetGroup
+    from moto.redshift.models import Cluster, ParameterGroup, SubnetGroup
 
     DBSubnetGroup.physical_resource_id = property(lambda self: self.name)  # type: ignore[attr-defined]
     DBParameterGroup.physical_resource_id = property(lambda self: self.name)  # type: ignore[attr-defined]
     AccessPoint.physical_resource_id = property(lambda self: self.access_point_id)  # type: ignore[attr-defined]
+    Cluster.physical_resource_id = property(lambda self: self.cluster_identifier)  # type: ignore[attr-defined]
+    original_cluster = Cluster.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def create_cluster(cls: Any, /, resource_name: str, cloudformation_json: Any, *args: Any, **kwargs: Any) -> Any:
+        # With a physical ID a subnet group's Ref is its name; moto's model wanted the object.
+        properties = dict(cloudformation_json["Properties"])
+        if isinstance(properties.get("ClusterSubnetGroupName"), str):
+            properties["ClusterSubnetGroupName"] = SimpleNamespace(
+                cluster_subnet_group_name=properties["ClusterSubnetGroupName"]
+            )
+        return original_cluster(cls, resource_name, {**cloudformation_json, "Properties": properties}, *args, **kwargs)
+
+    Cluster.create_from_cloudformation_json = classmethod(create_cluster)  # type: ignore[method-assign,assignment]
+    SubnetGroup.physical_resource_id = property(lambda self: self.cluster_subnet_group_name)  # type: ignore[attr-defined]
+    ParameterGroup.physical_resource_id = property(lambda self: self.cluster_parameter_group_name)  # type: ignore[attr-defined]
 
 
 def _role_policy_documents() -> None:
@@ -399,6 +415,74 @@ def _cloudformation_gaps() -> None:
     _after_create(FakeBucket, _bucket_notifications)
     _after_create(Role, _role_managed_policies)
     _lambda_configuration()
+    _load_balancer_types()
+    from moto.ecr.models import Repository
+    from moto.ecs.models import Service
+
+    _after_create(Service, _service_networking)
+    _after_create(Repository, _repository_settings)
+
+
+def _repository_settings(repository: Any, properties: dict[str, Any], account_id: str, region_name: str) -> None:
+    """moto kept an ECR repository's scanning and encryption settings in CloudFormation's
+    spelling (ScanOnPush), which its API then did not find (scanOnPush): every repository
+    read as not scanning."""
+    scanning = properties.get("ImageScanningConfiguration") or {}
+    repository.image_scanning_configuration = {"scanOnPush": str(scanning.get("ScanOnPush", False)).lower() == "true"}
+    encryption = properties.get("EncryptionConfiguration") or {}
+    if encryption:
+        repository.encryption_configuration = {
+            "encryptionType": encryption.get("EncryptionType", "AES256"),
+            **({"kmsKey": encryption["KmsKey"]} if encryption.get("KmsKey") else {}),
+        }
+
+
+def _service_networking(service: Any, properties: dict[str, Any], account_id: str, region_name: str) -> None:
+    """moto's CloudFormation dropped an ECS service's load balancers and awsvpc configuration,
+    which say how the service is reached (ANL-01/02)."""
+    service.load_balancers = [
+        {
+            "targetGroupArn": b.get("TargetGroupArn"),
+            "containerName": b.get("ContainerName"),
+            "containerPort": int(b["ContainerPort"]) if b.get("ContainerPort") is not None else None,
+        }
+        for b in properties.get("LoadBalancers") or []
+    ]
+    network = (properties.get("NetworkConfiguration") or {}).get("AwsvpcConfiguration")
+    if network:
+        service.network_configuration = {
+            "awsvpcConfiguration": {
+                "subnets": list(network.get("Subnets") or []),
+                "securityGroups": list(network.get("SecurityGroups") or []),
+                "assignPublicIp": network.get("AssignPublicIp", "DISABLED"),
+            }
+        }
+
+
+def _load_balancer_types() -> None:
+    """moto's CloudFormation made every load balancer an Application Load Balancer, so a
+    Network Load Balancer's TLS listener was refused; it now gets the Type the template gives."""
+    from moto.elbv2.models import FakeLoadBalancer, elbv2_backends
+
+    def create(
+        cls: type[FakeLoadBalancer],
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> FakeLoadBalancer:
+        p = cloudformation_json["Properties"]
+        return elbv2_backends[account_id][region_name].create_load_balancer(
+            resource_name,
+            p.get("SecurityGroups") or [],
+            p.get("Subnets"),
+            scheme=p.get("Scheme", "internet-facing"),
+            loadbalancer_type=p.get("Type", "application"),
+            ip_address_type=p.get("IpAddressType", "ipv4"),
+        )
+
+    FakeLoadBalancer.create_from_cloudformation_json = classmethod(create)  # type: ignore[method-assign,assignment,arg-type]
 
 
 # Applied quota values the emulated account answers with, by quota code: the AWS defaults of

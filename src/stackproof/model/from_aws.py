@@ -54,6 +54,11 @@ TYPE_KINDS: dict[str, tuple[type[m.Obj], ...]] = {
     "AWS::EC2::SubnetRouteTableAssociation": (m.RouteTable,),
     "AWS::EC2::SubnetNetworkAclAssociation": (m.NetworkAcl,),
     "AWS::EC2::VPC": (m.Vpc,),
+    "AWS::ECS::Service": (m.EcsService,),
+    "AWS::ECS::TaskDefinition": (m.TaskDefinition,),
+    "AWS::ECR::Repository": (m.EcrRepository,),
+    "AWS::Redshift::Cluster": (m.RedshiftCluster,),
+    "AWS::Redshift::ClusterSubnetGroup": (m.DbSubnetGroup,),
 }
 # Kinds whose objects are keyed by the physical ID CloudFormation reports, so a resource the
 # describes do not return can be noticed; associations are checked by their IDs.
@@ -352,10 +357,17 @@ class Builder:
             )
             for listener in pages(elbv2, "describe_listeners", "Listeners", LoadBalancerArn=arn):
                 actions = self.actions(listener.get("DefaultActions", []))
-                if listener.get("Protocol") == "HTTP":  # TLS-02 reads what plain-HTTP rules do
+                # TLS-02 reads what plain-HTTP rules do; ANL-02 where rules route (only stacks with rules).
+                if listener.get("Protocol") == "HTTP" or self.ids("AWS::ElasticLoadBalancingV2::ListenerRule"):
                     for rule in pages(elbv2, "describe_rules", "Rules", ListenerArn=listener["ListenerArn"]):
                         if not rule.get("IsDefault"):
-                            actions += self.actions(rule.get("Actions", []))
+                            paths = [
+                                v
+                                for c in rule.get("Conditions", [])
+                                if c.get("Field") == "path-pattern"
+                                for v in (c.get("PathPatternConfig") or {}).get("Values") or c.get("Values") or []
+                            ]
+                            actions += self.actions(rule.get("Actions", []), paths)
                 d.add(
                     m.Listener(
                         listener["ListenerArn"],
@@ -401,7 +413,7 @@ class Builder:
             )
 
     @staticmethod
-    def actions(raw: list[dict[str, Any]]) -> list[m.Action]:
+    def actions(raw: list[dict[str, Any]], paths: list[str] | None = None) -> list[m.Action]:
         result = []
         for action in raw:
             groups = [action["TargetGroupArn"]] if action.get("TargetGroupArn") else []
@@ -414,9 +426,105 @@ class Builder:
                     redirect_protocol=redirect.get("Protocol"),
                     redirect_port=redirect.get("Port"),
                     status_code=redirect.get("StatusCode"),
+                    paths=list(paths or []),
                 )
             )
         return result
+
+    # ------------------------------------------------------------------ containers and the analytics database
+    def containers(self, d: Deployment) -> None:
+        services, repositories = self.ids("AWS::ECS::Service"), self.ids("AWS::ECR::Repository")
+        if services:
+            ecs = self.client("ecs")
+            clusters = self.ids("AWS::ECS::Cluster") or ["default"]
+            definitions: set[str] = set()
+            for cluster in clusters:
+                for service in ecs.describe_services(cluster=cluster, services=services).get("services", []):
+                    arn = service["serviceArn"]
+                    network = (service.get("networkConfiguration") or {}).get("awsvpcConfiguration") or {}
+                    d.add(
+                        m.EcsService(
+                            arn,
+                            self.loc(arn, "AWS::ECS::Service"),
+                            cluster=cluster,
+                            task_definition=service.get("taskDefinition"),
+                            launch_type=service.get("launchType"),
+                            subnets=list(network.get("subnets", [])),
+                            security_groups=list(network.get("securityGroups", [])),
+                            assign_public_ip=network.get("assignPublicIp", "DISABLED"),
+                            load_balancers=[
+                                m.ServiceLoadBalancer(
+                                    b.get("containerName"), b.get("containerPort"), b.get("targetGroupArn")
+                                )
+                                for b in service.get("loadBalancers", [])
+                            ],
+                        ),
+                        service.get("serviceName", ""),
+                    )
+                    definitions.add(service["taskDefinition"])
+            for arn in sorted(definitions | set(self.ids("AWS::ECS::TaskDefinition"))):
+                task = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+                d.add(
+                    m.TaskDefinition(
+                        task["taskDefinitionArn"],
+                        self.loc(task["taskDefinitionArn"], "AWS::ECS::TaskDefinition"),
+                        family=task.get("family"),
+                        network_mode=task.get("networkMode"),
+                        compatibilities=list(task.get("requiresCompatibilities", [])),
+                        containers=[
+                            m.ContainerImage(c.get("name"), c.get("image"))
+                            for c in task.get("containerDefinitions", [])
+                        ],
+                        execution_role=task.get("executionRoleArn"),
+                        task_role=task.get("taskRoleArn"),
+                    ),
+                    arn,
+                )
+        if repositories:
+            ecr = self.client("ecr")
+            for repo in ecr.describe_repositories(repositoryNames=repositories)["repositories"]:
+                name = repo["repositoryName"]
+                d.add(
+                    m.EcrRepository(
+                        name,
+                        self.loc(name, "AWS::ECR::Repository"),
+                        name=name,
+                        uri=repo.get("repositoryUri"),
+                        scan_on_push=(repo.get("imageScanningConfiguration") or {}).get("scanOnPush", False),
+                        tag_mutability=repo.get("imageTagMutability", "MUTABLE"),
+                        encryption=(repo.get("encryptionConfiguration") or {}).get("encryptionType", "AES256"),
+                    ),
+                    repo.get("repositoryArn", ""),
+                )
+
+    def analytics_database(self, d: Deployment) -> None:
+        clusters, groups = self.ids("AWS::Redshift::Cluster"), self.ids("AWS::Redshift::ClusterSubnetGroup")
+        if not (clusters or groups):
+            return
+        redshift = self.client("redshift")
+        for identifier in clusters:
+            for cluster in redshift.describe_clusters(ClusterIdentifier=identifier)["Clusters"]:
+                d.add(
+                    m.RedshiftCluster(
+                        identifier,
+                        self.loc(identifier, "AWS::Redshift::Cluster"),
+                        subnet_group=cluster.get("ClusterSubnetGroupName"),
+                        publicly_accessible=bool(cluster.get("PubliclyAccessible")),
+                        encrypted=bool(cluster.get("Encrypted")),
+                        security_groups=[g["VpcSecurityGroupId"] for g in cluster.get("VpcSecurityGroups", [])],
+                        port=(cluster.get("Endpoint") or {}).get("Port", 5439),
+                    )
+                )
+        for name in groups:
+            for group in redshift.describe_cluster_subnet_groups(ClusterSubnetGroupName=name)["ClusterSubnetGroups"]:
+                d.add(
+                    m.DbSubnetGroup(
+                        name,
+                        self.loc(name, "AWS::Redshift::ClusterSubnetGroup"),
+                        subnets=[s["SubnetIdentifier"] for s in group.get("Subnets", [])],
+                        service="redshift",
+                    )
+                )
 
     # ------------------------------------------------------------------ compute
     def compute(self, d: Deployment) -> None:
@@ -844,6 +952,8 @@ def build(
         (builder.iam, (m.Role, m.InstanceProfile)),
         (builder.secrets, (m.Secret,)),
         (builder.logs, (m.LogGroup,)),
+        (builder.containers, (m.EcsService, m.TaskDefinition, m.EcrRepository)),
+        (builder.analytics_database, (m.RedshiftCluster,)),
         (lambda d: builder.backup(d, selections), (m.BackupPlan, m.BackupSelection)),
     ]
     for resource_type in builder.not_created():

@@ -490,6 +490,7 @@ class TaskDefinition(Obj):
 @dataclass
 class EcrRepository(Obj):
     name: V = None
+    uri: V = None
     scan_on_push: V = False
     tag_mutability: V = "MUTABLE"
     encryption: V = "AES256"

@@ -115,7 +115,7 @@ class MotoTarget:
                 template_path,
                 parameters,
                 s3=client("s3"),
-                staging_bucket=parameters.get("SyncFunctionCodeBucket"),
+                staging_bucket=parameters.get("SyncFunctionCodeBucket") or self.staging_bucket(client),
                 keep_failed=self.keep_failed,
             )
         except deploy.DeployFailed:
@@ -128,6 +128,15 @@ class MotoTarget:
             skipped = ", ".join(f"{lid} ({rtype})" for lid, rtype in sorted(result.skipped.items()))
             raise TargetError(f"{self.name} cannot create {skipped}; its results would be incomplete")
         return session, client, parameters, result
+
+    def staging_bucket(self, client: Any) -> str:
+        """A bucket for templates over CloudFormation's inline limit (as the AWS CLI stages them)."""
+        name = "stackproof-template-staging"
+        region = self.options.region
+        config = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        client("s3").create_bucket(Bucket=name, **config)
+        self.created.append(("bucket", name))
+        return name
 
     def open_stack(self) -> StackHandle:
         """The reference deployed and kept running for a drill, until :meth:`close`."""
