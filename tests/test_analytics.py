@@ -113,3 +113,33 @@ def test_analytics_deployed_to_moto(
         assert {c: v for c, v in verdicts.items() if v[0] != "PASS"} == {}
     else:
         assert evaluate(model, mutant.control)[0] == expected
+
+
+def test_both_references_in_one_run_and_one_report(tmp_path: Path) -> None:
+    import json
+    import xml.etree.ElementTree as ET
+
+    import jsonschema
+    import xmlschema
+
+    from stackproof.reports.run_report import SCHEMA
+
+    proc = stackproof_run("--reference", "dashboard,analytics", "--reports", str(tmp_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "== reference analytics" in proc.stdout
+    latest = tmp_path / "latest"
+    report = json.loads((latest / "report.json").read_text())
+    jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text())).validate(report)
+    assert [r["name"] for r in report["run"]["references"]] == ["dashboard", "analytics"]
+    assert {(r["reference"], r["control"]) for r in report["results"] if r["status"] == "PASS"} >= {
+        ("dashboard", "DAT-01"),
+        ("analytics", "ANL-01"),
+        ("analytics", "NET-02"),
+    }
+    assert "| control | severity | dashboard/template | analytics/template |" in (latest / "summary.md").read_text()
+    xmlschema.XMLSchema(SCHEMA.with_name("junit.xsd")).validate(str(latest / "junit.xml"))
+    suites = {s.get("name") for s in ET.parse(latest / "junit.xml").getroot().iter("testsuite")}
+    assert {"stackproof.dashboard/template", "stackproof.analytics/template"} <= suites
+    page = (latest / "report.html").read_text()
+    assert "<th>dashboard/template</th>" in page
+    assert "<th>analytics/template</th>" in page

@@ -150,8 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--template", help="template to check (default: the dashboard reference)")
     run.add_argument(
         "--reference",
-        choices=["dashboard", "analytics"],
-        help="check a reference system: its template and parameters file under reference/cloudformation/",
+        help="reference systems to check (dashboard, analytics, or both: dashboard,analytics): their templates"
+        " and parameters files under reference/cloudformation/, one report",
     )
     run.add_argument("--params", help="parameters file (CloudFormation CLI JSON or a plain mapping)")
     run.add_argument("--region", default="us-east-1", help="region for pseudo parameters and Fn::GetAZs")

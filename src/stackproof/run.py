@@ -4,6 +4,7 @@ with one message (exit 2) instead of a screen of identical ERRORs."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import sys
 import time
@@ -249,18 +250,34 @@ def summary(session: Session) -> str:
 
 
 def main(options: RunOptions, out: TextIO = sys.stdout) -> int:
-    session: Session | None = None
+    """One run; with ``--reference dashboard,analytics`` one run per reference, one report."""
     started = datetime.datetime.now(datetime.UTC)
-    try:
-        session = prepare(options, out)
-        code = run_checks(session, options, out)
-    except RunError as exc:
-        print(f"stackproof: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    finally:
-        if session is not None:
-            session.close()
+    references: list[str | None] = [r.strip() for r in (options.reference or "").split(",") if r.strip()] or [None]
+    sessions: list[Session] = []
+    code = EXIT_OK
+    for reference in references:
+        session: Session | None = None
+        try:
+            session = prepare(dataclasses.replace(options, reference=reference), out)
+            code = max(code, run_checks(session, options, out))
+        except RunError as exc:
+            print(f"stackproof: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        finally:
+            if session is not None:
+                session.close()
+        sessions.append(session)
+        print_session(session, options, out, reference if len(references) > 1 else None)
+    if options.write_reports:
+        directory = write_reports(sessions, code, started, Path(options.reports) if options.reports else None)
+        print(f"stackproof: reports in {directory}", file=out)
+    return code
+
+
+def print_session(session: Session, options: RunOptions, out: TextIO, reference: str | None) -> None:
     print(file=out)
+    if reference:
+        print(f"== reference {reference} ({session.template})", file=out)
     print(table(session), file=out)
     if session.tool_reports:
         print(tool_lines(session), file=out)
@@ -273,29 +290,33 @@ def main(options: RunOptions, out: TextIO = sys.stdout) -> int:
         print(file=out)
         print(drift, file=out)
     print(f"\nstackproof: {summary(session)}", file=out)
-    if options.write_reports:
-        directory = write_reports(session, code, started, Path(options.reports) if options.reports else None)
-        print(f"stackproof: reports in {directory}", file=out)
-    return code
 
 
-def write_reports(session: Session, code: int, started: datetime.datetime, root: Path | None = None) -> Path:
-    """All five formats in ``root/<run-id>/`` (default: the project's reports/), and ``latest``."""
+def write_reports(
+    sessions: Session | list[Session], code: int, started: datetime.datetime, root: Path | None = None
+) -> Path:
+    """All five formats in ``root/<run-id>/`` (default: the project's reports/), and ``latest``.
+    Several sessions (one per reference) make one report: ``report.json`` keeps each result's
+    reference; the other formats show reference and target together (``analytics/moto``)."""
     import json
 
     from stackproof.reports import html_report, junit_xml, run_report, sarif, summary_md
 
     ended = datetime.datetime.now(datetime.UTC)
     identifier = run_report.run_id(started)
-    report = run_report.build(session, code, run_report.RunTimes(started, ended), identifier)
+    chosen = sessions if isinstance(sessions, list) else [sessions]
+    report = run_report.combine(
+        [run_report.build(s, code, run_report.RunTimes(started, ended), identifier) for s in chosen]
+    )
+    shown = run_report.by_reference_and_target(report)
     root = root or paths.project_root() / "reports"
     directory = root / identifier
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
-    (directory / "summary.md").write_text(summary_md.render(report), encoding="utf-8")
-    (directory / "junit.xml").write_text(junit_xml.render(report), encoding="utf-8")
-    (directory / "report.html").write_text(html_report.render(report), encoding="utf-8")
-    (directory / "report.sarif").write_text(json.dumps(sarif.render(report), indent=2) + "\n", encoding="utf-8")
+    (directory / "summary.md").write_text(summary_md.render(shown), encoding="utf-8")
+    (directory / "junit.xml").write_text(junit_xml.render(shown), encoding="utf-8")
+    (directory / "report.html").write_text(html_report.render(shown), encoding="utf-8")
+    (directory / "report.sarif").write_text(json.dumps(sarif.render(shown), indent=2) + "\n", encoding="utf-8")
     latest = root / "latest"
     if latest.is_symlink() or latest.exists():
         latest.unlink()

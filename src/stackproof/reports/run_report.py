@@ -119,6 +119,15 @@ def build(session: Session, exit_code: int, times: RunTimes, identifier: str) ->
             },
             "parameters": parameters(session),
             "targets": list(session.targets),
+            "references": [
+                {
+                    "name": reference_of(session),
+                    "template": {
+                        "path": os.path.relpath(template_path) if template_path.is_absolute() else str(template_path),
+                        "sha256": digest,
+                    },
+                }
+            ],
             "region": session.region,
             "stack_name": session.stack_name,
             "api_calls": calls,
@@ -127,8 +136,47 @@ def build(session: Session, exit_code: int, times: RunTimes, identifier: str) ->
             "exit_code": exit_code,
         },
         "catalogue": controls,
-        "results": [asdict(result) for result in session.results],
+        "results": [{**asdict(result), "reference": reference_of(session)} for result in session.results],
         "drift": drift,
         "suppressions": states(session.suppressions, session.applied),
         "tools": [report.as_dict() for report in session.tool_reports],
     }
+
+
+def reference_of(session: Session) -> str:
+    """The reference system the session's template declares (dashboard when it says nothing)."""
+    from stackproof.model.deployment import Deployment
+
+    for model in session.models.values():
+        if isinstance(model, Deployment):
+            return model.reference
+    return "dashboard"
+
+
+def combine(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """One report of several runs (one per reference): run metadata of the first, with every
+    reference listed; results, drift, suppressions and tool findings of all; the worst exit."""
+    first = reports[0]
+    if len(reports) == 1:
+        return first
+    combined = {**first, "run": dict(first["run"])}
+    combined["run"]["references"] = [r for report in reports for r in report["run"]["references"]]
+    combined["run"]["exit_code"] = max(report["run"]["exit_code"] for report in reports)
+    for key in ("results", "drift", "suppressions", "tools"):
+        combined[key] = [item for report in reports for item in report[key]]
+    return combined
+
+
+def by_reference_and_target(report: dict[str, Any]) -> dict[str, Any]:
+    """For the writers: when several references ran, a column per reference and target
+    (``analytics/moto``); with one reference the report as it is."""
+    if len(report["run"]["references"]) < 2:
+        return report
+    shown = {**report, "run": dict(report["run"])}
+    shown["results"] = [{**r, "target": f"{r['reference']}/{r['target']}"} for r in report["results"]]
+    shown["run"]["targets"] = list(dict.fromkeys(r["target"] for r in shown["results"]))
+    shown["run"]["template"] = {
+        "path": ", ".join(r["template"]["path"] for r in report["run"]["references"]),
+        "sha256": report["run"]["template"]["sha256"],
+    }
+    return shown
