@@ -143,25 +143,24 @@ def test_data_lake_redshift_and_postgres_in_isolated_subnets(deployment: Deploym
                 block = known(lake.public_access_block, f"public access block of {lake}")
                 if not all(block.get(k) is True for k in PUBLIC_ACCESS_BLOCK):
                     f.fail("the data lake does not block public access", lake, observed=block)
-        for cluster in require(deployment.all(RedshiftCluster), "Redshift analytics database"):
-            with f.each(cluster):
-                if known(cluster.publicly_accessible, f"public access of {cluster}"):
-                    f.fail("the analytics database is publicly accessible", cluster)
-                if not known(cluster.encrypted, f"encryption of {cluster}"):
-                    f.fail("the analytics database is not encrypted", cluster)
-                outside = isolated(deployment, str(cluster.subnet_group))
-                if outside:
-                    f.fail("the analytics database is not only in isolated subnets", cluster, observed=outside)
+        databases: list[tuple[str, RedshiftCluster | DbInstance, object, object]] = [
+            ("analytics", c, c.publicly_accessible, c.encrypted)
+            for c in require(deployment.all(RedshiftCluster), "Redshift analytics database")
+        ]
         apps = [d for d in deployment.all(DbInstance) if str(d.engine).startswith("postgres")]
-        for database in require(apps, "PostgreSQL app database on RDS"):
+        databases += [
+            ("app", d, d.publicly_accessible, d.storage_encrypted)
+            for d in require(apps, "PostgreSQL app database on RDS")
+        ]
+        for role, database, public, encrypted in databases:
             with f.each(database):
-                if known(database.publicly_accessible, f"public access of {database}"):
-                    f.fail("the app database is publicly accessible", database)
-                if not known(database.storage_encrypted, f"encryption of {database}"):
-                    f.fail("the app database is not encrypted", database)
+                if known(public, f"public access of {database}"):
+                    f.fail(f"the {role} database is publicly accessible", database)
+                if not known(encrypted, f"encryption of {database}"):
+                    f.fail(f"the {role} database is not encrypted", database)
                 outside = isolated(deployment, str(database.subnet_group))
                 if outside:
-                    f.fail("the app database is not only in isolated subnets", database, observed=outside)
+                    f.fail(f"the {role} database is not only in isolated subnets", database, observed=outside)
 
 
 @pytest.mark.control("ANL-04")

@@ -4,6 +4,7 @@ or on a named live stack (only with --allow-destructive and a matching --account
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from stackproof.drills import objectives
 from stackproof.drills.az_loss import az_loss_drill
 from stackproof.drills.efs_restore import efs_restore_drill
+from stackproof.drills.engine import Drill
 from stackproof.drills.instance_loss import instance_loss_drill
 from stackproof.drills.inventory import differences, inventory
 from stackproof.drills.rds_restore import rds_restore_drill
@@ -28,47 +30,45 @@ def timeouts(stack: StackHandle) -> dict[str, float] | None:
     return None if stack.emulated else objectives.live_timeouts()
 
 
-@pytest.mark.control("RES-01")
-def test_rds_restore_from_a_snapshot(drill_stack: StackHandle, record_property: Any) -> None:
+def run_drill(
+    stack: StackHandle, control: str, make: Callable[..., Drill], record_property: Any, rows: bool = False
+) -> None:
+    """Run the drill between two inventories and judge it; rows need the MariaDB data plane,
+    and without it the drill runs its other steps and the test is SKIP, never PASS."""
     from stackproof.emulator import mariadb_data
 
+    missing = mariadb_data.unavailable() if rows else None
+    before = inventory(stack)
+    options: dict[str, Any] = {"rows": missing is None} if rows else {}
+    result = make(stack, timeouts=timeouts(stack), **options).run()
+    judge(result, objectives.for_drill(control), record_property, differences(before, inventory(stack)))
+    if missing:
+        pytest.skip(f"rows not verified: {missing}")
+
+
+@pytest.mark.control("RES-01")
+def test_rds_restore_from_a_snapshot(drill_stack: StackHandle, record_property: Any) -> None:
     if not drill_stack.emulated:
         pytest.skip(LIVE_DATA_PLANE)
-    missing = mariadb_data.unavailable()
-    before = inventory(drill_stack)
-    result = rds_restore_drill(drill_stack, rows=missing is None, timeouts=timeouts(drill_stack)).run()
-    judge(result, objectives.for_drill("RES-01"), record_property, differences(before, inventory(drill_stack)))
-    if missing:  # every control-plane step passed; the rows were not verified
-        pytest.skip(f"rows not verified: {missing}")
+    run_drill(drill_stack, "RES-01", rds_restore_drill, record_property, rows=True)
 
 
 @pytest.mark.control("RES-02")
 def test_efs_restore_from_aws_backup(drill_stack: StackHandle, record_property: Any) -> None:
     if not drill_stack.emulated:
         pytest.skip(LIVE_DATA_PLANE)
-    before = inventory(drill_stack)
-    result = efs_restore_drill(drill_stack, timeouts=timeouts(drill_stack)).run()
-    judge(result, objectives.for_drill("RES-02"), record_property, differences(before, inventory(drill_stack)))
+    run_drill(drill_stack, "RES-02", efs_restore_drill, record_property)
 
 
 @pytest.mark.control("RES-03")
 def test_availability_zone_loss(drill_stack: StackHandle, record_property: Any) -> None:
-    from stackproof.emulator import mariadb_data
-
     if not drill_stack.emulated:
         pytest.skip("impairing an Availability Zone on a live account takes an AWS FIS experiment, not built yet")
-    missing = mariadb_data.unavailable()
-    before = inventory(drill_stack)
-    result = az_loss_drill(drill_stack, rows=missing is None, timeouts=timeouts(drill_stack)).run()
-    judge(result, objectives.for_drill("RES-03"), record_property, differences(before, inventory(drill_stack)))
-    if missing:
-        pytest.skip(f"files verified, rows not: {missing}")
+    run_drill(drill_stack, "RES-03", az_loss_drill, record_property, rows=True)
 
 
 @pytest.mark.control("RES-04")
 def test_instance_loss_keeps_efs_files(drill_stack: StackHandle, record_property: Any) -> None:
     if not drill_stack.emulated:
         pytest.skip(LIVE_DATA_PLANE)
-    before = inventory(drill_stack)
-    result = instance_loss_drill(drill_stack, timeouts=timeouts(drill_stack)).run()
-    judge(result, objectives.for_drill("RES-04"), record_property, differences(before, inventory(drill_stack)))
+    run_drill(drill_stack, "RES-04", instance_loss_drill, record_property)
