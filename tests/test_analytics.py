@@ -143,3 +143,15 @@ def test_both_references_in_one_run_and_one_report(tmp_path: Path) -> None:
     page = (latest / "report.html").read_text()
     assert "<th>dashboard/template</th>" in page
     assert "<th>analytics/template</th>" in page
+
+
+def test_plain_pytest_selects_the_analytics_reference() -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    command = [sys.executable, "-m", "pytest", "checks", "--reference", "analytics", "-q", "-p", "no:cacheprovider"]
+    proc = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout
+    assert "10 passed, 26 skipped" in proc.stdout

@@ -99,6 +99,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("stackproof", "stackproof compliance checks")
     group.addoption("--target", default="template", help="comma-separated targets (default: template)")
     group.addoption("--template", default=None, help="CloudFormation template (default: the dashboard reference)")
+    group.addoption(
+        "--reference", default=None, choices=["dashboard", "analytics"], help="a reference system instead of --template"
+    )
     group.addoption("--params", default=None, help="parameters file: CloudFormation CLI JSON or a plain mapping")
     group.addoption("--region", default="us-east-1", help="region for pseudo parameters and Fn::GetAZs")
     group.addoption("--stack-name", default=None, help="target aws: the existing stack to read")
@@ -135,6 +138,13 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     template = config.getoption("--template")
     params = config.getoption("--params")
+    reference = config.getoption("--reference")
+    if reference is not None:
+        if template is not None:
+            raise pytest.UsageError("give --reference or --template, not both")
+        template = str(paths.reference_template(reference))
+        if params is None and paths.reference_params(reference).exists():
+            params = str(paths.reference_params(reference))
     if template is None:
         template = str(paths.dashboard_template())
         if params is None and paths.dashboard_params().exists():
