@@ -133,6 +133,15 @@ def template_source(body: str, stack_name: str, s3: Any | None, bucket: str | No
     return {"TemplateURL": f"https://{bucket}.s3.amazonaws.com/{key}"}
 
 
+def stack_arguments(parameters: Mapping[str, str]) -> dict[str, Any]:
+    """What CreateStack and UpdateStack both take besides the template: parameters, and the
+    capabilities the reference's named IAM roles need."""
+    return {
+        "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
+    }
+
+
 def create_stack(
     cloudformation: Any,
     stack_name: str,
@@ -155,8 +164,7 @@ def create_stack(
         cloudformation.create_stack(
             StackName=stack_name,
             **source,
-            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
-            Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
+            **stack_arguments(parameters),
             **({"DisableRollback": True} if keep_failed else {}),
         )
         waiter = cloudformation.get_waiter("stack_create_complete")
@@ -210,8 +218,7 @@ def update_stack(
     cloudformation.update_stack(
         StackName=stack_name,
         **source,
-        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
-        Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
+        **stack_arguments(parameters),
     )
     try:
         cloudformation.get_waiter("stack_update_complete").wait(

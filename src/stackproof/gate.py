@@ -79,7 +79,12 @@ def checkov_command(directory: Path) -> list[str]:
     ]
 
 
-def run_tool(tool: str, command: list[str]) -> ToolRun:
+def execute(command: list[str], timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a gate tool offline: checkov neither fetches its mapping nor scans packages."""
     env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"}
-    proc = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    return subprocess.run(command, capture_output=True, text=True, env=env, check=False, timeout=timeout)
+
+
+def run_tool(tool: str, command: list[str]) -> ToolRun:
+    proc = execute(command)
     return ToolRun(tool, command, proc.returncode, (proc.stdout + proc.stderr).strip())

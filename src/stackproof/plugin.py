@@ -276,31 +276,28 @@ def drill_stack(request: pytest.FixtureRequest) -> Iterator[Any]:
 def live_stack(config: pytest.Config, state: Session) -> Any:
     import boto3
 
-    from stackproof.drills.guards import TOUCHED, GuardRefused, check_allowed, check_tagged, live_tags
+    from stackproof.drills.guards import TOUCHED, check_allowed, check_tagged, live_tags
     from stackproof.targets.stack_handle import StackHandle
 
     allowed = bool(config.getoption("--allow-destructive"))
     account = config.getoption("--account-id")
-    if not allowed or not account:
-        check_allowed(allowed, account, "", state.stack_name)
+    check_allowed(allowed, account, None, state.stack_name)
     session = boto3.Session(profile_name=state.profile, region_name=state.region)
     actual = session.client("sts").get_caller_identity()["Account"]
-    check_allowed(allowed, account, actual, state.stack_name)
-    if state.stack_name is None:
-        raise GuardRefused("name the stack with --stack-name")
+    stack_name = check_allowed(allowed, account, actual, state.stack_name)
 
     def client(service: str) -> Any:
         return session.client(service)  # type: ignore[call-overload]
 
-    handle = StackHandle(client, state.stack_name, {}, Path(state.template), state.region, actual, False)
-    summaries = client("cloudformation").get_paginator("list_stack_resources").paginate(StackName=state.stack_name)
+    handle = StackHandle(client, stack_name, {}, Path(state.template), state.region, actual, False)
+    summaries = client("cloudformation").get_paginator("list_stack_resources").paginate(StackName=stack_name)
     touched = {
         s["LogicalResourceId"]: (s["ResourceType"], s["PhysicalResourceId"])
         for page in summaries
         for s in page["StackResourceSummaries"]
         if s["ResourceType"] in TOUCHED and s.get("PhysicalResourceId")
     }
-    check_tagged(state.stack_name, touched, live_tags(client, state.region, actual))
+    check_tagged(stack_name, touched, live_tags(client, state.region, actual))
     return handle
 
 

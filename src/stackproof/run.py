@@ -157,12 +157,11 @@ def chosen_tools(options: RunOptions) -> tuple[str, ...]:
 
 
 def failing_tool_findings(session: Session, fail_on: str | None) -> list[ToolFinding]:
-    order = catalogue.SEVERITIES
     return [
         finding
         for report in session.tool_reports
         for finding in report.findings
-        if finding.status in FAILING and (fail_on is None or order.index(finding.severity) >= order.index(fail_on))
+        if finding.status in FAILING and at_or_above(finding.severity, fail_on)
     ]
 
 
@@ -172,15 +171,16 @@ def broken_suppressions(session: Session) -> list[str]:
     return [f"{s.source}: suppression of {s.control}: {s.problem}" for s in session.suppressions if s.problem]
 
 
+def at_or_above(severity: str, fail_on: str | None) -> bool:
+    order = catalogue.SEVERITIES
+    return fail_on is None or order.index(severity) >= order.index(fail_on)
+
+
 def gating(results: list[Result], fail_on: str | None) -> list[Result]:
     """The FAIL and ERROR results that fail the run: all of them, or those of controls at
     ``fail_on`` severity or above."""
-    failing = [r for r in results if r.status in FAILING]
-    if fail_on is None:
-        return failing
-    order = catalogue.SEVERITIES
     controls = catalogue.load()
-    return [r for r in failing if order.index(controls[r.control].severity) >= order.index(fail_on)]
+    return [r for r in results if r.status in FAILING and at_or_above(controls[r.control].severity, fail_on)]
 
 
 def worst(results: list[Result]) -> str:

@@ -13,12 +13,11 @@ Error, Warning and Informational levels are ``high``, ``medium`` and ``low``.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from stackproof.gate import ToolMissing, find_tool
+from stackproof.gate import ToolMissing, execute, find_tool
 from stackproof.results import ERROR, FAIL, SUPPRESSED
 
 TOOLS = ("cfn-lint", "checkov")
@@ -74,8 +73,7 @@ def _broken(tool: str, status: str, message: str, version: str | None = None) ->
 
 
 def _execute(command: list[str]) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"}
-    return subprocess.run(command, capture_output=True, text=True, env=env, check=False, timeout=TIMEOUT)
+    return execute(command, TIMEOUT)
 
 
 def _version(executable: str) -> str | None:
@@ -150,7 +148,6 @@ def run_tool(tool: str, template: str) -> ToolReport:
         executable = find_tool(tool, "STACKPROOF_CFN_LINT" if tool == "cfn-lint" else "STACKPROOF_CHECKOV")
     except (ToolMissing, FileNotFoundError) as exc:
         return _broken(tool, "missing", str(exc))
-    version = _version(executable)
     if tool == "cfn-lint":
         command = [executable, "--format", "json", "--", template]
     else:
@@ -158,7 +155,7 @@ def run_tool(tool: str, template: str) -> ToolReport:
     try:
         proc = _execute(command)
     except (OSError, subprocess.SubprocessError) as exc:
-        return _broken(tool, "failed", f"{tool} could not run: {exc}", version)
+        return _broken(tool, "failed", f"{tool} could not run: {exc}", _version(executable))
     # cfn-lint exits with a bit mask of finding levels (2, 4, 8) and 1 on a crash; checkov with
     # 1 when a check failed. Anything else, or output that is not its JSON, is a broken run.
     crashed = proc.returncode == 1 if tool == "cfn-lint" else proc.returncode not in (0, 1)
@@ -169,6 +166,7 @@ def run_tool(tool: str, template: str) -> ToolReport:
         report = (cfn_lint if tool == "cfn-lint" else checkov)(payload, template)
     except (ValueError, KeyError, TypeError, ToolOutputError) as exc:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        return _broken(tool, "failed", f"{tool} did not report ({exc}): {' / '.join(tail)}", version)
-    report.version = report.version or version
+        return _broken(tool, "failed", f"{tool} did not report ({exc}): {' / '.join(tail)}", _version(executable))
+    # checkov's JSON carries its version; asking costs a second start of the tool (seconds).
+    report.version = report.version or _version(executable)
     return report

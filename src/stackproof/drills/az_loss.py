@@ -16,7 +16,7 @@ import os
 import uuid
 from typing import Any
 
-from stackproof.drills.canaries import ACCESS_POINT_ROOT, _fs_dir, _sha, write_through_sync_function
+from stackproof.drills.canaries import intact, write_through_sync_function
 from stackproof.drills.engine import Drill, Step, StepFailed
 from stackproof.drills.fleet import group
 from stackproof.targets.stack_handle import StackHandle
@@ -141,9 +141,8 @@ def az_loss_drill(
             raise StepFailed(f"the group launched into the impaired {state['zone']}")
         return set(in_service) <= set(serving())
 
-    def intact(drill: Drill) -> bool:
-        root = _fs_dir(fs_id) / ACCESS_POINT_ROOT
-        kept = {k for k, d in state["files"].items() if (root / k).is_file() and _sha((root / k).read_bytes()) == d}
+    def data_intact(drill: Drill) -> bool:
+        kept = intact(fs_id, state["files"])
         if rows:
             with connect(database_id).cursor() as cursor:
                 cursor.execute(f"SELECT name, payload FROM `{database}`.{TABLE}")
@@ -169,7 +168,7 @@ def az_loss_drill(
             Step(
                 "the group replaces capacity in the healthy AZ", lambda d: None, postcondition=replaced, timeout=limit
             ),
-            Step("files (and rows) intact", lambda d: None, postcondition=intact, marks="recovered"),
+            Step("files (and rows) intact", lambda d: None, postcondition=data_intact, marks="recovered"),
         ],
         progress=progress,
     )

@@ -51,3 +51,11 @@ def write_through_sync_function(drill: Drill, stack: StackHandle, key: str, fs_i
         raise StepFailed(f"{key} on the file system differs from the object")
     drill.canary(key, _sha(body))
     return _sha(body)
+
+
+def intact(fs_id: str, written: dict[str, str]) -> set[str]:
+    """The canary files (key -> sha256) found on ``fs_id`` through the access point, unchanged."""
+    root = _fs_dir(fs_id) / ACCESS_POINT_ROOT
+    return {
+        key for key, digest in written.items() if (root / key).is_file() and _sha((root / key).read_bytes()) == digest
+    }

@@ -21,7 +21,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from stackproof.drills.canaries import ACCESS_POINT_ROOT, PREFIXES, _fs_dir, _sha, write_through_sync_function
+from stackproof.drills.canaries import ACCESS_POINT_ROOT, PREFIXES, _fs_dir, intact, write_through_sync_function
 from stackproof.drills.engine import Drill, Step, StepFailed
 from stackproof.drills.fleet import roll_instances_steps
 from stackproof.targets.stack_handle import StackHandle
@@ -176,12 +176,7 @@ def efs_restore_drill(stack: StackHandle, progress: Any = None, timeouts: dict[s
         return {t["SubnetId"] for t in targets} == wanted and len(points) == 1
 
     def verify(drill: Drill) -> bool:
-        root = _fs_dir(state["full_fs"]) / ACCESS_POINT_ROOT
-        kept = {
-            key
-            for key, digest in state["written"].items()
-            if (root / key).is_file() and _sha((root / key).read_bytes()) == digest
-        }
+        kept = intact(state["full_fs"], state["written"])
         before_backup = {k for k in state["written"] if "after-backup" not in k}
         if kept != before_backup:
             raise StepFailed(f"restored files: {sorted(kept)}; expected exactly {sorted(before_backup)}")

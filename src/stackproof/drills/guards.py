@@ -13,15 +13,20 @@ class GuardRefused(Exception):
     pass
 
 
-def check_allowed(allow_destructive: bool, account_id: str | None, actual_account: str, stack_name: str | None) -> None:
+def check_allowed(
+    allow_destructive: bool, account_id: str | None, actual_account: str | None, stack_name: str | None
+) -> str:
+    """The stack the drill may change. ``actual_account`` None: the credentials are not looked
+    up yet (refuse before any call)."""
     if not allow_destructive:
         raise GuardRefused("drills change the deployment: run them on a live account only with --allow-destructive")
     if not account_id:
         raise GuardRefused("name the account the drill may change with --account-id (it must match the credentials)")
-    if account_id != actual_account:
+    if actual_account is not None and account_id != actual_account:
         raise GuardRefused(f"--account-id {account_id} does not match the credentials' account {actual_account}")
     if not stack_name:
         raise GuardRefused("name the stack the drill works on with --stack-name")
+    return stack_name
 
 
 def check_tagged(

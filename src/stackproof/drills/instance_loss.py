@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stackproof.drills.canaries import ACCESS_POINT_ROOT, _fs_dir, _sha, write_through_sync_function
+from stackproof.drills.canaries import intact, write_through_sync_function
 from stackproof.drills.engine import Drill, Step, StepFailed
 from stackproof.drills.fleet import group
 from stackproof.targets.stack_handle import StackHandle
@@ -49,12 +49,7 @@ def instance_loss_drill(stack: StackHandle, progress: Any = None, timeouts: dict
         return bool(in_service - state["before"]) and (in_service - state["before"]) <= registered
 
     def files_intact(drill: Drill) -> bool:
-        root = _fs_dir(fs_id) / ACCESS_POINT_ROOT
-        kept = {
-            k
-            for k, digest in state["written"].items()
-            if (root / k).is_file() and _sha((root / k).read_bytes()) == digest
-        }
+        kept = intact(fs_id, state["written"])
         if kept != set(state["written"]):
             raise StepFailed(
                 f"files changed or missing after the instance loss: {sorted(set(state['written']) - kept)}"

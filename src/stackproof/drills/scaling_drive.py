@@ -22,10 +22,10 @@ def drive(stack: StackHandle, demand: Sequence[float | None], start: datetime.da
     (group,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]
     autoscaling.set_desired_capacity(AutoScalingGroupName=name, DesiredCapacity=group["MinSize"], HonorCooldown=False)
     engine = AlarmEngine(stack.client)
-    capacity = []
+    capacity: list[int] = []
     for minute, load in enumerate(demand):
-        current = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
-        value = cpu(load, int(current["DesiredCapacity"]))
+        # Nothing but the engine's tick changes the group: the last reading is the current size.
+        value = cpu(load, capacity[-1] if capacity else int(group["MinSize"]))
         if value is not None:
             cloudwatch.put_metric_data(
                 Namespace="AWS/EC2",

@@ -136,11 +136,17 @@ def start_backup_job(account_id: str, region: str, vault: str, resource_arn: str
     return job
 
 
-def describe_backup_job(account_id: str, region: str, job_id: str) -> Job:
+def _described(account_id: str, region: str, job_id: str, kind: str) -> Job:
+    """The job, one state further along its lifecycle (each Describe call advances it)."""
     job = account(account_id, region).jobs.get(job_id)
-    if job is None or job.kind != "backup":
-        raise BackupError("ResourceNotFoundException", f"no backup job {job_id}", 404)
+    if job is None or job.kind != kind:
+        raise BackupError("ResourceNotFoundException", f"no {kind} job {job_id}", 404)
     job.advance()
+    return job
+
+
+def describe_backup_job(account_id: str, region: str, job_id: str) -> Job:
+    job = _described(account_id, region, job_id, "backup")
     if job.status == "COMPLETED":
         account(account_id, region).points[job.detail["recovery_point"]].status = "COMPLETED"
     return job
@@ -242,8 +248,4 @@ def start_restore_job(
 
 
 def describe_restore_job(account_id: str, region: str, job_id: str) -> Job:
-    job = account(account_id, region).jobs.get(job_id)
-    if job is None or job.kind != "restore":
-        raise BackupError("ResourceNotFoundException", f"no restore job {job_id}", 404)
-    job.advance()
-    return job
+    return _described(account_id, region, job_id, "restore")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from stackproof.reports.tool_rules import finding_tally, tool_rules
+from stackproof.reports.tool_rules import tool_findings, tool_rules
 from stackproof.results import matrix, tally
 
 STYLE = """
@@ -78,6 +78,18 @@ def drill_timeline(drill: dict[str, Any] | None) -> str:
     )
 
 
+def muted_row(control: dict[str, Any], targets: list[str], cell: str, note: str) -> str:
+    """A control with no result in this run (not run here, or planned), greyed out."""
+    tds = "".join(f'<td class="s planned">{esc(cell)}</td>' for _ in targets)
+    return (
+        f'<tr data-control="{esc(control["id"])}" data-severity="{esc(control["severity"])}" '
+        f'data-family="{esc(control["family"])}" data-statuses="SKIP" class="planned">'
+        f"<td><strong>{esc(control['id'])}</strong></td>"
+        f'<td class="sev {esc(control["severity"])}">{esc(control["severity"])}</td>{tds}'
+        f'<td class="statement">{esc(control["title"])}<br><small>{esc(note)}</small></td></tr>'
+    )
+
+
 def suppression_row(s: dict[str, Any]) -> str:
     broken = s["state"] in ("expired", "invalid")
     problem = f"<br><small>{esc(s['problem'])}</small>" if s["problem"] else ""
@@ -95,7 +107,7 @@ def render(report: dict[str, Any]) -> str:
     cells = matrix(report["results"])
     shown = [c for c in report["catalogue"] if any((c["id"], t) in cells for t in targets)]
     counts = tally(report["results"])
-    tool_counts = finding_tally(report)
+    tool_counts = tally(tool_findings(report))
     planned = [c for c in report["catalogue"] if c["status"] == "planned"]
     not_run = [c for c in report["catalogue"] if c["status"] == "active" and c not in shown]
 
@@ -123,24 +135,10 @@ def render(report: dict[str, Any]) -> str:
         )
     for control in not_run:
         where = "the drills: pytest scenarios (tox -e drill)" if control.get("suite") == "scenarios" else "checks/"
-        tds = "".join('<td class="s planned">not run</td>' for _ in targets)
-        rows.append(
-            f'<tr data-control="{esc(control["id"])}" data-severity="{esc(control["severity"])}" '
-            f'data-family="{esc(control["family"])}" data-statuses="SKIP" class="planned">'
-            f"<td><strong>{esc(control['id'])}</strong></td>"
-            f'<td class="sev {esc(control["severity"])}">{esc(control["severity"])}</td>{tds}'
-            f'<td class="statement">{esc(control["title"])}<br><small>not in this run: shown by '
-            f"{esc(where)}</small></td></tr>"
-        )
+        rows.append(muted_row(control, targets, "not run", f"not in this run: shown by {where}"))
     for control in planned:
-        tds = "".join('<td class="s planned">planned</td>' for _ in targets)
         rows.append(
-            f'<tr data-control="{esc(control["id"])}" data-severity="{esc(control["severity"])}" '
-            f'data-family="{esc(control["family"])}" data-statuses="SKIP" class="planned">'
-            f"<td><strong>{esc(control['id'])}</strong></td>"
-            f'<td class="sev {esc(control["severity"])}">{esc(control["severity"])}</td>{tds}'
-            f'<td class="statement">{esc(control["title"])}<br><small>not checked yet: planned in '
-            f"{esc(control.get('planned_in', ''))}</small></td></tr>"
+            muted_row(control, targets, "planned", f"not checked yet: planned in {control.get('planned_in', '')}")
         )
     rules = tool_rules(report)
     for row in rules:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stackproof.reports.tool_rules import finding_tally, tool_rules
+from stackproof.reports.tool_rules import tool_findings, tool_rules
 from stackproof.results import matrix, tally
 
 ICON = {"PASS": "PASS", "FAIL": "**FAIL**", "ERROR": "**ERROR**", "SKIP": "skip", "SUPPRESSED": "suppressed"}
@@ -15,7 +15,7 @@ def render(report: dict[str, Any]) -> str:
     targets = run["targets"]
     verdicts = matrix(report["results"])
     counts = tally(report["results"])
-    tool_counts = finding_tally(report)
+    tool_counts = tally(tool_findings(report))
     verdict = "passed" if run["exit_code"] == 0 else "failed"
     lines = [
         f"### stackproof {verdict}: {', '.join(f'{n} {s.lower()}' for s, n in counts.items())}"

@@ -56,10 +56,6 @@ def tool_rules(report: dict[str, Any]) -> list[ToolRule]:
     return rows
 
 
-def finding_tally(report: dict[str, Any]) -> dict[str, int]:
-    """How many tool findings of each status (a run that did not happen counts as one ERROR)."""
-    counts: dict[str, int] = {}
-    for tool in report.get("tools", []):
-        for finding in tool["findings"]:
-            counts[finding["status"]] = counts.get(finding["status"], 0) + 1
-    return dict(sorted(counts.items()))
+def tool_findings(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every gate-tool finding of the report (a tool that did not run is one ERROR finding)."""
+    return [finding for tool in report.get("tools", []) for finding in tool["findings"]]
