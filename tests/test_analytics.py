@@ -155,3 +155,17 @@ def test_plain_pytest_selects_the_analytics_reference() -> None:
     proc = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout
     assert "10 passed, 26 skipped" in proc.stdout
+
+
+def test_gate_tools_of_each_reference_sit_in_its_own_column(tmp_path: Path) -> None:
+    proc = stackproof_run("--reference", "dashboard,analytics", "--tools", "cfn-lint", "--reports", str(tmp_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    summary = (tmp_path / "latest" / "summary.md").read_text()
+    assert "| control | severity | dashboard/template | analytics/template |" in summary
+    assert "| cfn-lint | gate | PASS | - |" in summary
+    assert "| cfn-lint | gate | - | PASS |" in summary
+    import json
+
+    tools = json.loads((tmp_path / "latest" / "report.json").read_text())["tools"]
+    assert [(t["tool"], t["reference"]) for t in tools] == [("cfn-lint", "dashboard"), ("cfn-lint", "analytics")]
+    assert 'class="s PASS">PASS</td><td class="s">-</td>' in (tmp_path / "latest" / "report.html").read_text()

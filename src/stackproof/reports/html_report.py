@@ -143,7 +143,7 @@ def render(report: dict[str, Any]) -> str:
     rules = tool_rules(report)
     for row in rules:
         tds = "".join(
-            f'<td class="s {esc(row.status)}">{esc(row.status)}</td>' if t == "template" else '<td class="s">-</td>'
+            f'<td class="s {esc(row.status)}">{esc(row.status)}</td>' if t == row.column else '<td class="s">-</td>'
             for t in targets
         )
         link = f' <a href="{esc(row.help_uri)}">rule</a>' if row.help_uri.startswith("https://") else ""

@@ -128,11 +128,12 @@ def _suite(
 def _tool_suite(root: ET.Element, tool: dict[str, Any], run: dict[str, Any], totals: dict[str, int]) -> None:
     """cfn-lint or checkov on the template: a case for the run itself and one per finding."""
     cases: list[tuple[str, str, str | None, str]] = []
+    classname = f"stackproof.{tool.get('target', 'template')}.{tool['tool']}"
     for row in tool_rules({"tools": [tool]}):
         if row.id == row.tool:
             # The run itself: an error when the tool did not run; its findings are the failures.
             outcome = OUTCOME["ERROR"] if row.status == "ERROR" else None
-            cases.append((row.tool, f"stackproof.template.{row.tool}", outcome, row.title))
+            cases.append((row.tool, classname, outcome, row.title))
             continue
         for finding in row.findings:
             where = f"{finding['resource'] or ''} ({finding['file']}:{finding['line']})" if finding["line"] else ""
@@ -140,12 +141,12 @@ def _tool_suite(root: ET.Element, tool: dict[str, Any], run: dict[str, Any], tot
             cases.append(
                 (
                     f"{row.id} {where}".strip(),
-                    f"stackproof.template.{row.tool}",
+                    classname,
                     OUTCOME.get(finding["status"]),
                     message,
                 )
             )
-    _suite(root, f"stackproof.template.{tool['tool']}", run, cases, totals)
+    _suite(root, classname, run, cases, totals)
 
 
 def _suppression_suite(

@@ -139,7 +139,7 @@ def build(session: Session, exit_code: int, times: RunTimes, identifier: str) ->
         "results": [{**asdict(result), "reference": reference_of(session)} for result in session.results],
         "drift": drift,
         "suppressions": states(session.suppressions, session.applied),
-        "tools": [report.as_dict() for report in session.tool_reports],
+        "tools": [{**report.as_dict(), "reference": reference_of(session)} for report in session.tool_reports],
     }
 
 
@@ -174,6 +174,7 @@ def by_reference_and_target(report: dict[str, Any]) -> dict[str, Any]:
         return report
     shown = {**report, "run": dict(report["run"])}
     shown["results"] = [{**r, "target": f"{r['reference']}/{r['target']}"} for r in report["results"]]
+    shown["tools"] = [{**t, "target": f"{t['reference']}/template"} for t in report["tools"]]
     shown["run"]["targets"] = list(dict.fromkeys(r["target"] for r in shown["results"]))
     shown["run"]["template"] = {
         "path": ", ".join(r["template"]["path"] for r in report["run"]["references"]),

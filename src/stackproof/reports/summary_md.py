@@ -34,7 +34,7 @@ def render(report: dict[str, Any]) -> str:
     rules = tool_rules(report)
     for row in rules:
         if row.id == row.tool or row.status != "SUPPRESSED":
-            cells = " | ".join(ICON[row.status] if t == "template" else "-" for t in targets)
+            cells = " | ".join(ICON[row.status] if t == row.column else "-" for t in targets)
             lines.append(f"| {row.id} | {row.severity if row.id != row.tool else 'gate'} | {cells} |")
     failing = [r for r in report["results"] if r["status"] in ("FAIL", "ERROR")]
     tool_failing = [(row, f) for row in rules for f in row.findings if f["status"] in ("FAIL", "ERROR")]
@@ -47,7 +47,7 @@ def render(report: dict[str, Any]) -> str:
             at = f" ({finding['file']}:{finding['line']})" if finding["line"] else ""
             name = row.id if row.id != row.tool else row.tool
             lines.append(
-                f"- **{name}** `template` {finding['status']}: {finding['resource'] or ''}{at} {finding['message']}"
+                f"- **{name}** `{row.column}` {finding['status']}: {finding['resource'] or ''}{at} {finding['message']}"
             )
     suppressed = [r for r in report["results"] if r["status"] == "SUPPRESSED"]
     tool_suppressed = [(row, f) for row in rules for f in row.findings if f["status"] == "SUPPRESSED"]

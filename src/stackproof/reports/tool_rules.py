@@ -19,23 +19,27 @@ class ToolRule:
     severity: str
     status: str
     findings: list[dict[str, Any]] = field(default_factory=list)
+    column: str = "template"  # the matrix column it belongs to (``analytics/template`` with several references)
 
 
 def tool_rules(report: dict[str, Any]) -> list[ToolRule]:
     rows = []
     for tool in report.get("tools", []):
+        column = tool.get("target", "template")
         if tool["status"] == "ran":
             failed = sum(f["status"] == "FAIL" for f in tool["findings"])
             suppressed = sum(f["status"] == "SUPPRESSED" for f in tool["findings"])
             passed = f"{tool['passed']} checks passed, " if tool["tool"] == "checkov" else ""
             title = f"{tool['tool']} {tool['version'] or ''} ran: {passed}{failed} failed, {suppressed} suppressed"
             status = "FAIL" if failed else "PASS"
-            rows.append(ToolRule(tool["tool"], tool["tool"], title, "", "high", status))
+            rows.append(ToolRule(tool["tool"], tool["tool"], title, "", "high", status, column=column))
         by_rule: dict[str, ToolRule] = {}
         for finding in tool["findings"]:
             rule_id = finding["rule"]
             if rule_id == tool["tool"]:  # the tool did not run: its own row, ERROR
-                rows.append(ToolRule(tool["tool"], tool["tool"], tool["message"], "", "high", "ERROR", [finding]))
+                rows.append(
+                    ToolRule(tool["tool"], tool["tool"], tool["message"], "", "high", "ERROR", [finding], column)
+                )
                 continue
             meta = tool["rules"].get(rule_id, {"title": rule_id, "help_uri": ""})
             row = by_rule.setdefault(
@@ -47,6 +51,7 @@ def tool_rules(report: dict[str, Any]) -> list[ToolRule]:
                     meta["help_uri"],
                     finding["severity"],
                     "PASS",
+                    column=column,
                 ),
             )
             row.findings.append(finding)
