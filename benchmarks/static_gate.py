@@ -131,7 +131,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--checkov", help="checkov executable (default: STACKPROOF_CHECKOV, .tox/static, PATH)")
     args = parser.parse_args()
-    from stackproof.gate import ToolMissing, find_tool
+    from stackproof.gate.tools import ToolMissing, find_tool
 
     checkov = args.checkov or str(ROOT / ".tox" / "static" / "bin" / "checkov")
     if not Path(checkov).exists():

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from stackproof import policy
 from stackproof.checking import findings, known, require
-from stackproof.documents import as_list, statements
+from stackproof.domain import policy
 from stackproof.model.deployment import PRIVATE, Deployment
+from stackproof.model.documents import as_list, statements
 from stackproof.model.types import (
     AccessPoint,
     AutoScalingGroup,

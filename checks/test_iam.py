@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from stackproof.checking import findings, known, require
-from stackproof.documents import as_list, statements
 from stackproof.model.deployment import Deployment
+from stackproof.model.documents import as_list, statements
 from stackproof.model.types import LaunchTemplate, Role, SecurityGroup
 
 SSM_CORE = "AmazonSSMManagedInstanceCore"

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from stackproof import policy
 from stackproof.checking import findings, known, require
+from stackproof.domain import policy
+from stackproof.domain.quotas import demand
 from stackproof.model.deployment import Deployment
 from stackproof.model.types import AutoScalingGroup, Function
-from stackproof.quotas import demand
 from stackproof.template.values import Unknown
 
 

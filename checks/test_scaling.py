@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from stackproof import policy
 from stackproof.checking import Findings, findings, known, require
+from stackproof.domain import policy
+from stackproof.domain.scaling_sim import simulate, stability_traces
+from stackproof.domain.scaling_spec import alarms_for, simulated_group
 from stackproof.model.deployment import PRIVATE, Deployment
 from stackproof.model.types import Alarm, AutoScalingGroup, ScalingPolicy, Subnet
-from stackproof.scaling_sim import simulate, stability_traces
-from stackproof.scaling_spec import alarms_for, simulated_group
 
 SCALE_OUT = ("GreaterThanOrEqualToThreshold", "GreaterThanThreshold")
 SCALE_IN = ("LessThanThreshold", "LessThanOrEqualToThreshold")

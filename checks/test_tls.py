@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from stackproof import policy
 from stackproof.checking import NotEmulated, findings, known, require
+from stackproof.domain import policy
 from stackproof.model.deployment import Deployment
 from stackproof.model.types import (
     Bucket,

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from stackproof.checking import ControlFailed, Evidence
+from stackproof.domain.scaling_sim import simulate
+from stackproof.domain.scaling_spec import simulated_group
 from stackproof.drills.scaling_drive import EPOCH, drive
 from stackproof.model.from_template import build
 from stackproof.model.types import AutoScalingGroup
-from stackproof.scaling_sim import simulate
-from stackproof.scaling_spec import simulated_group
 from stackproof.targets.stack_handle import StackHandle
 from stackproof.template.loader import load_template
 from stackproof.template.resolver import resolve

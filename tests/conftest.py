@@ -9,7 +9,7 @@ from types import ModuleType
 
 import pytest
 
-from stackproof.importing import import_file
+from stackproof.support.importing import import_file
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "reference" / "cloudformation" / "dashboard.yaml"

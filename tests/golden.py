@@ -81,7 +81,7 @@ def replaying_tool(directory: Path, tool: str, recorded: dict[str, Any]) -> Path
 
 def record(case: str) -> None:
     """Run the real tools on the case's template and keep their JSON (paths made relative)."""
-    from stackproof.gate import find_tool
+    from stackproof.gate.tools import find_tool
 
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)

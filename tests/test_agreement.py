@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from stackproof import catalogue
-from stackproof.evaluate import evaluate
+from stackproof.results.evaluate import evaluate
 from stackproof.targets import TargetError, TargetOptions, load
 from tests.conftest import REGION, TEMPLATE
 from tests.mutants import MUTANTS, Mutant

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from stackproof import catalogue
-from stackproof.evaluate import evaluate
 from stackproof.model.deployment import Deployment
 from stackproof.model.from_template import build
+from stackproof.results.evaluate import evaluate
 from stackproof.template.loader import load_parameters, load_template
 from stackproof.template.resolver import resolve
 from tests.conftest import TEMPLATE, stackproof_run

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from stackproof import paths
 from stackproof.drills.az_loss import az_loss_drill
 from stackproof.drills.efs_restore import efs_restore_drill
 from stackproof.drills.engine import Drill, DrillInterrupted
@@ -22,6 +21,7 @@ from stackproof.drills.instance_loss import instance_loss_drill
 from stackproof.drills.inventory import differences, inventory
 from stackproof.drills.rds_restore import rds_restore_drill
 from stackproof.emulator import mariadb_data
+from stackproof.support import paths
 from stackproof.targets import TargetOptions
 from stackproof.targets.moto import MotoTarget
 from stackproof.targets.stack_handle import StackHandle

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from stackproof import deploy
 from stackproof.build.lambda_zip import build_zip
+from stackproof.targets import deploy
 from tests.conftest import REGION, ROOT, TEMPLATE, deploy_summaries
 
 pytestmark = pytest.mark.moto

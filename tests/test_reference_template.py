@@ -107,8 +107,8 @@ def test_every_checkov_exception_is_per_resource_and_justified(path: Path) -> No
     for path in [
         ROOT / "tox.ini",
         ROOT / ".ci" / "run",
-        ROOT / "src" / "stackproof" / "gate.py",
-        ROOT / "src" / "stackproof" / "tool_findings.py",
+        ROOT / "src" / "stackproof" / "gate" / "tools.py",
+        ROOT / "src" / "stackproof" / "gate" / "findings.py",
     ]:
         text = path.read_text(encoding="utf-8")
         assert "--skip-check" not in text, path
@@ -125,8 +125,8 @@ def test_cfn_lint_exceptions_are_justified(template: dict[str, Any]) -> None:
 @pytest.mark.parametrize("path", REFERENCES, ids=[p.stem for p in REFERENCES])
 def test_checkov_passes_every_reference_template(path: Path) -> None:
     """The gate of both references: no failed check, only the justified skips (offline)."""
-    from stackproof.gate import ToolMissing, find_tool
-    from stackproof.tool_findings import run_tool
+    from stackproof.gate.findings import run_tool
+    from stackproof.gate.tools import ToolMissing, find_tool
 
     try:
         find_tool("checkov", "STACKPROOF_CHECKOV")

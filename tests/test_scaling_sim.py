@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from stackproof.domain.scaling_sim import ALARM, INSUFFICIENT, OK, AlarmSpec, GroupSpec, PolicySpec, Step, simulate
 from stackproof.model.types import AutoScalingGroup
-from stackproof.scaling_sim import ALARM, INSUFFICIENT, OK, AlarmSpec, GroupSpec, PolicySpec, Step, simulate
 from tests.conftest import TEMPLATE
 from tests.mutants import MUTANTS
 from tests.test_controls import model_of

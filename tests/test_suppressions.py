@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from stackproof.suppressions import SuppressionFileError, from_file, from_template, matching
+from stackproof.results.suppressions import SuppressionFileError, from_file, from_template, matching
 from stackproof.template.cfn_yaml import load_text
 from tests.conftest import TEMPLATE, stackproof_run
 from tests.mutants import MUTANTS

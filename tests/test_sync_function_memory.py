@@ -19,7 +19,7 @@ from types import ModuleType
 
 import pytest
 
-from stackproof.ports import free_port
+from stackproof.support.ports import free_port
 
 SIZE = 50 * 1024 * 1024
 PEAK_LIMIT = 8 * 1024 * 1024  # well under the object's 50 MB

@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from stackproof import catalogue, deploy
-from stackproof.drift import compare
-from stackproof.evaluate import evaluate, load_checks
+from stackproof import catalogue
+from stackproof.domain.drift import compare
 from stackproof.model.deployment import Deployment
 from stackproof.model.from_template import build
 from stackproof.model.types import AutoScalingGroup, LogGroup
-from stackproof.targets import TargetError, TargetOptions, load
+from stackproof.results.evaluate import evaluate, load_checks
+from stackproof.targets import TargetError, TargetOptions, deploy, load
 from stackproof.targets.aws_calls import CallRecorder, WriteRefused
 from stackproof.template.loader import load_template
 from stackproof.template.resolver import resolve
@@ -116,7 +116,7 @@ def live_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aws_credentials:
 
     from stackproof.build.lambda_zip import build_zip
     from stackproof.emulator.moto_patches import install
-    from stackproof.ports import free_port
+    from stackproof.support.ports import free_port
 
     install()
     port = free_port()
@@ -206,7 +206,7 @@ def test_a_scenario_allowed_by_name_may_write(moto_aws: None) -> None:
 
 
 def test_least_privilege_policy_allows_every_call_of_a_run_and_only_reads(live_stack: LiveStack) -> None:
-    from stackproof.permissions import action_for, allowed_actions, is_allowed, non_read
+    from stackproof.targets.permissions import action_for, allowed_actions, is_allowed, non_read
 
     allowed = allowed_actions(ROOT / "reference" / "iam" / "stackproof-readonly.json")
     assert non_read(allowed) == []

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from stackproof.gate import ToolMissing, find_tool
-from stackproof.tool_findings import ToolOutputError, cfn_lint, checkov, parse_tools
+from stackproof.gate.findings import ToolOutputError, cfn_lint, checkov, parse_tools
+from stackproof.gate.tools import ToolMissing, find_tool
 from tests.conftest import TEMPLATE, stackproof_run
 
 PARAMS = TEMPLATE.with_name("dashboard.params.json")

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from stackproof import catalogue, paths
+from stackproof import catalogue
 from stackproof.checking import ControlFailed, Undecidable
-from stackproof.evaluate import status_for
 from stackproof.results import ERROR, FAIL, PASS, SKIP, SUPPRESSED, Result
-from stackproof.suppressions import Suppression, SuppressionFileError, matching
+from stackproof.results.evaluate import status_for
+from stackproof.results.session import Session
+from stackproof.results.suppressions import SuppressionFileError, matching
+from stackproof.support import paths
 
 if TYPE_CHECKING:
     from stackproof.model.deployment import Deployment
@@ -33,63 +34,6 @@ MARKERS = {
     "destructive": "changes the deployment; runs only where explicitly allowed",
     "scenario": "a restore or resilience drill",
 }
-
-
-@dataclass
-class Session:
-    """Per-run state, kept in ``config.stash``: target models and collected verdicts."""
-
-    targets: list[str]
-    template: str
-    params: str | None
-    region: str
-    stack_name: str | None = None
-    profile: str | None = None
-    models: dict[str, Deployment | Exception] = field(default_factory=dict)
-    opened: list[Any] = field(default_factory=list)  # targets to close (emulators to stop)
-    results: list[Result] = field(default_factory=list)
-    collected_controls: dict[str, list[str]] = field(default_factory=dict)
-    suppressions: list[Suppression] = field(default_factory=list)
-    applied: list[Suppression] = field(default_factory=list)
-    tool_reports: list[Any] = field(default_factory=list)  # stackproof.tool_findings.ToolReport
-
-    def load_suppressions(self, file: str | None, today: datetime.date | None = None) -> None:
-        """Suppressions beside the template's resources and in ``file``. A template that
-        cannot be read adds none here: its target reports it."""
-        from stackproof.suppressions import from_file, from_template
-        from stackproof.template.cfn_yaml import TemplateSyntaxError, load_text
-
-        day = today or datetime.date.today()
-        controls = list(catalogue.load())
-        try:
-            data = load_text(Path(self.template).read_text(encoding="utf-8"), self.template)
-        except (OSError, UnicodeDecodeError, TemplateSyntaxError):
-            data = None
-        if data is not None:
-            self.suppressions += from_template(data, self.template, controls, day)
-        if file:
-            self.suppressions += from_file(Path(file), controls, day)
-
-    def model(self, target: str) -> Deployment:
-        if target not in self.models:
-            from stackproof import targets
-
-            try:
-                options = targets.TargetOptions(self.template, self.params, self.region, self.stack_name, self.profile)
-                opened = targets.load(target, options)
-                self.opened.append(opened)
-                self.models[target] = opened.deployment()
-            except Exception as exc:  # the verdict for every check on it is ERROR
-                self.models[target] = exc
-        found = self.models[target]
-        if isinstance(found, Exception):
-            raise Undecidable(f"target {target} has no deployment: {found}")
-        return found
-
-    def close(self) -> None:
-        """Tear down what targets started (emulators, deployed stacks), newest first."""
-        while self.opened:
-            self.opened.pop().close()
 
 
 session_key = pytest.StashKey[Session]()
@@ -186,7 +130,7 @@ class ReportWriter:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        from stackproof.run import write_reports
+        from stackproof.reports.write import write_reports
 
         state = session.config.stash.get(session_key, None)
         if state is None or not state.results:

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from stackproof import paths
+from stackproof.support import paths
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Sequence
 
-from stackproof.scaling_sim import cpu
+from stackproof.domain.scaling_sim import cpu
 from stackproof.targets.stack_handle import StackHandle
 
 EPOCH = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)

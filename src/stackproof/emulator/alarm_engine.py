@@ -2,7 +2,7 @@
 metrics and policies but never evaluates or executes them (and whose ``ExecutePolicy`` fails
 for step scaling). Driven from outside through the APIs, one tick per minute: at the end of each
 alarm's period the alarm is evaluated on ``GetMetricStatistics`` datapoints with
-:class:`stackproof.scaling_sim.AlarmSpec` (the same rules the SCL-05 simulation uses), its state
+:class:`stackproof.domain.scaling_sim.AlarmSpec` (the same rules the SCL-05 simulation uses), its state
 set with ``SetAlarmState``, and while in ALARM its scaling-policy actions are executed: the step
 chosen by the breach, the adjustment applied with ``SetDesiredCapacity`` within the group's
 bounds, after the policy's warm-up (or the group's default cooldown) since the last activity.
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from stackproof.scaling_sim import ALARM, INSUFFICIENT, AlarmSpec, PolicySpec, Step
+from stackproof.domain.scaling_sim import ALARM, INSUFFICIENT, AlarmSpec, PolicySpec, Step
 
 
 @dataclass

@@ -11,9 +11,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from stackproof import paths
 from stackproof.emulator import efs_data
-from stackproof.importing import import_file
+from stackproof.support import paths
+from stackproof.support.importing import import_file
 
 pending: list[tuple[str, dict[str, Any]]] = []  # (function ARN, S3 event) that moto's S3 sent
 

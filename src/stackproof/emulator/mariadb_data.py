@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stackproof.ports import free_port
+from stackproof.support.ports import free_port
 
 TOOLS = ("mariadbd", "mariadb-install-db", "mariadb-dump", "mariadb")
 

@@ -494,7 +494,7 @@ def _service_quotas() -> None:
     """moto answers Service Quotas only for vpc; answer every code of the policy data."""
     from moto.servicequotas.models import ServiceQuotasBackend
 
-    from stackproof import policy
+    from stackproof.domain import policy
 
     defaults = {q["code"]: q for q in policy.load()["quotas"]}
     original = ServiceQuotasBackend.get_service_quota

@@ -77,7 +77,7 @@ class Deployment:
     def refs(self, value: Any) -> set[str]:
         """Keys of the model objects a value (or list of values) refers to: logical IDs
         behind Ref/GetAtt/Sub on a template, ARNs and names on a deployed stack."""
-        from stackproof.documents import as_list, names
+        from stackproof.model.documents import as_list, names
 
         found = names(value)
         for item in as_list(value):
@@ -91,11 +91,11 @@ class Deployment:
     def all(self, kind: type[T]) -> list[T]:
         """Every object of ``kind``; Undecidable when the target could not read that kind."""
         if kind in self.not_emulated:
-            from stackproof.checking import NotEmulated
+            from stackproof.model.outcomes import NotEmulated
 
             raise NotEmulated(f"{kind.__name__}: {self.not_emulated[kind]}")
         if kind in self.gaps:
-            from stackproof.checking import Undecidable
+            from stackproof.model.outcomes import Undecidable
 
             raise Undecidable(f"{kind.__name__} objects: {self.gaps[kind].reason}")
         return list(self._objects.get(kind, {}).values())  # type: ignore[arg-type]

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from stackproof import __version__, catalogue
-from stackproof.plugin import Session
-from stackproof.suppressions import states
+from stackproof.results.session import Session
+from stackproof.results.suppressions import states
 from stackproof.template.values import FromParameter, Unknown
 
 REDACTED = "<redacted>"
@@ -67,7 +67,7 @@ class RunTimes:
 
 
 def build(session: Session, exit_code: int, times: RunTimes, identifier: str) -> dict[str, Any]:
-    from stackproof.drift import compare
+    from stackproof.domain.drift import compare
     from stackproof.model.deployment import Deployment
 
     template_path = Path(session.template)

@@ -52,7 +52,8 @@ class AwsTarget:
                 "target aws: no credentials (set AWS_PROFILE, use --profile, or log in with SSO)"
             ) from None
         model.api_calls = dict(recorder.calls)
-        from stackproof import policy, quota_usage
+        from stackproof.domain import policy
+        from stackproof.targets import quota_usage
 
         model.quota_facts = quota_usage.collect(client, policy.load())
         if self.options.probe_tls:

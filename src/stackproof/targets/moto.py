@@ -13,10 +13,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from stackproof import deploy, paths, policy, quota_usage
+from stackproof.domain import policy
 from stackproof.model.deployment import Deployment
-from stackproof.ports import free_port
-from stackproof.targets import TargetError, TargetOptions
+from stackproof.support import paths
+from stackproof.support.ports import free_port
+from stackproof.targets import TargetError, TargetOptions, deploy, quota_usage
 from stackproof.targets.aws_calls import CallRecorder
 from stackproof.targets.stack_handle import StackHandle
 from stackproof.template.loader import TemplateError, load_parameters, load_template

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stackproof import deploy
+from stackproof.targets import deploy
 
 
 @dataclass

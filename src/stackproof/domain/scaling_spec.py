@@ -4,10 +4,10 @@ pass."""
 
 from __future__ import annotations
 
-from stackproof.checking import known
+from stackproof.domain.scaling_sim import AlarmSpec, GroupSpec, PolicySpec, Step
 from stackproof.model.deployment import Deployment
+from stackproof.model.outcomes import known
 from stackproof.model.types import Alarm, AutoScalingGroup, ScalingPolicy
-from stackproof.scaling_sim import AlarmSpec, GroupSpec, PolicySpec, Step
 
 
 def alarms_for(deployment: Deployment, p: ScalingPolicy) -> list[Alarm]:

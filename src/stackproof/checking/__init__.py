@@ -13,21 +13,24 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import pytest
-
+from stackproof.model.outcomes import NotEmulated, Undecidable, known
 from stackproof.model.types import Location, Obj
-from stackproof.template.values import Unknown, first_unknown
+from stackproof.template.values import Unknown
 
 T = TypeVar("T")
 
-
-class Undecidable(Exception):
-    """The check could not decide: a value is unknown or a capability is missing."""
-
-
-class NotEmulated(pytest.skip.Exception):  # type: ignore[misc,name-defined]
-    """The target cannot show this: an emulator that does not provide the service.
-    A skip with its reason, never a pass."""
+__all__ = [
+    "ControlFailed",
+    "Evidence",
+    "Findings",
+    "NotEmulated",
+    "Undecidable",
+    "exists",
+    "findings",
+    "known",
+    "locations",
+    "require",
+]
 
 
 @dataclass(frozen=True)
@@ -51,15 +54,6 @@ class ControlFailed(AssertionError):
         lines = [str(e) for e in self.evidence]
         lines += [f"(also undecided: {u})" for u in self.undecided]
         super().__init__("\n".join(lines))
-
-
-def known(value: T | Unknown, what: str) -> T:
-    """``value`` if it is fully known, else raise Undecidable naming ``what``."""
-    unknown = first_unknown(value)
-    if unknown is not None:
-        raise Undecidable(f"{what}: {unknown.reason}" + (f" (line {unknown.line})" if unknown.line else ""))
-    assert not isinstance(value, Unknown)
-    return value
 
 
 def exists(obj: Obj) -> bool:

@@ -1,4 +1,4 @@
-"""Run a command against LocalStack: ``python -m stackproof.localstack_runner -- CMD ...``.
+"""Run a command against LocalStack: ``python -m stackproof.targets.localstack_runner -- CMD ...``.
 
 With ``LOCALSTACK_ENDPOINT`` set, that instance is used as it is. Otherwise LocalStack (from
 this environment, host mode, no Docker) is started on a free loopback port, awaited until
@@ -18,7 +18,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from stackproof.ports import free_port
+from stackproof.support.ports import free_port
 
 HEALTH_TIMEOUT = 90.0
 
@@ -78,7 +78,7 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["--"]:
         argv = argv[1:]
     if not argv:
-        print("usage: python -m stackproof.localstack_runner -- COMMAND ...", file=sys.stderr)
+        print("usage: python -m stackproof.targets.localstack_runner -- COMMAND ...", file=sys.stderr)
         return 2
     if os.environ.get("LOCALSTACK_ENDPOINT"):
         return subprocess.call(argv)

@@ -11,9 +11,9 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from stackproof.checking import known
 from stackproof.model import types as m
 from stackproof.model.deployment import Deployment
+from stackproof.model.outcomes import known
 
 
 def _per_vpc(deployment: Deployment, objs: list[Any], extra: int = 0) -> int:

@@ -2,7 +2,7 @@
 and on the template target of every ``stackproof run``, whose reports carry their findings.
 
 Both tools run as subprocesses. checkov pins its own boto3 and networkx, so it lives in an
-environment of its own (``python -m stackproof.toolenv``, which tox runs); the gate finds it
+environment of its own (``python -m stackproof.gate.toolenv``, which tox runs); the gate finds it
 through ``STACKPROOF_CHECKOV``, beside this Python, on ``PATH`` or in the project's
 ``.tox/checkov``, and a missing tool is an ERROR, never a silent pass.
 """
@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from stackproof import paths
+from stackproof.support import paths
 
 
 @dataclass(frozen=True)

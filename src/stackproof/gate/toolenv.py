@@ -1,10 +1,10 @@
 """A virtualenv of its own for a gate tool that cannot share ours (checkov pins boto3 and
 networkx). Created once and reused while its requirements stay the same::
 
-    python -m stackproof.toolenv .tox/checkov checkov==3.3.30
+    python -m stackproof.gate.toolenv .tox/checkov checkov==3.3.30
 
 tox runs this before the environments that need checkov; ``stackproof run`` then finds
-``.tox/checkov/bin/checkov`` by itself (see :func:`stackproof.gate.find_tool`).
+``.tox/checkov/bin/checkov`` by itself (see :func:`stackproof.gate.tools.find_tool`).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def ensure(directory: Path, requirements: list[str]) -> bool:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) < 2:
-        print("usage: python -m stackproof.toolenv DIRECTORY REQUIREMENT...", file=sys.stderr)
+        print("usage: python -m stackproof.gate.toolenv DIRECTORY REQUIREMENT...", file=sys.stderr)
         return 2
     directory = Path(args[0]).resolve()
     try:

@@ -7,7 +7,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from stackproof import __version__, paths
+from stackproof import __version__
+from stackproof.support import paths
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -48,7 +49,7 @@ def _cmd_build_lambda(args: argparse.Namespace) -> int:
 
 
 def _cmd_gate(args: argparse.Namespace) -> int:
-    from stackproof.gate import ToolMissing, cfn_lint_command, checkov_command, run_tool
+    from stackproof.gate.tools import ToolMissing, cfn_lint_command, checkov_command, run_tool
 
     directory = Path(args.directory) if args.directory else paths.reference_dir() / "cloudformation"
     templates = sorted(
@@ -83,7 +84,7 @@ def _cmd_gate(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from stackproof.run import RunOptions, main
+    from stackproof.cli.run import RunOptions, main
 
     options = RunOptions(
         targets=args.target,

@@ -17,7 +17,7 @@ import subprocess
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from stackproof.gate import ToolMissing, execute, find_tool
+from stackproof.gate.tools import ToolMissing, execute, find_tool
 from stackproof.results import ERROR, FAIL, SUPPRESSED
 
 TOOLS = ("cfn-lint", "checkov")

@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
-from stackproof import catalogue, paths
+from stackproof import catalogue
 from stackproof.checking import ControlFailed, Undecidable
-from stackproof.importing import import_file
 from stackproof.model.deployment import Deployment
 from stackproof.results import ERROR, FAIL, PASS, SKIP
+from stackproof.support import paths
+from stackproof.support.importing import import_file
 
 
 @dataclass(frozen=True)
