@@ -1,7 +1,6 @@
-"""Project-wide pytest wiring: fixtures that keep every test away from real AWS accounts.
-
-The stackproof pytest plugin (targets, the ``deployment`` fixture) will be registered from here.
-"""
+"""Project-wide pytest wiring: fixtures that keep every test away from real AWS accounts, and
+stackproof's markers for the project's own tests (the installed plugin registers them only
+where it is asked to act)."""
 
 from __future__ import annotations
 
@@ -10,6 +9,12 @@ from collections.abc import Iterator
 import pytest
 
 REGION = "eu-west-1"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from stackproof.plugin import register_markers
+
+    register_markers(config)
 
 
 @pytest.fixture

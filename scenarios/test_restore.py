@@ -41,7 +41,7 @@ def run_drill(
     before = inventory(stack)
     options: dict[str, Any] = {"rows": missing is None} if rows else {}
     result = make(stack, timeouts=timeouts(stack), **options).run()
-    judge(result, objectives.for_drill(control), record_property, differences(before, inventory(stack)))
+    judge(result, objectives.for_drill(control), record_property, differences(before, inventory(stack)), missing)
     if missing:
         pytest.skip(f"rows not verified: {missing}")
 

@@ -5,6 +5,7 @@ untagged resources."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import signal
 import subprocess
 import sys
@@ -204,3 +205,60 @@ def test_an_interrupted_scaling_drive_puts_the_group_back(stack: StackHandle, mo
         scenario.test_alarms_drive_the_deployed_group_as_simulated(stack, lambda name, value: None)
     assert ticks["n"] == 30
     assert differences(before, inventory(stack)) == []
+
+
+def stackproof_drill(*args: str, cwd: Any, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    import os
+
+    command = [sys.executable, "-m", "stackproof.cli", "drill", *args]
+    return subprocess.run(
+        command, capture_output=True, text=True, check=False, cwd=cwd, env={**os.environ, **(env or {})}
+    )
+
+
+def test_the_drill_command_runs_the_chosen_drills_and_writes_reports_where_it_is_run(tmp_path: Any) -> None:
+    import json
+
+    proc = stackproof_drill("RES-04", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert re.search(r"^RES-04\s+medium\s+PASS", proc.stdout, re.MULTILINE), proc.stdout
+    report = json.loads((tmp_path / "reports" / "latest" / "report.json").read_text())
+    assert [(r["control"], r["status"]) for r in report["results"]] == [("RES-04", "PASS")]
+    assert report["results"][0]["drill"]["steps"]
+
+
+def test_an_unknown_drill_is_a_usage_error(tmp_path: Any) -> None:
+    proc = stackproof_drill("RES-09", "--no-reports", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "no drill for RES-09 (drills: RES-01, RES-02, RES-03, RES-04, SCL-05)" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_without_mariadb_the_rows_are_skip_with_the_install_hint_and_the_rest_is_judged(tmp_path: Any) -> None:
+    """A bare machine: the rows cannot be verified, so RES-01 is SKIP with its reason (not a
+    data-loss FAIL), and its control-plane steps still ran and were judged."""
+    import json
+
+    proc = stackproof_drill("RES-01", "-v", cwd=tmp_path, env={"STACKPROOF_MARIADB": "none"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert re.search(r"^RES-01\s+high\s+SKIP", proc.stdout, re.MULTILINE), proc.stdout
+    assert "rows not verified: MariaDB is not installed here" in proc.stdout
+    assert "apt-get install mariadb-server" in proc.stdout
+    assert "more data was lost" not in proc.stdout
+    (result,) = json.loads((tmp_path / "reports" / "latest" / "report.json").read_text())["results"]
+    assert result["drill"]["status"] == "ok"
+    assert [s["name"] for s in result["drill"]["steps"]][:2] == [
+        "take a snapshot",
+        "restore the snapshot to a new instance",
+    ]
+
+
+def test_the_mariadb_lookup_honours_its_environment_variable(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    monkeypatch.setenv("STACKPROOF_MARIADB", str(tmp_path))
+    assert "not found in STACKPROOF_MARIADB=" in (mariadb_data.unavailable() or "")
+    monkeypatch.setenv("STACKPROOF_MARIADB", "none")
+    assert "mariadbd" in (mariadb_data.unavailable() or "")
+    for tool in mariadb_data.TOOLS:
+        (tmp_path / tool).write_text("#!/bin/sh\n")
+    monkeypatch.setenv("STACKPROOF_MARIADB", str(tmp_path))
+    assert mariadb_data.unavailable() is None

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import textwrap
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -40,7 +39,7 @@ Resources:
       AvailabilityZone: !Select [1, !GetAZs ""]
 """
 
-OWN_CHECK = '''\
+OWN_CHECK = """\
 import pytest
 
 from stackproof.checking import findings, known
@@ -50,10 +49,10 @@ from stackproof.model.types import Subnet
 @pytest.mark.control("NET-01")
 def test_team_subnets_span_two_zones(deployment):
     with findings() as found:
-        zones = {known(s.availability_zone, f"zone of {s}") for s in deployment.all(Subnet)}
+        zones = {known(s.az, f"zone of {s}") for s in deployment.all(Subnet)}
         if len(zones) < 2:
             found.fail("the team's subnets sit in fewer than two zones", observed=sorted(zones))
-'''
+"""
 
 
 def run(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -78,13 +77,13 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     where = tmp_path_factory.mktemp("venv") / "v"
     assert run([sys.executable, "-m", "venv", str(where)], cwd=where.parent).returncode == 0
     pip = [str(where / "bin" / "python"), "-m", "pip", "install", "-q", f"{wheel}[moto,gate]"]
     proc = run(pip, cwd=where.parent, env=clean_env(where))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    yield where
+    return where
 
 
 def test_the_wheel_carries_what_a_run_needs(wheel: Path) -> None:
@@ -199,9 +198,15 @@ def test_a_foreign_test_suite_runs_as_if_stackproof_were_absent(venv: Path, tmp_
         encoding="utf-8",
     )
     env = clean_env(venv)
-    listed = run(["python", "-c", "import importlib.metadata as m; print([e.value for e in m.entry_points(group='pytest11')])"], tmp_path, env)
+    listed = run(
+        ["python", "-c", "import importlib.metadata as m; print([e.value for e in m.entry_points(group='pytest11')])"],
+        tmp_path,
+        env,
+    )
     assert "stackproof" in listed.stdout  # the plugin is installed and loaded by pytest
-    proc = run(["python", "-m", "pytest", "--target", "prod", "--junitxml", "j.xml", "-p", "no:cacheprovider"], tmp_path, env)
+    proc = run(
+        ["python", "-m", "pytest", "--target", "prod", "--junitxml", "j.xml", "-p", "no:cacheprovider"], tmp_path, env
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "3 passed" in proc.stdout
     assert "stackproof" not in (tmp_path / "j.xml").read_text(encoding="utf-8")

@@ -4,6 +4,12 @@ In the manner of pytest-testinfra's ``host`` fixture, ``deployment`` is parametr
 the selected targets (``--target template,moto``) with readable IDs. A check marked with
 a control whose catalogue entry excludes the target is skipped with that reason. Verdicts
 are fail-closed: an Undecidable check, or a deployment that could not be built, is ERROR.
+
+Installed, the plugin is loaded into every pytest run of the virtualenv, so it stays inert
+until asked: its options all begin with ``--stackproof-`` (the short ``--target`` and friends
+exist only where stackproof's own checks and scenarios are collected, through their
+conftest), nothing is read or resolved at configure time, and a test is stackproof's only if
+the ``deployment`` or ``drill_stack`` it requests is this plugin's fixture.
 """
 
 from __future__ import annotations
@@ -34,29 +40,38 @@ MARKERS = {
     "destructive": "changes the deployment; runs only where explicitly allowed",
     "scenario": "a restore or resilience drill",
 }
+FIXTURES = ("deployment", "drill_stack")
+
+# (name, help, argparse keywords); each is --stackproof-NAME everywhere and --NAME where the
+# built-in checks or scenarios are collected (add_short_options).
+OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
+    ("target", "comma-separated targets (default: template)", {}),
+    ("template", "CloudFormation template (default: the dashboard reference)", {}),
+    ("reference", "a reference system instead of --template", {"choices": list(paths.REFERENCE_NAMES)}),
+    ("params", "parameters file: CloudFormation CLI JSON or a plain mapping", {}),
+    ("region", "region for pseudo parameters and Fn::GetAZs (default: us-east-1)", {}),
+    ("stack-name", "target aws: the existing stack to read", {}),
+    ("profile", "target aws: a profile of the standard credential chain", {}),
+    ("suppressions", "a suppressions file (YAML; see stackproof.results.suppressions)", {}),
+    (
+        "allow-destructive",
+        "target aws: let drills change the named stack (with --account-id and --stack-name)",
+        {"action": "store_true"},
+    ),
+    ("account-id", "target aws: the account drills may change", {}),
+]
+DEFAULTS = {"target": "template", "region": "us-east-1"}
 
 
-session_key = pytest.StashKey[Session]()
+def _dest(name: str) -> str:
+    return "stackproof_" + name.replace("-", "_")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("stackproof", "stackproof compliance checks")
-    group.addoption("--target", default="template", help="comma-separated targets (default: template)")
-    group.addoption("--template", default=None, help="CloudFormation template (default: the dashboard reference)")
-    group.addoption(
-        "--reference", default=None, choices=["dashboard", "analytics"], help="a reference system instead of --template"
-    )
-    group.addoption("--params", default=None, help="parameters file: CloudFormation CLI JSON or a plain mapping")
-    group.addoption("--region", default="us-east-1", help="region for pseudo parameters and Fn::GetAZs")
-    group.addoption("--stack-name", default=None, help="target aws: the existing stack to read")
-    group.addoption("--profile", default=None, help="target aws: a profile of the standard credential chain")
-    group.addoption("--suppressions", default=None, help="a suppressions file (YAML; see stackproof.suppressions)")
-    group.addoption(
-        "--allow-destructive",
-        action="store_true",
-        help="target aws: let drills change the named stack (with --account-id and --stack-name)",
-    )
-    group.addoption("--account-id", default=None, help="target aws: the account drills may change")
+    for name, text, extra in OPTIONS:
+        default = False if extra.get("action") == "store_true" else None
+        group.addoption(f"--stackproof-{name}", dest=_dest(name), default=default, help=text, **extra)
     group.addoption(
         "--stackproof-reports",
         default=None,
@@ -65,47 +80,73 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def pytest_configure(config: pytest.Config) -> None:
+def add_short_options(parser: pytest.Parser) -> None:
+    """``--target`` for ``--stackproof-target`` and so on: for the conftest of the built-in
+    checks and scenarios, so ``pytest checks --target moto`` reads as it always has."""
+    group = parser.getgroup("stackproof", "stackproof compliance checks")
+    present = {n for argument in group.options for n in argument.names()}
+    for name, text, extra in OPTIONS:
+        if f"--{name}" in present:  # checks and scenarios collected together
+            continue
+        default = False if extra.get("action") == "store_true" else None
+        group.addoption(f"--{name}", dest=_dest(name), default=default, help=f"{text} (--stackproof-{name})", **extra)
+
+
+def option(config: pytest.Config, name: str) -> Any:
+    value = config.getoption(_dest(name), None)
+    return DEFAULTS.get(name) if value is None else value
+
+
+def asked(config: pytest.Config) -> bool:
+    """Whether any stackproof option was given on this command line."""
+    given = [config.getoption(_dest(name), None) for name, _, _ in OPTIONS]
+    return any(v not in (None, False) for v in given) or config.getoption("stackproof_reports", None) is not None
+
+
+def register_markers(config: pytest.Config) -> None:
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
-    directory = config.getoption("--stackproof-reports", None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not (asked(config) or session_key in config.stash):
+        return
+    register_markers(config)
+    directory = config.getoption("stackproof_reports", None)
     if directory and not hasattr(config, "workerinput"):
         config.stash[writer_key] = ReportWriter(directory)
         config.pluginmanager.register(config.stash[writer_key])
-    if session_key in config.stash:
-        return
-    from stackproof import targets
 
-    try:
-        chosen = targets.parse_targets(config.getoption("--target"))
-    except targets.TargetError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    template = config.getoption("--template")
-    params = config.getoption("--params")
-    reference = config.getoption("--reference")
-    if reference is not None:
-        if template is not None:
-            raise pytest.UsageError("give --reference or --template, not both")
-        template = str(paths.reference_template(reference))
-        if params is None and paths.reference_params(reference).exists():
-            params = str(paths.reference_params(reference))
-    if template is None:
-        template = str(paths.dashboard_template())
-        if params is None and paths.dashboard_params().exists():
-            params = str(paths.dashboard_params())
-    session = Session(
-        chosen,
-        template,
-        params,
-        config.getoption("--region"),
-        config.getoption("--stack-name"),
-        config.getoption("--profile"),
-    )
-    try:
-        session.load_suppressions(config.getoption("--suppressions"))
-    except SuppressionFileError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    config.stash[session_key] = session
+
+def session_of(config: pytest.Config) -> Session:
+    """The run's session: handed in by ``stackproof run``, or made from the options the first
+    time a stackproof check is collected."""
+    if session_key not in config.stash:
+        from stackproof import targets
+
+        try:
+            chosen = targets.parse_targets(option(config, "target"))
+            template, params = paths.template_and_params(
+                option(config, "template"), option(config, "params"), option(config, "reference")
+            )
+        except (targets.TargetError, ValueError) as exc:
+            raise pytest.UsageError(str(exc)) from None
+        session = Session(
+            chosen,
+            template,
+            params,
+            option(config, "region"),
+            option(config, "stack-name"),
+            option(config, "profile"),
+            allow_destructive=bool(option(config, "allow-destructive")),
+            account_id=option(config, "account-id"),
+        )
+        try:
+            session.load_suppressions(option(config, "suppressions"))
+        except SuppressionFileError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        config.stash[session_key] = session
+    return config.stash[session_key]
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -116,6 +157,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(session_key, None)
     if state is not None:
         state.close()
+
+
+session_key = pytest.StashKey[Session]()
 
 
 class ReportWriter:
@@ -146,11 +190,21 @@ class ReportWriter:
 writer_key = pytest.StashKey[ReportWriter]()
 
 
+def ours(name2fixturedefs: Any) -> str | None:
+    """Which of this plugin's fixtures a test requests (``deployment`` or ``drill_stack``);
+    None when it requests neither, or a fixture of the same name of its own project."""
+    for name in FIXTURES:
+        definitions = (name2fixturedefs or {}).get(name)
+        if definitions and getattr(definitions[-1].func, "__module__", None) == __name__:
+            return name
+    return None
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    for name in ("deployment", "drill_stack"):
-        if name in metafunc.fixturenames:
-            chosen = metafunc.config.stash[session_key].targets
-            metafunc.parametrize(name, chosen, indirect=True, ids=chosen)
+    name = ours(getattr(metafunc, "_arg2fixturedefs", None))
+    if name is not None:
+        chosen = session_of(metafunc.config).targets
+        metafunc.parametrize(name, chosen, indirect=True, ids=chosen)
 
 
 def control_of(item: pytest.Item) -> str | None:
@@ -158,17 +212,24 @@ def control_of(item: pytest.Item) -> str | None:
     return str(marker.args[0]) if marker and marker.args else None
 
 
+def fixture_of(item: pytest.Item) -> str | None:
+    info = getattr(item, "_fixtureinfo", None)
+    return ours(info.name2fixturedefs) if info is not None else None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    checks = [item for item in items if fixture_of(item) is not None]
+    if not checks:
+        return
     controls = catalogue.load()
-    state = config.stash[session_key]
-    for item in items:
-        if not {"deployment", "drill_stack"} & set(getattr(item, "fixturenames", ())):
-            continue
+    state = session_of(config)
+    for item in checks:
         cid = control_of(item)
         if cid is None:
             raise pytest.UsageError(f"{item.nodeid}: a check on `deployment` needs @pytest.mark.control('ID')")
         if cid not in controls:
-            raise pytest.UsageError(f"{item.nodeid}: unknown control {cid}")
+            known = ", ".join(controls)
+            raise pytest.UsageError(f"{item.nodeid}: unknown control {cid} (the catalogue has {known})")
         state.collected_controls.setdefault(cid, []).append(item.nodeid)
 
 
@@ -180,7 +241,7 @@ def deployment(request: pytest.FixtureRequest) -> Deployment:
         control = catalogue.load()[cid]
         if target not in control.targets:
             pytest.skip(f"{cid} cannot be shown on target {target} (only on {', '.join(control.targets)})")
-    model = request.config.stash[session_key].model(target)
+    model = session_of(request.config).model(target)
     if cid is not None and model.reference not in catalogue.load()[cid].references:
         refs = ", ".join(catalogue.load()[cid].references)
         pytest.skip(f"{cid} is a promise of the {refs} reference, not of {model.reference}")
@@ -197,7 +258,7 @@ def drill_stack(request: pytest.FixtureRequest) -> Iterator[Any]:
     cid = control_of(request.node)
     if cid is not None and target not in catalogue.load()[cid].targets:
         pytest.skip(f"{cid} cannot be shown on target {target} (only on {', '.join(catalogue.load()[cid].targets)})")
-    state = request.config.stash[session_key]
+    state = session_of(request.config)
     if target in ("moto", "moto-server"):
         from stackproof import targets
 
@@ -210,21 +271,20 @@ def drill_stack(request: pytest.FixtureRequest) -> Iterator[Any]:
     if target != "aws":
         pytest.skip(f"drills do not run on target {target}: it has no stack they can change")
     try:
-        yield live_stack(request.config, state)
+        yield live_stack(state)
     except GuardRefused as exc:
         if "--allow-destructive" in str(exc) or "--account-id" in str(exc):
             pytest.skip(f"not allowed: {exc}")
         raise Undecidable(str(exc)) from None
 
 
-def live_stack(config: pytest.Config, state: Session) -> Any:
+def live_stack(state: Session) -> Any:
     import boto3
 
     from stackproof.drills.guards import TOUCHED, check_allowed, check_tagged, live_tags
     from stackproof.targets.stack_handle import StackHandle
 
-    allowed = bool(config.getoption("--allow-destructive"))
-    account = config.getoption("--account-id")
+    allowed, account = state.allow_destructive, state.account_id
     check_allowed(allowed, account, None, state.stack_name)
     session = boto3.Session(profile_name=state.profile, region_name=state.region)
     actual = session.client("sts").get_caller_identity()["Account"]
@@ -259,16 +319,17 @@ def status_of(report: pytest.TestReport, excinfo: Any) -> str:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome: Any = yield
     report: pytest.TestReport = outcome.get_result()
+    param = fixture_of(item)
+    state = item.config.stash.get(session_key, None)
+    if param is None or state is None:
+        return
     if report.when == "call" or (report.when == "setup" and not report.passed):
         status = status_of(report, call.excinfo)
         report.user_properties.append(("stackproof_status", status))
-        state = item.config.stash.get(session_key, None)
         cid = control_of(item)
-        names = set(getattr(item, "fixturenames", ()))
-        if state is None or cid is None or not {"deployment", "drill_stack"} & names:
+        if cid is None:
             return
         callspec = getattr(item, "callspec", None)
-        param = "deployment" if "deployment" in names else "drill_stack"
         target = str(callspec.params.get(param)) if callspec else "?"
         message, evidence = "", []
         if call.excinfo is not None:

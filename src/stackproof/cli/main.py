@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from stackproof import __version__
 from stackproof.support import paths
@@ -18,7 +19,7 @@ def _cmd_build_userdata(args: argparse.Namespace) -> int:
 
     template = Path(args.template) if args.template else paths.dashboard_template()
     try:
-        current = sync(template, paths.project_root(), check=args.check)
+        current = sync(template, paths.data_root(), check=args.check)
     except (UserDataError, OSError) as exc:
         print(f"stackproof: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -83,16 +84,14 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     return worst
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    from stackproof.cli.run import RunOptions, main
+def _run_options(args: argparse.Namespace, **extra: Any) -> Any:
+    from stackproof.cli.run import RunOptions
 
-    options = RunOptions(
+    return RunOptions(
         targets=args.target,
         template=args.template,
         params=args.params,
         region=args.region,
-        checks=args.checks,
-        keyword=args.keyword,
         verbose=args.verbose,
         stack_name=args.stack_name,
         profile=args.profile,
@@ -100,8 +99,35 @@ def _cmd_run(args: argparse.Namespace) -> int:
         fail_on=args.fail_on,
         write_reports=not args.no_reports,
         suppressions=args.suppressions,
-        tools=args.tools,
         reference=args.reference,
+        **extra,
+    )
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from stackproof.cli.run import main
+
+    options = _run_options(
+        args,
+        checks=args.checks or [],
+        builtin_checks=not args.no_builtin_checks,
+        keyword=args.keyword,
+        tools=args.tools,
+    )
+    return main(options)
+
+
+def _cmd_drill(args: argparse.Namespace) -> int:
+    from stackproof.cli.run import main
+
+    controls = [c.strip().upper() for value in args.controls for c in value.split(",") if c.strip()]
+    options = _run_options(
+        args,
+        checks=args.checks or [],
+        builtin_checks=not args.no_builtin_checks,
+        drills=controls,
+        allow_destructive=args.allow_destructive,
+        account_id=args.account_id,
     )
     return main(options)
 
@@ -122,8 +148,58 @@ def _cmd_controls(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _target_options(parser: argparse.ArgumentParser, default_target: str) -> None:
+    parser.add_argument(
+        "--target",
+        default=default_target,
+        help=f"comma-separated: template, moto, moto-server, localstack, aws (default: {default_target})",
+    )
+    parser.add_argument("--template", help="template to check (default: the dashboard reference)")
+    parser.add_argument(
+        "--reference",
+        help="reference systems to check (dashboard, analytics, or both: dashboard,analytics): their templates"
+        " and parameters files as shipped with stackproof, one report",
+    )
+    parser.add_argument("--params", help="parameters file (CloudFormation CLI JSON or a plain mapping)")
+    parser.add_argument("--region", default="us-east-1", help="region for pseudo parameters and Fn::GetAZs")
+    parser.add_argument("--stack-name", help="target aws: the existing stack to read")
+    parser.add_argument("--profile", help="target aws: a profile of the standard credential chain")
+    parser.add_argument(
+        "--reports", help="where <run-id>/ and latest go (default: ./reports/ of the working directory)"
+    )
+    parser.add_argument("--no-reports", action="store_true", help="write no report files")
+    parser.add_argument(
+        "--suppressions", help="a suppressions file (YAML); resource Metadata `stackproof: suppress` is always read"
+    )
+    parser.add_argument(
+        "--fail-on",
+        choices=["low", "medium", "high", "critical"],
+        help="fail only on FAIL or ERROR of controls at this severity or above (default: any)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="also show notes and skips")
+
+
+EXAMPLES = """\
+commands, one example each:
+  stackproof run --template my.yaml --params my.json        every control on your template and a moto deployment
+  stackproof run --checks team_checks/                       the built-in checks plus your own
+  stackproof drill RES-01                                    the RDS snapshot-restore drill on a moto deployment
+  stackproof controls                                        the control catalogue
+  stackproof gate --directory templates/                     cfn-lint and checkov on a directory of templates
+  stackproof build lambda --output build/s3_to_efs.zip       the sync function's zip
+  stackproof build userdata --check                          is the template's user data its bootstrap script?
+
+exit codes: 0 all passed (or skipped with a reason), 1 a FAIL or ERROR, 2 usage or input error
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="stackproof", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="stackproof",
+        description="Executable proof that a CloudFormation deployment keeps its documented promises.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"stackproof {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -142,41 +218,44 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--tools", default="cfn-lint,checkov", help="comma-separated: cfn-lint,checkov")
     gate.add_argument("--verbose", action="store_true", help="print tool output even when it passes")
     gate.set_defaults(func=_cmd_gate)
-    run = commands.add_parser("run", help="run the compliance checks and print a controls x targets table")
-    run.add_argument(
-        "--target",
-        default="template,moto",
-        help="comma-separated: template, moto, moto-server, localstack, aws (default: template,moto)",
+    run = commands.add_parser(
+        "run",
+        help="run the compliance checks and print a controls x targets table",
+        description="Run every control's checks on the chosen targets; write the five reports.",
     )
-    run.add_argument("--template", help="template to check (default: the dashboard reference)")
+    _target_options(run, default_target="template,moto")
     run.add_argument(
-        "--reference",
-        help="reference systems to check (dashboard, analytics, or both: dashboard,analytics): their templates"
-        " and parameters files under reference/cloudformation/, one report",
+        "--checks",
+        action="append",
+        metavar="DIR",
+        help="a directory (or importable package) of your own checks, added to the built-in ones; repeatable",
     )
-    run.add_argument("--params", help="parameters file (CloudFormation CLI JSON or a plain mapping)")
-    run.add_argument("--region", default="us-east-1", help="region for pseudo parameters and Fn::GetAZs")
-    run.add_argument("--stack-name", help="target aws: the existing stack to read")
-    run.add_argument("--profile", help="target aws: a profile of the standard credential chain")
-    run.add_argument("--checks", help="checks directory (default: checks/ of the project)")
-    run.add_argument("--reports", help="where reports/<run-id>/ go (default: the project's reports/)")
-    run.add_argument("--no-reports", action="store_true", help="write no report files")
+    run.add_argument("--no-builtin-checks", action="store_true", help="run only the --checks directories")
     run.add_argument(
         "--tools",
         default="cfn-lint,checkov",
         help="gate tools run on the template target, their findings in the reports (default: cfn-lint,checkov; none)",
     )
-    run.add_argument(
-        "--suppressions", help="a suppressions file (YAML); resource Metadata `stackproof: suppress` is always read"
-    )
-    run.add_argument(
-        "--fail-on",
-        choices=["low", "medium", "high", "critical"],
-        help="fail only on FAIL or ERROR of controls at this severity or above (default: any)",
-    )
     run.add_argument("-k", dest="keyword", help="only checks matching this pytest keyword expression")
-    run.add_argument("-v", "--verbose", action="store_true", help="also show notes and skips")
     run.set_defaults(func=_cmd_run)
+
+    drill = commands.add_parser(
+        "drill",
+        help="run restore and resilience drills (RES-01..04, SCL-05) with their guards",
+        description="Run the drills of scenarios/ on a stack deployed for them (moto) or, with the guards"
+        " satisfied, on a live stack; the same reports as `run`.",
+    )
+    drill.add_argument("controls", nargs="*", metavar="CONTROL", help="the drills to run, e.g. RES-01 (default: all)")
+    _target_options(drill, default_target="moto")
+    drill.add_argument(
+        "--allow-destructive",
+        action="store_true",
+        help="target aws: let the drills change the named stack (with --account-id and --stack-name)",
+    )
+    drill.add_argument("--account-id", help="target aws: the only account the drills may change")
+    drill.add_argument("--checks", action="append", metavar="DIR", help="a directory of your own scenarios; repeatable")
+    drill.add_argument("--no-builtin-checks", action="store_true", help="run only the --checks directories")
+    drill.set_defaults(func=_cmd_drill)
 
     listing = commands.add_parser("controls", help="list the control catalogue")
     listing.set_defaults(func=_cmd_controls)

@@ -1,21 +1,33 @@
-"""``stackproof run``: build each target's model, run the checks under pytest, print a
-controls x targets table. Models are built before pytest starts, so bad input ends the run
-with one message (exit 2) instead of a screen of identical ERRORs."""
+"""``stackproof run`` and ``stackproof drill``: build each target's model, run the checks (or
+the drills) under pytest, print a controls x targets table and write the reports. Models are
+built before pytest starts, so bad input ends the run with one message (exit 2) instead of a
+screen of identical ERRORs.
+
+pytest runs isolated from the project it is started in: none of that project's pytest
+configuration (``-c`` the null file) and none of the other plugins installed in its virtualenv
+(autoloading off, stackproof's plugin named), so a team's own suite and ours leave each other
+alone."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import importlib.util
+import os
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
+
+import pytest
 
 from stackproof import catalogue, targets
 from stackproof.gate.findings import parse_tools, run_tool
-from stackproof.plugin import session_key
+from stackproof.plugin import control_of, session_key
 from stackproof.reports.console import print_session
 from stackproof.reports.write import write_reports
 from stackproof.results.gating import broken_suppressions, failing_tool_findings, gating
@@ -36,47 +48,58 @@ class RunOptions:
     template: str | None = None
     params: str | None = None
     region: str = "us-east-1"
-    checks: str | None = None
+    checks: list[str] = field(default_factory=list)  # a team's own check directories or packages
+    builtin_checks: bool = True  # False: only the directories in ``checks``
     keyword: str | None = None
     verbose: bool = False
     stack_name: str | None = None
     profile: str | None = None
-    reports: str | None = None  # directory for reports/<run-id>/ (default: the project's reports/)
+    reports: str | None = None  # directory for <run-id>/ (default: ./reports/ of the working directory)
     fail_on: str | None = None  # lowest severity whose FAIL or ERROR fails the run (default: any)
     write_reports: bool = True
     suppressions: str | None = None  # a suppressions file
     tools: str = "cfn-lint,checkov"  # run on the template target; "none" leaves them out
     reference: str | None = None  # a reference system (dashboard, analytics) instead of --template
+    drills: list[str] | None = None  # `stackproof drill`: the scenarios' controls to run ([] = all)
+    allow_destructive: bool = False  # drills on aws
+    account_id: str | None = None  # drills on aws
 
 
-def prepare(options: RunOptions, out: TextIO) -> Session:
+def new_session(options: RunOptions) -> Session:
     try:
         chosen = targets.parse_targets(options.targets)
-    except targets.TargetError as exc:
+        template, params = paths.template_and_params(options.template, options.params, options.reference)
+    except (targets.TargetError, ValueError) as exc:
         raise RunError(str(exc)) from None
-    template, params = options.template, options.params
-    if options.reference is not None:
-        if template is not None:
-            raise RunError("give --reference or --template, not both")
-        try:
-            template = str(paths.reference_template(options.reference))
-        except ValueError as exc:
-            raise RunError(str(exc)) from None
-        if params is None and paths.reference_params(options.reference).exists():
-            params = str(paths.reference_params(options.reference))
-    if template is None:
-        template = str(paths.dashboard_template())
-        if params is None and paths.dashboard_params().exists():
-            params = str(paths.dashboard_params())
-    session = Session(chosen, template, params, options.region, options.stack_name, options.profile)
+    if not Path(template).is_file():
+        raise RunError(f"{template}: no such template file")
+    if params is not None and not Path(params).is_file():
+        raise RunError(f"{params}: no such parameters file")
+    session = Session(
+        chosen,
+        template,
+        params,
+        options.region,
+        options.stack_name,
+        options.profile,
+        allow_destructive=options.allow_destructive,
+        account_id=options.account_id,
+    )
     try:
         session.load_suppressions(options.suppressions)
     except SuppressionFileError as exc:
         raise RunError(str(exc)) from None
-    target_options = targets.TargetOptions(template, params, options.region, options.stack_name, options.profile)
-    for name in chosen:
+    return session
+
+
+def prepare(options: RunOptions, out: TextIO) -> Session:
+    session = new_session(options)
+    target_options = targets.TargetOptions(
+        session.template, session.params, options.region, options.stack_name, options.profile
+    )
+    for name in session.targets:
         started = time.perf_counter()
-        print(f"stackproof: building the {name} model of {template} ...", file=out, flush=True)
+        print(f"stackproof: building the {name} model of {session.template} ...", file=out, flush=True)
         target = targets.load(name, target_options)
         session.opened.append(target)
         try:
@@ -98,50 +121,104 @@ def prepare(options: RunOptions, out: TextIO) -> Session:
 
 
 class _Inject:
-    """Hands the prepared session to the plugin before it configures its own."""
+    """Hands the prepared session to the plugin before it configures its own and, for drills,
+    keeps only the scenarios of the chosen controls."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, only: list[str] | None = None) -> None:
         self.session = session
+        self.only = only
+        self.available: set[str] = set()
+        self.broken: list[str] = []  # modules that could not be collected, with pytest's reason
 
-    def pytest_configure(self, config: object) -> None:
-        config.stash[session_key] = self.session  # type: ignore[attr-defined]
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_configure(self, config: Any) -> None:
+        config.stash[session_key] = self.session
+
+    def pytest_collectreport(self, report: Any) -> None:
+        if report.failed:  # the error itself, not pytest's import machinery
+            lines = report.longreprtext.rstrip().splitlines()
+            shown = [line[2:] for line in lines if line.startswith("E ")] or lines[-5:]
+            self.broken.append(f"{report.nodeid or 'collection'}: " + "\n  ".join(shown).strip())
+
+    def pytest_collection_modifyitems(self, config: Any, items: list[Any]) -> None:
+        if not self.only:
+            return
+        self.available = {c for c in map(control_of, items) if c}
+        chosen = [item for item in items if control_of(item) in self.only]
+        config.hook.pytest_deselected(items=[item for item in items if item not in chosen])
+        items[:] = chosen
+
+
+def check_directories(options: RunOptions) -> list[Path]:
+    """The built-in checks (or scenarios) and the team's own: each ``--checks`` value a
+    directory, or, as with pytest's ``--pyargs``, an importable package."""
+    builtin = paths.scenarios_dir() if options.drills is not None else paths.checks_dir()
+    found = [builtin] if options.builtin_checks else []
+    for given in options.checks:
+        path = Path(given)
+        if path.is_dir():
+            found.append(path.resolve())
+            continue
+        if path.exists():
+            raise RunError(f"{given}: not a directory (--checks takes a directory of test_*.py modules or a package)")
+        try:
+            spec = importlib.util.find_spec(given) if given.replace(".", "").replace("_", "").isalnum() else None
+        except (ImportError, ValueError):
+            spec = None
+        if spec is None or not spec.submodule_search_locations:
+            raise RunError(f"{given}: no such checks directory or importable package")
+        found.append(Path(next(iter(spec.submodule_search_locations))).resolve())
+    if not found:
+        raise RunError("--no-builtin-checks needs at least one --checks DIR")
+    return list(dict.fromkeys(found))
+
+
+@contextmanager
+def plugin_autoload_off() -> Iterator[None]:
+    saved = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"]
+        else:
+            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = saved
 
 
 def run_checks(session: Session, options: RunOptions, out: TextIO) -> int:
-    import pytest
-
-    checks = Path(options.checks) if options.checks else paths.checks_dir()
-    if not checks.exists():
-        raise RunError(f"{checks}: no such checks directory")
+    directories = check_directories(options)
     # --assert=plain: stackproof is imported already, and checks report evidence, not rewritten asserts.
-    argv = [
-        str(checks),
-        "-qq",
-        "-rN",
-        "--tb=no",
-        "--assert=plain",
-        "-p",
-        "no:cacheprovider",
-        "-o",
-        "addopts=--strict-markers",
-    ]
-    argv += ["--rootdir", str(paths.project_root())]
+    argv = [str(d) for d in directories]
+    argv += ["-qq", "-rN", "--tb=no", "--assert=plain", "-p", "stackproof.plugin", "-p", "no:cacheprovider"]
+    argv += ["-c", os.devnull, "--rootdir", str(Path.cwd()), "-o", "addopts=--strict-markers"]
     if options.keyword:
         argv += ["-k", options.keyword]
-    tools = chosen_tools(options) if "template" in session.targets else ()
+    tools = chosen_tools(options) if "template" in session.targets and options.drills is None else ()
+    injected = _Inject(session, options.drills)
+    what = "drills" if options.drills is not None else "checks"
     with ThreadPoolExecutor(max_workers=max(1, len(tools))) as pool:
         # The tools are subprocesses: they run while pytest does.
         pending = [pool.submit(run_tool, tool, session.template) for tool in tools]
         if tools:
             print(f"stackproof: {' and '.join(tools)} on {session.template} ...", file=out, flush=True)
-        print(f"stackproof: running checks in {checks} on {', '.join(session.targets)} ...", file=out, flush=True)
-        code = pytest.main(argv, plugins=[_Inject(session)])
+        shown = ", ".join(map(str, directories))
+        print(f"stackproof: running {what} in {shown} on {', '.join(session.targets)} ...", file=out, flush=True)
+        with plugin_autoload_off():
+            code = pytest.main(argv, plugins=[injected])
         session.tool_reports = [future.result() for future in pending]
+    if injected.broken:
+        raise RunError(f"could not collect the {what}:\n" + "\n".join(injected.broken))
     if code in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
-        raise RunError(f"pytest could not run the checks (exit {int(code)})")
+        raise RunError(f"pytest could not run the {what} (exit {int(code)})")
+    if options.drills:
+        unknown = [c for c in options.drills if c not in injected.available]
+        if unknown:
+            have = ", ".join(sorted(injected.available)) or "none"
+            raise RunError(f"no drill for {', '.join(unknown)} (drills: {have})")
     if code == pytest.ExitCode.NO_TESTS_COLLECTED or not session.results:
-        raise RunError("no checks were collected")
-    if not options.keyword:
+        raise RunError(f"no {what} were collected")
+    if not options.keyword and options.builtin_checks and options.drills is None:
         problems = catalogue.validate_coverage(catalogue.load(), session.collected_controls)
         if problems:
             raise RunError("the checks do not match the catalogue:\n  " + "\n  ".join(problems))
@@ -161,15 +238,17 @@ def chosen_tools(options: RunOptions) -> tuple[str, ...]:
 
 
 def main(options: RunOptions, out: TextIO = sys.stdout) -> int:
-    """One run; with ``--reference dashboard,analytics`` one run per reference, one report."""
+    """One run; with ``--reference dashboard,analytics`` one run per reference, one report.
+    Drills build no model first: each deploys (or, on aws, guards) the stack it changes."""
     started = datetime.datetime.now(datetime.UTC)
     references: list[str | None] = [r.strip() for r in (options.reference or "").split(",") if r.strip()] or [None]
     sessions: list[Session] = []
     code = EXIT_OK
     for reference in references:
         session: Session | None = None
+        chosen = dataclasses.replace(options, reference=reference)
         try:
-            session = prepare(dataclasses.replace(options, reference=reference), out)
+            session = new_session(chosen) if options.drills is not None else prepare(chosen, out)
             code = max(code, run_checks(session, options, out))
         except RunError as exc:
             print(f"stackproof: {exc}", file=sys.stderr)

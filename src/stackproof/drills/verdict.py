@@ -17,8 +17,12 @@ def judge(
     objective: Objective,
     record_property: Callable[[str, Any], None],
     left_behind: list[str] | None = None,
+    unverified: str | None = None,
 ) -> None:
-    """``left_behind``: differences between the inventories taken before and after the drill."""
+    """``left_behind``: differences between the inventories taken before and after the drill.
+    ``unverified``: why the drill could not write and verify its data (no data plane here); then
+    no RPO was measured and none is judged — the caller reports SKIP with that reason once the
+    rest of the drill has passed."""
     record = result.as_dict()
     record["objective"] = {
         "disruption": objective.disruption,
@@ -27,7 +31,9 @@ def judge(
     }
     record_property("drill", record)
     timeline = ", ".join(f"{s.name}: {s.status} ({s.duration}s)" for s in result.steps if s.duration is not None)
-    record_property("note", f"{result.name}: RTO {result.rto} s, RPO {result.rpo} s; {timeline}")
+    rto = "not measured" if result.rto is None else f"{result.rto} s"
+    rpo = "not measured" if result.rpo is None else f"{result.rpo} s"
+    record_property("note", f"{result.name}: RTO {rto}, RPO {rpo}; {timeline}")
     left = [f"{c.what}: {c.detail}" for c in result.cleanup if c.status != OK] + list(left_behind or [])
     if left:
         raise Undecidable(f"{result.name} could not remove what it created: " + "; ".join(left))
@@ -43,7 +49,9 @@ def judge(
                     expected=f"<= {objective.rto_seconds:g} s",
                 )
             )
-        if result.rpo is None or result.rpo > objective.rpo_seconds:
+        if unverified and result.rpo is None:
+            record_property("note", f"{result.name}: RPO not measured: {unverified}")
+        elif result.rpo is None or result.rpo > objective.rpo_seconds:
             failures.append(
                 Evidence(
                     "more data was lost than the objective allows",

@@ -22,12 +22,32 @@ from typing import Any
 from stackproof.support.ports import free_port
 
 TOOLS = ("mariadbd", "mariadb-install-db", "mariadb-dump", "mariadb")
+# A directory holding TOOLS, or "none" to run as if MariaDB were not installed; unset: PATH,
+# then /usr/sbin (where Debian puts mariadbd, off the PATH of users other than root).
+LOCATION = "STACKPROOF_MARIADB"
+INSTALL_HINT = (
+    "install Debian's mariadb-server (apt-get install mariadb-server) or point "
+    f"{LOCATION} at the directory that holds mariadbd"
+)
+
+
+def _find(name: str) -> str | None:
+    configured = os.environ.get(LOCATION)
+    if configured is not None:
+        candidate = Path(configured, name)
+        return str(candidate) if configured.lower() != "none" and candidate.is_file() else None
+    found = shutil.which(name)
+    if found is not None:
+        return found
+    fallback = Path("/usr/sbin", name)
+    return str(fallback) if fallback.is_file() else None
 
 
 def unavailable() -> str | None:
-    missing = [t for t in TOOLS if shutil.which(t) is None and not Path("/usr/sbin", t).exists()]
+    missing = [t for t in TOOLS if _find(t) is None]
     if missing:
-        return f"MariaDB is not installed here ({', '.join(missing)} missing; Debian's mariadb-server provides them)"
+        where = f" in {LOCATION}={os.environ[LOCATION]}" if LOCATION in os.environ else ""
+        return f"MariaDB is not installed here ({', '.join(missing)} not found{where}); {INSTALL_HINT}"
     try:
         import pymysql  # noqa: F401
     except ImportError:
@@ -36,7 +56,10 @@ def unavailable() -> str | None:
 
 
 def _tool(name: str) -> str:
-    return shutil.which(name) or str(Path("/usr/sbin", name))
+    found = _find(name)
+    if found is None:
+        raise FileNotFoundError(f"{name}: {unavailable()}")
+    return found
 
 
 @dataclass

@@ -52,9 +52,10 @@ def find_tool(name: str, env_var: str) -> str:
     found = shutil.which(name)
     if found is not None:
         return found
-    in_project = paths.project_root() / ".tox" / name / "bin" / name
-    if in_project.exists():
-        return str(in_project)
+    for root in (Path.cwd(), paths.checkout()):
+        in_tox = root / ".tox" / name / "bin" / name if root is not None else None
+        if in_tox is not None and in_tox.exists():
+            return str(in_tox)
     raise ToolMissing(
         f"{name} is not installed (set {env_var} or put it on PATH; `tox -e static` installs it,"
         " or run `stackproof run --tools none` to leave it out)"

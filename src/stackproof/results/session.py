@@ -27,6 +27,8 @@ class Session:
     region: str
     stack_name: str | None = None
     profile: str | None = None
+    allow_destructive: bool = False  # drills on aws: the user allowed changing the named stack
+    account_id: str | None = None  # drills on aws: the only account they may change
     models: dict[str, Deployment | Exception] = field(default_factory=dict)
     opened: list[Any] = field(default_factory=list)  # targets to close (emulators to stop)
     results: list[Result] = field(default_factory=list)

@@ -1,32 +1,56 @@
-"""Where the reference deployment lives, relative to the project checkout."""
+"""Where the data a run needs lives: inside the installed package (``stackproof.reference``,
+``stackproof.checks``, ``stackproof.scenarios``). In a checkout those packages are the
+repository's own top-level directories, mapped by the build, so both cases find one copy and
+nothing depends on the working directory."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+REFERENCE_NAMES = ("dashboard", "analytics")
 
-def project_root() -> Path:
-    """The checkout root: ``STACKPROOF_ROOT`` if set, else the nearest parent with ``reference/``."""
-    configured = os.environ.get("STACKPROOF_ROOT")
-    if configured:
-        return Path(configured).resolve()
-    for candidate in [Path.cwd(), *Path.cwd().parents]:
-        if (candidate / "reference" / "cloudformation").is_dir():
-            return candidate
-    here = Path(__file__).resolve()
-    for candidate in here.parents:
-        if (candidate / "reference" / "cloudformation").is_dir():
-            return candidate
-    raise FileNotFoundError("cannot find the stackproof checkout (no reference/cloudformation/); set STACKPROOF_ROOT")
+
+def _package_dir(name: str) -> Path:
+    import importlib
+
+    module = importlib.import_module(name)
+    assert module.__file__ is not None
+    return Path(module.__file__).resolve().parent
 
 
 def reference_dir() -> Path:
-    return project_root() / "reference"
+    return _package_dir("stackproof.reference")
+
+
+def checks_dir() -> Path:
+    """The built-in checks (``stackproof.checks``)."""
+    return _package_dir("stackproof.checks")
+
+
+def scenarios_dir() -> Path:
+    """The built-in drills (``stackproof.scenarios``)."""
+    return _package_dir("stackproof.scenarios")
+
+
+def data_root() -> Path:
+    """The directory the reference's own relative paths start from (``reference/...``): the
+    checkout's root, or the installed package's directory."""
+    return reference_dir().parent
+
+
+def checkout() -> Path | None:
+    """The stackproof checkout this code runs from, if it runs from one (editable installs)."""
+    root = reference_dir().parent
+    return root if (root / "pyproject.toml").is_file() and (root / "checks").is_dir() else None
 
 
 def dashboard_template() -> Path:
-    return reference_dir() / "cloudformation" / "dashboard.yaml"
+    return reference_template("dashboard")
+
+
+def dashboard_params() -> Path:
+    """Example parameters for the reference (the values a run needs that have no default)."""
+    return reference_params("dashboard")
 
 
 def sync_function_dir() -> Path:
@@ -34,23 +58,12 @@ def sync_function_dir() -> Path:
 
 
 def build_dir() -> Path:
-    return project_root() / "build"
-
-
-def dashboard_params() -> Path:
-    """Example parameters for the reference (the values a run needs that have no default)."""
-    return reference_dir() / "cloudformation" / "dashboard.params.json"
-
-
-def checks_dir() -> Path:
-    return project_root() / "checks"
-
-
-REFERENCE_NAMES = ("dashboard", "analytics")
+    """Where ``stackproof build`` writes by default: ``./build/`` of the working directory."""
+    return Path.cwd() / "build"
 
 
 def reference_template(name: str) -> Path:
-    """``reference/cloudformation/<name>.yaml`` of a reference system (``--reference``)."""
+    """The template of a reference system (``--reference``)."""
     if name not in REFERENCE_NAMES:
         raise ValueError(f"unknown reference {name!r} (choose {', '.join(REFERENCE_NAMES)})")
     return reference_dir() / "cloudformation" / f"{name}.yaml"
@@ -58,3 +71,17 @@ def reference_template(name: str) -> Path:
 
 def reference_params(name: str) -> Path:
     return reference_template(name).with_name(f"{name}.params.json")
+
+
+def template_and_params(template: str | None, params: str | None, reference: str | None) -> tuple[str, str | None]:
+    """The template and parameters file a run checks: ``template`` as given, or a reference
+    system's (``reference``, default the dashboard) with its parameters file unless one is given.
+    ValueError for an unknown reference or both a reference and a template."""
+    if reference is not None and template is not None:
+        raise ValueError("give --reference or --template, not both")
+    if template is not None:
+        return template, params
+    name = reference or "dashboard"
+    if params is None and reference_params(name).exists():
+        params = str(reference_params(name))
+    return str(reference_template(name)), params
