@@ -26,6 +26,7 @@ class Location:
     file: str | None = None
     line: int | None = None
     physical_id: str | None = None
+    stack: str | None = None  # the stack of a set (or nested stack) the resource belongs to
 
     def __str__(self) -> str:
         if self.file:
