@@ -76,7 +76,17 @@ def test_account_without_the_declared_increase_fails_qta02(tmp_path: Path, aws_c
 
 def test_run_on_template_and_both_emulators_agrees() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "stackproof.cli", "run", "--target", "template,moto,moto-server", "--no-reports"],
+        [
+            sys.executable,
+            "-m",
+            "stackproof.cli",
+            "run",
+            "--target",
+            "template,moto,moto-server",
+            "--tools",
+            "none",
+            "--no-reports",
+        ],
         capture_output=True,
         text=True,
         check=False,
