@@ -100,6 +100,7 @@ def _run_options(args: argparse.Namespace, **extra: Any) -> Any:
         write_reports=not args.no_reports,
         suppressions=args.suppressions,
         reference=args.reference,
+        min_coverage=args.min_coverage,
         **extra,
     )
 
@@ -175,6 +176,12 @@ def _target_options(parser: argparse.ArgumentParser, default_target: str) -> Non
         "--fail-on",
         choices=["low", "medium", "high", "critical"],
         help="fail only on FAIL or ERROR of controls at this severity or above (default: any)",
+    )
+    parser.add_argument(
+        "--min-coverage",
+        type=float,
+        metavar="PERCENT",
+        help="fail when a target proves fewer than PERCENT of the reference's controls (default: report only)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="also show notes and skips")
 

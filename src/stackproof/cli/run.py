@@ -30,6 +30,7 @@ from stackproof.gate.findings import parse_tools, run_tool
 from stackproof.plugin import control_of, session_key
 from stackproof.reports.console import print_session
 from stackproof.reports.write import write_reports
+from stackproof.results.coverage import MOSTLY_SHOWN, shortfall, verdict
 from stackproof.results.gating import broken_suppressions, failing_tool_findings, gating
 from stackproof.results.session import Session
 from stackproof.results.suppressions import SuppressionFileError
@@ -60,6 +61,7 @@ class RunOptions:
     suppressions: str | None = None  # a suppressions file
     tools: str = "cfn-lint,checkov"  # run on the template target; "none" leaves them out
     reference: str | None = None  # a reference system (dashboard, analytics) instead of --template
+    min_coverage: float | None = None  # percent of a target's controls that must be proven
     drills: list[str] | None = None  # `stackproof drill`: the scenarios' controls to run ([] = all)
     allow_destructive: bool = False  # drills on aws
     account_id: str | None = None  # drills on aws
@@ -222,10 +224,12 @@ def run_checks(session: Session, options: RunOptions, out: TextIO) -> int:
         problems = catalogue.validate_coverage(catalogue.load(), session.collected_controls)
         if problems:
             raise RunError("the checks do not match the catalogue:\n  " + "\n  ".join(problems))
+    session.problems = shortfall(session.coverage(), options.min_coverage)
     failing = (
         gating(session.results, options.fail_on)
         or failing_tool_findings(session, options.fail_on)
         or broken_suppressions(session)
+        or session.problems
     )
     return EXIT_FINDINGS if failing else EXIT_OK
 
@@ -257,7 +261,11 @@ def main(options: RunOptions, out: TextIO = sys.stdout) -> int:
             if session is not None:
                 session.close()
         sessions.append(session)
-        print_session(session, options.verbose, out, reference if len(references) > 1 else None)
+        print_session(session, options.verbose, out, reference if len(references) > 1 else None, session.problems)
+    coverage = [c for s in sessions for c in s.coverage()]
+    outcome = verdict(code, coverage)
+    thin = [str(c) for c in coverage if c.percent < MOSTLY_SHOWN]
+    print(f"stackproof: {outcome}" + (f" (shown too little: {'; '.join(thin)})" if thin else ""), file=out)
     if options.write_reports:
         directory = write_reports(sessions, code, started, Path(options.reports) if options.reports else None)
         print(f"stackproof: reports in {directory}", file=out)

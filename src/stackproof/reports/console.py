@@ -79,7 +79,10 @@ def summary(session: Session) -> str:
     return ", ".join(f"{n} {s.lower()}" for s, n in counts.items() if n) or "no results"
 
 
-def print_session(session: Session, verbose: bool, out: TextIO, reference: str | None) -> None:
+def print_session(
+    session: Session, verbose: bool, out: TextIO, reference: str | None, problems: list[str] | None = None
+) -> None:
+    """``problems``: why the run fails beyond its results (coverage below the minimum)."""
     print(file=out)
     if reference:
         print(f"== reference {reference} ({session.template})", file=out)
@@ -94,7 +97,12 @@ def print_session(session: Session, verbose: bool, out: TextIO, reference: str |
     if drift:
         print(file=out)
         print(drift, file=out)
-    print(f"\nstackproof: {summary(session)}", file=out)
+    print(file=out)
+    for coverage in session.coverage():
+        print(f"coverage {coverage}", file=out)
+    for problem in problems or []:
+        print(f"COVERAGE {problem}", file=out)
+    print(f"stackproof: {summary(session)}", file=out)
 
 
 def drift_report(session: Session) -> str:

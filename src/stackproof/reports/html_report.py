@@ -213,7 +213,12 @@ def render(report: dict[str, Any]) -> str:
         for d in report["drift"]
     )
     parameters = ", ".join(f"{esc(k)}=<code>{esc(v)}</code>" for k, v in run["parameters"].items())
-    verdict = "passed" if run["exit_code"] == 0 else "failed"
+    verdict = run["verdict"]
+    coverage = "".join(
+        f"<tr><td>{esc(c['reference'] or '')}</td><td>{esc(c['target'])}</td><td>{c['proven']} of {c['controls']}"
+        f" ({c['percent']:g}%)</td><td>{c['failed']}</td><td>{c['suppressed']}</td><td>{c['not_shown']}</td></tr>"
+        for c in run["coverage"]
+    )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
@@ -224,6 +229,8 @@ Template <code>{esc(run["template"]["path"])}</code> (sha256 <code>{esc(run["tem
 <details><summary>Parameters</summary>{parameters}</details></div>
 <div class="counts">{"".join(f'<span class="{esc(s)}">{n} {esc(s)}</span>' for s, n in counts.items())}{" &nbsp; gate tools: " + "".join(f'<span class="{esc(s)}">{n} {esc(s)}</span>' for s, n in tool_counts.items()) if tool_counts else ""}</div>
 <div class="filters">{checkboxes("status", ["PASS", "FAIL", "ERROR", "SKIP", "SUPPRESSED"])}{checkboxes("severity", severities)}{checkboxes("family", families)}</div>
+<h2>Coverage</h2>
+<table><thead><tr><th>reference</th><th>target</th><th>proven</th><th>failed</th><th>suppressed</th><th>not shown</th></tr></thead><tbody>{coverage}</tbody></table>
 <h2>Controls &times; targets</h2>
 <table><thead><tr><th>control</th><th>severity</th>{"".join(f"<th>{esc(t)}</th>" for t in targets)}<th>statement and source</th></tr></thead>
 <tbody>{"".join(rows)}</tbody></table>

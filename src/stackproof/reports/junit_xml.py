@@ -42,6 +42,7 @@ def render(report: dict[str, Any]) -> str:
             ("template_sha256", run["template"]["sha256"]),
             ("region", run["region"]),
             ("target", target),
+            *coverage_properties(run, target),
         ):
             ET.SubElement(properties, "property", name=name, value=str(value))
         for result in results:
@@ -164,3 +165,17 @@ def _suppression_suite(
         else:
             cases.append((name, "stackproof.suppressions", None, ""))
     _suite(root, "stackproof.suppressions", run, cases, totals)
+
+
+def coverage_properties(run: dict[str, Any], column: str) -> list[tuple[str, Any]]:
+    """The coverage of the target a suite holds (``reference/target`` when several ran)."""
+    for c in run["coverage"]:
+        if column in (c["target"], f"{c['reference']}/{c['target']}"):
+            return [
+                ("verdict", run["verdict"]),
+                *(
+                    (f"coverage_{k}", c[k])
+                    for k in ("controls", "proven", "failed", "suppressed", "not_shown", "percent")
+                ),
+            ]
+    return [("verdict", run["verdict"])]

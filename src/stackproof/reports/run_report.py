@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from stackproof import __version__, catalogue
+from stackproof.results.coverage import FAILED, INCOMPLETE, PASSED, verdict
 from stackproof.results.session import Session
 from stackproof.results.suppressions import states
 from stackproof.template.values import FromParameter, Unknown
 
 REDACTED = "<redacted>"
+VERDICTS = (PASSED, INCOMPLETE, FAILED)  # worst last
 SECRET_NAMES = ("password", "passwd", "secret", "token", "privatekey")
 SCHEMA = Path(__file__).with_name("report.schema.json")
 
@@ -92,6 +94,7 @@ def build(session: Session, exit_code: int, times: RunTimes, identifier: str) ->
                     }
                     for d in compare(template_model, model)
                 ]
+    coverage = session.coverage()
     controls = []
     for control in catalogue.load().values():
         entry = {
@@ -104,6 +107,7 @@ def build(session: Session, exit_code: int, times: RunTimes, identifier: str) ->
             "targets": list(control.targets),
             "status": control.status,
             "suite": control.suite,
+            "references": list(control.references),
         }
         if control.planned_in:
             entry["planned_in"] = control.planned_in
@@ -121,7 +125,7 @@ def build(session: Session, exit_code: int, times: RunTimes, identifier: str) ->
             "targets": list(session.targets),
             "references": [
                 {
-                    "name": reference_of(session),
+                    "name": session.reference,
                     "template": {
                         "path": os.path.relpath(template_path) if template_path.is_absolute() else str(template_path),
                         "sha256": digest,
@@ -134,23 +138,15 @@ def build(session: Session, exit_code: int, times: RunTimes, identifier: str) ->
             "started": times.started.isoformat(),
             "ended": times.ended.isoformat(),
             "exit_code": exit_code,
+            "verdict": verdict(exit_code, coverage),
+            "coverage": [c.as_dict() for c in coverage],
         },
         "catalogue": controls,
-        "results": [{**asdict(result), "reference": reference_of(session)} for result in session.results],
+        "results": [{**asdict(result), "reference": session.reference} for result in session.results],
         "drift": drift,
         "suppressions": states(session.suppressions, session.applied),
-        "tools": [{**report.as_dict(), "reference": reference_of(session)} for report in session.tool_reports],
+        "tools": [{**report.as_dict(), "reference": session.reference} for report in session.tool_reports],
     }
-
-
-def reference_of(session: Session) -> str:
-    """The reference system the session's template declares (dashboard when it says nothing)."""
-    from stackproof.model.deployment import Deployment
-
-    for model in session.models.values():
-        if isinstance(model, Deployment):
-            return model.reference
-    return "dashboard"
 
 
 def combine(reports: list[dict[str, Any]]) -> dict[str, Any]:
@@ -162,6 +158,8 @@ def combine(reports: list[dict[str, Any]]) -> dict[str, Any]:
     combined = {**first, "run": dict(first["run"])}
     combined["run"]["references"] = [r for report in reports for r in report["run"]["references"]]
     combined["run"]["exit_code"] = max(report["run"]["exit_code"] for report in reports)
+    combined["run"]["coverage"] = [c for report in reports for c in report["run"]["coverage"]]
+    combined["run"]["verdict"] = max((report["run"]["verdict"] for report in reports), key=VERDICTS.index)
     for key in ("results", "drift", "suppressions", "tools"):
         combined[key] = [item for report in reports for item in report[key]]
     return combined

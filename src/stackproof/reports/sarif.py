@@ -154,6 +154,7 @@ def render(report: dict[str, Any]) -> dict[str, Any]:
                     }
                 ],
                 "results": results,
+                "properties": {"verdict": run["verdict"], "coverage": run["coverage"]},
             },
             *(tool_run(tool) for tool in report.get("tools", [])),
         ],

@@ -16,12 +16,13 @@ def render(report: dict[str, Any]) -> str:
     verdicts = matrix(report["results"])
     counts = tally(report["results"])
     tool_counts = tally(tool_findings(report))
-    verdict = "passed" if run["exit_code"] == 0 else "failed"
     lines = [
-        f"### stackproof {verdict}: {', '.join(f'{n} {s.lower()}' for s, n in counts.items())}"
+        f"### stackproof {run['verdict']}: {', '.join(f'{n} {s.lower()}' for s, n in counts.items())}"
         + (f"; gate tools: {', '.join(f'{n} {s.lower()}' for s, n in tool_counts.items())}" if tool_counts else ""),
         "",
         f"Template `{run['template']['path']}` (sha256 `{run['template']['sha256'][:12]}`), run `{run['id']}`.",
+        "",
+        *coverage_lines(run["coverage"]),
         "",
         "| control | severity | " + " | ".join(targets) + " |",
         "| --- | --- | " + " | ".join("---" for _ in targets) + " |",
@@ -90,3 +91,15 @@ def render(report: dict[str, Any]) -> str:
             for d in report["drift"]
         ]
     return "\n".join(lines) + "\n"
+
+
+def coverage_lines(coverage: list[dict[str, Any]]) -> list[str]:
+    """Coverage per target: what the exit code alone does not say."""
+    lines = []
+    for c in coverage:
+        column = f"{c['reference']}/{c['target']}" if c["reference"] else c["target"]
+        lines.append(
+            f"Coverage `{column}`: {c['proven']} of {c['controls']} controls proven ({c['percent']:g}%),"
+            f" {c['failed']} failed, {c['suppressed']} suppressed, {c['not_shown']} not shown."
+        )
+    return lines

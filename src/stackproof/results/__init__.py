@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +13,7 @@ FAILING = frozenset({FAIL, ERROR})
 RANK = {PASS: 0, SKIP: 1, SUPPRESSED: 1, FAIL: 3, ERROR: 4}
 
 
-def matrix(results: Iterable[dict[str, Any]]) -> dict[tuple[str, str], str]:
+def matrix(results: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], str]:
     """The worst status of each (control, target) among report results."""
     cells: dict[tuple[str, str], str] = {}
     for result in results:
@@ -23,7 +23,7 @@ def matrix(results: Iterable[dict[str, Any]]) -> dict[tuple[str, str], str]:
     return cells
 
 
-def tally(results: Iterable[dict[str, Any]]) -> dict[str, int]:
+def tally(results: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for result in results:
         counts[result["status"]] = counts.get(result["status"], 0) + 1

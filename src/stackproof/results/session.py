@@ -35,6 +35,7 @@ class Session:
     collected_controls: dict[str, list[str]] = field(default_factory=dict)
     suppressions: list[Suppression] = field(default_factory=list)
     applied: list[Suppression] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # run-level failures beyond results (coverage)
     tool_reports: list[Any] = field(default_factory=list)  # stackproof.gate.findings.ToolReport
 
     def load_suppressions(self, file: str | None, today: datetime.date | None = None) -> None:
@@ -69,6 +70,26 @@ class Session:
         if isinstance(found, Exception):
             raise Undecidable(f"target {target} has no deployment: {found}")
         return found
+
+    @property
+    def reference(self) -> str:
+        """The reference system the session's template declares (dashboard when it says nothing)."""
+        from stackproof.model.deployment import Deployment
+
+        for model in self.models.values():
+            if isinstance(model, Deployment):
+                return model.reference
+        return "dashboard"
+
+    def coverage(self) -> list[Any]:
+        """Per target, how many of the reference's controls this session proved
+        (:class:`stackproof.results.coverage.Coverage`)."""
+        from dataclasses import asdict
+
+        from stackproof.results.coverage import by_target
+
+        references = {cid: control.references for cid, control in catalogue.load().items()}
+        return by_target([asdict(r) for r in self.results], references, self.targets, self.reference)
 
     def close(self) -> None:
         """Tear down what targets started (emulators, deployed stacks), newest first."""

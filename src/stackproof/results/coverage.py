@@ -1,0 +1,96 @@
+"""Coverage: how much of what a deployment promises a run actually showed on each target.
+
+A run whose results are mostly SKIP proved little, whatever its exit code (LocalStack's free
+edition shows one control of thirty-six), so the verdict of such a run is "incomplete", never
+"passed", and ``--min-coverage`` turns too little coverage into a failed run. A control counts
+on a target when it is a promise of the run's reference system; a control that target cannot
+show counts as not shown, because the deployment's promise is still unproven there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from stackproof.results import ERROR, FAIL, PASS, SKIP, SUPPRESSED, matrix
+
+PASSED, FAILED, INCOMPLETE = "passed", "failed", "incomplete"
+# Below this share of a target's controls proven, a run that found nothing wrong is incomplete.
+MOSTLY_SHOWN = 50.0
+
+
+@dataclass(frozen=True)
+class Coverage:
+    target: str
+    controls: int  # the reference's controls with a result on this target
+    proven: int  # every check PASS
+    failed: int  # a FAIL or ERROR
+    suppressed: int  # a failure accepted for a while
+    not_shown: int  # SKIP: the target could not show it, or nothing ran
+    reference: str | None = None
+
+    @property
+    def percent(self) -> float:
+        return round(100.0 * self.proven / self.controls, 1) if self.controls else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "reference": self.reference,
+            "controls": self.controls,
+            "proven": self.proven,
+            "failed": self.failed,
+            "suppressed": self.suppressed,
+            "not_shown": self.not_shown,
+            "percent": self.percent,
+        }
+
+    def __str__(self) -> str:
+        column = f"{self.reference}/{self.target}" if self.reference else self.target
+        return (
+            f"{column}: {self.proven} of {self.controls} controls proven ({self.percent:g}%),"
+            f" {self.failed} failed, {self.suppressed} suppressed, {self.not_shown} not shown"
+        )
+
+
+def by_target(
+    results: Iterable[Mapping[str, Any]],
+    references_of: Mapping[str, Iterable[str]],
+    targets: Iterable[str],
+    reference: str | None = None,
+) -> list[Coverage]:
+    """One Coverage per target, from report-shaped results (control, target, status) of one
+    reference; ``references_of`` maps each control to the systems that promise it."""
+    chosen = [r for r in results if reference is None or reference in references_of.get(r["control"], ())]
+    cells = matrix(chosen)
+    found = []
+    for target in targets:
+        statuses = [status for (_, column), status in cells.items() if column == target]
+        found.append(
+            Coverage(
+                target=target,
+                controls=len(statuses),
+                proven=statuses.count(PASS),
+                failed=statuses.count(FAIL) + statuses.count(ERROR),
+                suppressed=statuses.count(SUPPRESSED),
+                not_shown=statuses.count(SKIP),
+                reference=reference,
+            )
+        )
+    return found
+
+
+def verdict(exit_code: int, coverage: Iterable[Coverage]) -> str:
+    if exit_code != 0:
+        return FAILED
+    if any(c.percent < MOSTLY_SHOWN for c in coverage):
+        return INCOMPLETE
+    return PASSED
+
+
+def shortfall(coverage: Iterable[Coverage], minimum: float | None) -> list[str]:
+    """What fails ``--min-coverage``: each target whose proven share is below it."""
+    if minimum is None:
+        return []
+    return [f"{c} is below --min-coverage {minimum:g}%" for c in coverage if c.percent < minimum]
