@@ -1,13 +1,21 @@
-"""A YAML loader for CloudFormation: short-form intrinsic tags, no duplicate keys, and lines.
+"""A YAML loader for CloudFormation: short-form intrinsic tags, duplicate keys, lines and budgets.
 
-PyYAML's safe loader rejects ``!Ref`` and friends and silently keeps the last of two equal
-keys; CloudFormation rejects duplicates, so we do too, naming the line. Every mapping
+PyYAML's safe loader rejects ``!Ref`` and friends. CloudFormation deploys a mapping with two
+equal keys by keeping the last one, so the loader does the same and, when the caller collects
+warnings, records each duplicate at its line (cfn-lint warns about them too); without a
+warnings list duplicates stay errors, which is right for stackproof's own files. Every mapping
 remembers the line of each of its keys, so findings and SARIF results can point at the
 property that is wrong, not just the file.
+
+Aliases are shared, not copied, while loading, but everything downstream walks the expanded
+tree: ten anchors of ten aliases each expand to 10^10 nodes. The composed document is measured
+(expanded size and depth) before anything is constructed and refused past a budget, naming
+the line of the innermost node that crosses it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -34,12 +42,37 @@ SHORT_FORMS = frozenset(
         "Or",
         "ToJsonString",
         "Length",
+        # The rules functions (Rules: Assertions).
+        "Contains",
+        "EachMemberEquals",
+        "EachMemberIn",
+        "RefAll",
+        "ValueOf",
+        "ValueOfAll",
     }
 )
+
+MAX_EXPANDED_NODES = 1_000_000
+"""More nodes than a 1 MB template (CloudFormation's largest) can hold without aliases."""
+
+MAX_DEPTH = 128
+"""Nesting deeper than any real template; deeper input would exhaust Python's stack later."""
 
 
 class TemplateSyntaxError(Exception):
     """The template is not valid CloudFormation YAML; the message names file and line."""
+
+
+@dataclass(frozen=True)
+class TemplateWarning:
+    """Something CloudFormation accepts but that is probably a mistake, at ``file:line``."""
+
+    file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}"
 
 
 class LocatedDict(dict[str, Any]):
@@ -60,7 +93,64 @@ _BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoade
 
 
 class CfnLoader(_BaseLoader):  # type: ignore[valid-type,misc]
-    pass
+    """The safe loader with CloudFormation's tags; ``warnings`` set per document by ``load_text``."""
+
+    warnings: list[TemplateWarning] | None = None
+    source: str = "<template>"
+
+    def get_single_data(self) -> Any:
+        node = self.get_single_node()
+        if node is None:
+            return None
+        _check_budget(node)
+        return self.construct_document(node)
+
+
+def _check_budget(root: yaml.Node) -> None:
+    """Refuse a document whose expanded tree is too large or too deep, before constructing it."""
+    sizes: dict[int, tuple[int, int]] = {}
+    active: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        ident = id(node)
+        if ident in sizes and not children_done:
+            continue
+        children = _children(node)
+        if not children_done:
+            if ident in active:
+                raise yaml.constructor.ConstructorError(None, None, "recursive alias", node.start_mark)
+            active.add(ident)
+            stack.append((node, True))
+            for child in children:
+                if id(child) in active:
+                    raise yaml.constructor.ConstructorError(None, None, "recursive alias", child.start_mark)
+                if id(child) not in sizes:
+                    stack.append((child, False))
+            continue
+        active.discard(ident)
+        size, height = 1, 1
+        for child in children:
+            child_size, child_height = sizes[id(child)]
+            size += child_size
+            height = max(height, child_height + 1)
+        if size > MAX_EXPANDED_NODES:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"aliases expand to more than {MAX_EXPANDED_NODES:,} nodes", node.start_mark
+            )
+        if height > MAX_DEPTH:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"nested more than {MAX_DEPTH} levels deep", node.start_mark
+            )
+        sizes[ident] = (size, height)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
 
 
 def _construct_tag(loader: CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
@@ -92,14 +182,25 @@ def _construct_mapping(loader: CfnLoader, node: yaml.MappingNode) -> LocatedDict
         key = loader.construct_object(key_node, deep=True)
         if not isinstance(key, str):
             key = str(key)
+        line = key_node.start_mark.line + 1
         if key in result.key_lines:
-            raise yaml.constructor.ConstructorError(
-                "while constructing a mapping",
-                node.start_mark,
-                f"duplicate key {key!r} (first at line {result.key_lines[key]})",
-                key_node.start_mark,
+            first = result.key_lines[key]
+            if loader.warnings is None:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    f"duplicate key {key!r} (first at line {first})",
+                    key_node.start_mark,
+                )
+            loader.warnings.append(
+                TemplateWarning(
+                    loader.source,
+                    line,
+                    f"duplicate key {key!r} (first at line {first}); CloudFormation keeps this last one",
+                )
             )
-        result.key_lines[key] = key_node.start_mark.line + 1
+            del result[key]
+        result.key_lines[key] = line
         result[key] = loader.construct_object(value_node, deep=True)
     return result
 
@@ -108,15 +209,23 @@ CfnLoader.add_multi_constructor("!", _construct_tag)
 CfnLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def load_text(text: str, source: str = "<template>") -> LocatedDict:
+def load_text(text: str, source: str = "<template>", *, warnings: list[TemplateWarning] | None = None) -> LocatedDict:
+    """Parse ``text``; with a ``warnings`` list, duplicate keys are kept last-wins and recorded there."""
+    loader = CfnLoader(text)
+    loader.warnings = warnings
+    loader.source = source
     try:
-        data = yaml.load(text, Loader=CfnLoader)  # CfnLoader derives from SafeLoader
+        data = loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         raise TemplateSyntaxError(f"{where}: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise TemplateSyntaxError(f"{source}: {exc}") from None
+    except RecursionError:
+        raise TemplateSyntaxError(f"{source}:1: nested too deeply to read") from None
+    finally:
+        loader.dispose()
     if not isinstance(data, LocatedDict):
         raise TemplateSyntaxError(f"{source}: a template must be a mapping")
     return data

@@ -3,6 +3,11 @@
 Written here because the renderers others use leave ``Fn::If`` on conditions and Refs to
 parameters without defaults unresolved or guessed. Whatever cannot be known offline becomes
 an :class:`Unknown` that flows through every function that consumes it.
+
+Transforms that depend on parameters (``Fn::ForEach``, SAM) run first, so the resolved
+template is the one CloudFormation would deploy. For a set of stacks, the caller passes the
+exports of the other stacks (``imports``) and the outputs of nested stacks
+(``nested_outputs``); what this template exports comes back in ``ResolvedTemplate.exports``.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from stackproof.template.values import (
 )
 
 PSEUDO_SYMBOLIC = ("AWS::AccountId", "AWS::StackName", "AWS::StackId")
+MAX_CIDR_COUNT = 256
 
 
 @dataclass
@@ -47,29 +53,50 @@ class ResolvedResource:
 
 @dataclass
 class ResolvedTemplate:
+    """The template as deployed for one set of parameters.
+
+    ``template`` is the template after its transforms (``template.warnings`` includes the
+    loader's). ``exports`` maps each resolved ``Export.Name`` to its resolved ``Value``; a name
+    built from ``AWS::StackName`` stays a :class:`Symbolic` with the ``${AWS::StackName}``
+    placeholder. Exports whose name cannot be known are in ``unknown_exports`` (output
+    logical ID to the Unknown), never guessed.
+    """
+
     template: Template
     region: str
     parameters: dict[str, Any]
     conditions: dict[str, bool | Unknown]
     resources: dict[str, ResolvedResource]
     outputs: dict[str, Any]
+    exports: dict[str, Any] = field(default_factory=dict)
+    unknown_exports: dict[str, Unknown] = field(default_factory=dict)
 
 
 class Resolver:
-    def __init__(self, template: Template, given: Mapping[str, str], region: str) -> None:
+    def __init__(
+        self,
+        template: Template,
+        given: Mapping[str, str],
+        region: str,
+        *,
+        imports: Mapping[str, Any] | None = None,
+        nested_outputs: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
         self.template = template
         self.region = region
         self.data = template.data
         self.mappings: Mapping[str, Any] = self.data.get("Mappings") or {}
         self.resource_defs: Mapping[str, Any] = template.resources
         self.parameters = self._parameters(given)
+        self.imports = imports
+        self.nested_outputs = nested_outputs
         self._conditions: dict[str, bool | Unknown] = {}
         self._visiting: set[str] = set()
 
     def _parameters(self, given: Mapping[str, str]) -> dict[str, Any]:
         values: dict[str, Any] = {}
         for name, spec in (self.data.get("Parameters") or {}).items():
-            spec = spec or {}
+            spec = spec if isinstance(spec, dict) else {}
             no_echo = str(spec.get("NoEcho", "false")).lower() == "true"
             if name in given:
                 raw: Any = given[name]
@@ -81,6 +108,8 @@ class Resolver:
                 )
                 values[name] = Unknown(f"parameter {name} has no default and no value was given", line)
                 continue
+            if isinstance(raw, list):
+                raw = ",".join(_scalar_text(item) for item in raw)
             text = str(raw).lower() if isinstance(raw, bool) else str(raw)
             ptype = str(spec.get("Type", "String"))
             if ptype == "CommaDelimitedList" or ptype.startswith("List<"):
@@ -94,7 +123,9 @@ class Resolver:
         return values
 
     # ------------------------------------------------------------------ conditions
-    def condition(self, name: str) -> bool | Unknown:
+    def condition(self, name: Any) -> bool | Unknown:
+        if not isinstance(name, str):
+            return Unknown(f"condition name {name!r} is not a string")
         if name in self._conditions:
             return self._conditions[name]
         definitions = self.data.get("Conditions") or {}
@@ -112,13 +143,19 @@ class Resolver:
             ((key, arg),) = node.items()
             if key == "Condition":
                 return self.condition(arg)
+            if key in ("Fn::Equals", "Fn::Not", "Fn::And", "Fn::Or") and not isinstance(arg, list):
+                return Unknown(f"{key} needs a list")
             if key == "Fn::Equals":
+                if len(arg) != 2:
+                    return Unknown("Fn::Equals needs two values")
                 left, right = (self.resolve(x) for x in arg)
                 unknown = first_unknown([left, right])
                 if unknown:
                     return unknown
                 return _scalar_text(left) == _scalar_text(right)
             if key == "Fn::Not":
+                if len(arg) != 1:
+                    return Unknown("Fn::Not needs one condition")
                 inner = self.truth(arg[0])
                 return inner if isinstance(inner, Unknown) else not inner
             if key in ("Fn::And", "Fn::Or"):
@@ -133,7 +170,11 @@ class Resolver:
         value = self.resolve(node)
         if isinstance(value, Unknown):
             return value
-        return Unknown(f"not a condition: {node!r}")
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        return Unknown(f"not a condition: {str(node)[:80]}")
 
     # ------------------------------------------------------------------ values
     def resolve(self, node: Any) -> Any:
@@ -156,6 +197,8 @@ class Resolver:
         return node
 
     def ref(self, name: Any, line: int | None) -> Any:
+        if isinstance(name, dict):
+            name = self.resolve(name)
         if not isinstance(name, str):
             return Unknown(f"Ref to {name!r}", line)
         if name == "AWS::NoValue":
@@ -180,8 +223,12 @@ class Resolver:
         return Unknown(f"Ref to undefined name {name}", line)
 
     def resource_exists(self, logical_id: str) -> bool | Unknown:
+        uncertain = self.template.uncertain.get(logical_id)
         condition = self.resource_defs[logical_id].get("Condition")
-        return True if condition is None else self.condition(condition)
+        exists = True if condition is None else self.condition(condition)
+        if uncertain is not None and exists is not False:
+            return uncertain
+        return exists
 
     def get_att(self, arg: Any, line: int | None) -> Any:
         if isinstance(arg, str):
@@ -191,11 +238,26 @@ class Resolver:
         logical_id, attribute = arg[0], self.resolve(arg[1])
         if not isinstance(attribute, str):
             return Unknown("Fn::GetAtt attribute is not known", line)
-        if logical_id not in self.resource_defs:
+        if not isinstance(logical_id, str) or logical_id not in self.resource_defs:
             return Unknown(f"Fn::GetAtt on undefined resource {logical_id}", line)
         if self.resource_exists(logical_id) is False:
             return Unknown(f"Fn::GetAtt on {logical_id}, which does not exist under these parameters", line)
+        if (
+            self.nested_outputs is not None
+            and attribute.startswith("Outputs.")
+            and self.resource_defs[logical_id].get("Type") == "AWS::CloudFormation::Stack"
+        ):
+            return self.nested_output(logical_id, attribute.removeprefix("Outputs."), line)
         return AttrRef(logical_id, str(attribute))
+
+    def nested_output(self, child: str, output: str, line: int | None) -> Any:
+        assert self.nested_outputs is not None
+        outputs = self.nested_outputs.get(child)
+        if outputs is None:
+            return Unknown(f"the outputs of nested stack {child} are not known (output {output})", line)
+        if output not in outputs:
+            return Unknown(f"nested stack {child} has no output {output}", line)
+        return outputs[output]
 
     def sub(self, arg: Any, line: int | None) -> Any:
         if isinstance(arg, list):
@@ -299,21 +361,25 @@ class Resolver:
             return Unknown("malformed Fn::If", line)
         truth = self.condition(arg[0]) if isinstance(arg[0], str) else Unknown("Fn::If condition name")
         if isinstance(truth, Unknown):
-            return Unknown(f"Fn::If on condition {arg[0]}: {truth.reason}", line)
+            return Unknown(f"Fn::If on condition {str(arg[0])[:80]}: {truth.reason}", line)
         return self.resolve(arg[1] if truth else arg[2])
 
     def find_in_map(self, arg: Any, line: int | None) -> Any:
-        if not isinstance(arg, list) or len(arg) < 3:
+        if not isinstance(arg, list) or len(arg) not in (3, 4):
             return Unknown("malformed Fn::FindInMap", line)
         keys = [self.resolve(x) for x in arg[:3]]
         unknown = first_unknown(keys)
         if unknown:
             return unknown
+        if any(isinstance(key, (list, dict)) for key in keys):
+            return Unknown("Fn::FindInMap keys must be strings", line)
         node: Any = self.mappings
         for key in keys:
-            if not isinstance(node, dict) or str(key) not in node:
+            if not isinstance(node, dict) or _scalar_text(key) not in node:
+                if len(arg) == 4 and isinstance(arg[3], dict) and "DefaultValue" in arg[3]:
+                    return self.resolve(arg[3]["DefaultValue"])
                 return Unknown(f"Fn::FindInMap: no {key!r} in {'/'.join(map(str, keys))}", line)
-            node = node[str(key)]
+            node = node[_scalar_text(key)]
         return self.resolve(node)
 
     def get_azs(self, arg: Any, line: int | None) -> Any:
@@ -331,10 +397,13 @@ class Resolver:
         if unknown:
             return unknown
         try:
+            number = int(str(count))
+            if not 1 <= number <= MAX_CIDR_COUNT:
+                return Unknown(f"Fn::Cidr count {number} is outside CloudFormation's 1..{MAX_CIDR_COUNT}", line)
             network = ipaddress.ip_network(str(block), strict=False)
             prefix = network.max_prefixlen - int(str(bits))
             subnets = network.subnets(new_prefix=prefix)
-            return [str(next(subnets)) for _ in range(int(str(count)))]
+            return [str(next(subnets)) for _ in range(number)]
         except (ValueError, StopIteration) as exc:
             return Unknown(f"Fn::Cidr {block}/{count}/{bits}: {exc or 'not enough room'}", line)
 
@@ -342,20 +411,37 @@ class Resolver:
         return self.resolve(arg)
 
     def import_value(self, arg: Any, line: int | None) -> Any:
-        return Unknown(f"Fn::ImportValue {self.resolve(arg)!s} is another stack's output", line)
+        name = self.resolve(arg)
+        if self.imports is None:
+            return Unknown(f"Fn::ImportValue {name!s} is another stack's output", line)
+        if isinstance(name, Unknown):
+            return Unknown(f"Fn::ImportValue of an export name not known offline: {name.reason}", line)
+        if not isinstance(name, str):
+            return Unknown("Fn::ImportValue needs an export name", line)
+        if name not in self.imports:
+            return Unknown(f"no stack of the set exports {name}", line)
+        return self.imports[name]
 
     def length(self, arg: Any, line: int | None) -> Any:
         items = self.resolve(arg)
         if isinstance(items, Unknown):
             return items
-        return len(items) if isinstance(items, list) else Unknown("Fn::Length needs a list", line)
+        if not isinstance(items, list):
+            return Unknown("Fn::Length needs a list", line)
+        unknown = next((item for item in items if isinstance(item, Unknown)), None)
+        if unknown is not None:
+            return Unknown(f"Fn::Length of a list with an unknown item ({unknown.reason})", line)
+        return len(items)
 
     def to_json_string(self, arg: Any, line: int | None) -> Any:
         value = self.resolve(arg)
         unknown = first_unknown(value)
         if unknown:
             return unknown
-        return json.dumps(value, default=str, separators=(",", ":"))
+        refs: set[str] = set()
+        text = json.dumps(value, default=lambda item: _json_default(item, refs), separators=(",", ":"))
+        symbolic = refs or _holds_symbolic(value)
+        return Symbolic(text, frozenset(refs)) if symbolic else text
 
     def condition_fn(self, arg: Any, line: int | None) -> Any:
         return self.condition(arg)
@@ -367,6 +453,13 @@ class Resolver:
         return handler
 
     # ------------------------------------------------------------------ whole template
+    def policy(self, value: Any) -> str | None:
+        """A DeletionPolicy or UpdateReplacePolicy; an intrinsic (language extensions) resolved."""
+        if value is None or isinstance(value, str):
+            return value
+        resolved = self.resolve(value)
+        return resolved if isinstance(resolved, str) else None
+
     def run(self) -> ResolvedTemplate:
         resources: dict[str, ResolvedResource] = {}
         for logical_id, spec in self.resource_defs.items():
@@ -375,7 +468,10 @@ class Resolver:
                 continue
             props = spec.get("Properties") or {}
             resolved = self.resolve(props)
+            if isinstance(resolved, Unknown) and not isinstance(exists, Unknown):
+                exists = Unknown(f"the properties of {logical_id} are not known: {resolved.reason}", resolved.line)
             prop_lines = dict(props.key_lines) if isinstance(props, LocatedDict) else {}
+            metadata = spec.get("Metadata")
             resources[logical_id] = ResolvedResource(
                 logical_id=logical_id,
                 type=spec["Type"],
@@ -383,23 +479,63 @@ class Resolver:
                 line=self.template.resource_line(logical_id),
                 property_lines=prop_lines,
                 exists=exists,
-                deletion_policy=spec.get("DeletionPolicy"),
-                update_replace_policy=spec.get("UpdateReplacePolicy"),
-                metadata=dict(spec.get("Metadata") or {}),
+                deletion_policy=self.policy(spec.get("DeletionPolicy")),
+                update_replace_policy=self.policy(spec.get("UpdateReplacePolicy")),
+                metadata=dict(metadata) if isinstance(metadata, dict) else {},
             )
         conditions = {name: self.condition(name) for name in self.data.get("Conditions") or {}}
-        outputs = {}
-        for name, spec in (self.data.get("Outputs") or {}).items():
-            if "Condition" in spec and self.condition(spec["Condition"]) is False:
+        outputs: dict[str, Any] = {}
+        exports: dict[str, Any] = {}
+        unknown_exports: dict[str, Unknown] = {}
+        output_specs = self.data.get("Outputs") or {}
+        for name, spec in output_specs.items():
+            if not isinstance(spec, dict):
                 continue
-            outputs[name] = self.resolve(spec.get("Value"))
-        return ResolvedTemplate(self.template, self.region, self.parameters, conditions, resources, outputs)
+            line = output_specs.line_of(name) if isinstance(output_specs, LocatedDict) else None
+            present: bool | Unknown = True
+            if "Condition" in spec:
+                present = self.condition(spec["Condition"])
+                if present is False:
+                    continue
+            value = self.resolve(spec.get("Value"))
+            outputs[name] = value
+            export = spec.get("Export")
+            if not isinstance(export, dict) or "Name" not in export:
+                continue
+            export_name = self.resolve(export["Name"])
+            if isinstance(present, Unknown):
+                unknown_exports[name] = Unknown(f"whether output {name} exists: {present.reason}", line)
+            elif isinstance(export_name, Unknown):
+                unknown_exports[name] = Unknown(f"the export name of output {name}: {export_name.reason}", line)
+            elif not isinstance(export_name, str):
+                unknown_exports[name] = Unknown(f"the export name of output {name} is not a string", line)
+            else:
+                exports[export_name] = value
+        return ResolvedTemplate(
+            self.template, self.region, self.parameters, conditions, resources, outputs, exports, unknown_exports
+        )
 
 
 def _scalar_text(value: Any) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     return str(value)
+
+
+def _json_default(item: Any, refs: set[str]) -> str:
+    if isinstance(item, (ResourceRef, AttrRef)):
+        refs.add(item.logical_id)
+    return str(item)
+
+
+def _holds_symbolic(value: Any) -> bool:
+    if isinstance(value, Symbolic):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_symbolic(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_symbolic(v) for v in value)
+    return False
 
 
 _FUNCTIONS: dict[str, Any] = {
@@ -426,7 +562,25 @@ _FUNCTIONS: dict[str, Any] = {
 
 
 def resolve(
-    template: Template, parameters: Mapping[str, str] | None = None, region: str = "us-east-1"
+    template: Template,
+    parameters: Mapping[str, str] | None = None,
+    region: str = "us-east-1",
+    *,
+    imports: Mapping[str, Any] | None = None,
+    nested_outputs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> ResolvedTemplate:
-    """Resolve ``template`` for ``parameters`` (names to strings) in ``region``."""
-    return Resolver(template, parameters or {}, region).run()
+    """Resolve ``template`` for ``parameters`` (names to strings) in ``region``.
+
+    ``imports`` maps export names of the other stacks of a set to their resolved values
+    (None: ``Fn::ImportValue`` is another stack's output, unknown). ``nested_outputs`` maps the
+    logical ID of an ``AWS::CloudFormation::Stack`` to its resolved outputs, which
+    ``Fn::GetAtt [Child, Outputs.X]`` then reads. Raises :class:`TemplateError` when a
+    transform produces a template CloudFormation would refuse.
+    """
+    given = parameters or {}
+    if template.transforms:
+        from stackproof.template.transforms import expand
+
+        original = Resolver(template, given, region, imports=imports, nested_outputs=nested_outputs)
+        template = expand(template, original.resolve, original.parameters, region)
+    return Resolver(template, given, region, imports=imports, nested_outputs=nested_outputs).run()
