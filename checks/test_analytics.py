@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from stackproof.checking import findings, known, require
+from stackproof.checking import findings, known, optional, subjects
 from stackproof.model.deployment import ISOLATED, Deployment
 from stackproof.model.types import (
     AutoScalingGroup,
@@ -37,7 +37,7 @@ PRIVATE_ECR = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/
 def routes(deployment: Deployment) -> dict[str, list[tuple[Listener, list[str]]]]:
     """Target group -> the listeners (with the rule's path patterns) that forward to it."""
     found: dict[str, list[tuple[Listener, list[str]]]] = {}
-    for listener in deployment.all(Listener):
+    for listener in optional(deployment.all(Listener), "a lookup: the checks that use it require their subjects"):
         for action in listener.actions:
             if known(action.kind, f"action of {listener}") != "forward":
                 continue
@@ -57,7 +57,7 @@ def terminates_tls(deployment: Deployment, listener: Listener) -> bool:
 
 
 def service_named(deployment: Deployment, name: str) -> EcsService | None:
-    for service in deployment.all(EcsService):
+    for service in optional(deployment.all(EcsService), "a lookup: ANL-01 requires the services"):
         if any(str(b.container) == name for b in service.load_balancers):
             return service
     return None
@@ -68,7 +68,7 @@ def service_named(deployment: Deployment, name: str) -> EcsService | None:
 def test_console_reaches_ecs_services_only_through_tls(deployment: Deployment) -> None:
     forwarded = routes(deployment)
     with findings() as f:
-        require(deployment.all(EcsService), "ECS service")
+        subjects(deployment.all(EcsService), "ECS service")
         for name in SERVICES:
             service = service_named(deployment, name)
             if service is None:
@@ -99,7 +99,7 @@ def test_device_events_and_config_requests_arrive_over_tls(deployment: Deploymen
     forwarded = routes(deployment)
     with findings() as f:
         pipelines = [g for g in deployment.all(AutoScalingGroup) if g.target_groups]
-        for group in require(pipelines, "data-pipeline Auto Scaling group behind a load balancer"):
+        for group in subjects(pipelines, "data-pipeline Auto Scaling group behind a load balancer"):
             for target in group.target_groups:
                 listeners = forwarded.get(str(target), [])
                 if not any(terminates_tls(deployment, x) for x, _ in listeners):
@@ -136,7 +136,7 @@ def isolated(deployment: Deployment, group_key: str) -> list[str]:
 def test_data_lake_redshift_and_postgres_in_isolated_subnets(deployment: Deployment) -> None:
     with findings() as f:
         lakes = [b for b in deployment.all(Bucket) if "lake" in b.key.lower() or "lake" in str(b.name).lower()]
-        for lake in require(lakes, "S3 data lake bucket"):
+        for lake in subjects(lakes, "S3 data lake bucket"):
             with f.each(lake):
                 if not known(lake.encryption, f"encryption of {lake}"):
                     f.fail("the data lake is not encrypted", lake)
@@ -145,12 +145,12 @@ def test_data_lake_redshift_and_postgres_in_isolated_subnets(deployment: Deploym
                     f.fail("the data lake does not block public access", lake, observed=block)
         databases: list[tuple[str, RedshiftCluster | DbInstance, object, object]] = [
             ("analytics", c, c.publicly_accessible, c.encrypted)
-            for c in require(deployment.all(RedshiftCluster), "Redshift analytics database")
+            for c in subjects(deployment.all(RedshiftCluster), "Redshift analytics database")
         ]
         apps = [d for d in deployment.all(DbInstance) if str(d.engine).startswith("postgres")]
         databases += [
             ("app", d, d.publicly_accessible, d.storage_encrypted)
-            for d in require(apps, "PostgreSQL app database on RDS")
+            for d in subjects(apps, "PostgreSQL app database on RDS")
         ]
         for role, database, public, encrypted in databases:
             with f.each(database):
@@ -168,7 +168,7 @@ def test_data_lake_redshift_and_postgres_in_isolated_subnets(deployment: Deploym
 def test_images_come_from_private_ecr(deployment: Deployment) -> None:
     repositories = {r.key: r for r in deployment.all(EcrRepository)}
     with findings() as f:
-        for task in require(deployment.all(TaskDefinition), "ECS task definition"):
+        for task in subjects(deployment.all(TaskDefinition), "ECS task definition"):
             for container in task.containers:
                 image = str(known(container.image, f"image of {container.container} in {task}"))
                 symbol = ECR_SYMBOL.search(image)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stackproof.checking import findings, known, require
+from stackproof.checking import findings, known, optional, subjects
 from stackproof.domain import policy
 from stackproof.model.deployment import PRIVATE, Deployment
 from stackproof.model.documents import as_list, statements
@@ -26,15 +26,11 @@ SECRET_WORDS = ("password", "passwd", "secret")
 REFERENCE_SUFFIXES = ("arn", "id", "name")  # DBSecretArn names a secret; it is not one
 
 
-def databases(deployment: Deployment) -> list[DbInstance]:
-    return list(require(deployment.all(DbInstance), "RDS database"))
-
-
 @pytest.mark.control("DAT-01")
 @pytest.mark.static
 def test_database_is_multi_az(deployment: Deployment) -> None:
     with findings() as f:
-        for db in databases(deployment):
+        for db in subjects(deployment.all(DbInstance), "RDS database"):
             if known(db.multi_az, f"MultiAZ of {db}") is not True:
                 f.fail("database is not Multi-AZ", db, observed=db.multi_az, expected=True)
 
@@ -44,7 +40,7 @@ def test_database_is_multi_az(deployment: Deployment) -> None:
 def test_database_storage_backups_and_snapshots(deployment: Deployment) -> None:
     minimum = policy.load()["data"]["min_backup_retention_days"]
     with findings() as f:
-        for db in databases(deployment):
+        for db in subjects(deployment.all(DbInstance), "RDS database"):
             if known(db.storage_encrypted, f"StorageEncrypted of {db}") is not True:
                 f.fail("storage is not encrypted", db, observed=db.storage_encrypted, expected=True)
             retention = known(db.backup_retention, f"BackupRetentionPeriod of {db}")
@@ -66,7 +62,7 @@ def test_database_storage_backups_and_snapshots(deployment: Deployment) -> None:
 @pytest.mark.static
 def test_database_credentials_live_in_secrets_manager(deployment: Deployment) -> None:
     with findings() as f:
-        for db in databases(deployment):
+        for db in subjects(deployment.all(DbInstance), "RDS database"):
             password = db.master_password
             if known(db.manage_master_password, f"ManageMasterUserPassword of {db}") is True:
                 continue
@@ -74,14 +70,15 @@ def test_database_credentials_live_in_secrets_manager(deployment: Deployment) ->
                 f.fail("master password comes from a template parameter", db, observed=f"Ref {password.parameter}")
             elif not (isinstance(password, Symbolic) and password.secret):
                 f.fail("master password is not a Secrets Manager reference", db, observed="a literal or other value")
-        for parameter in deployment.parameters:
+        for parameter in optional(deployment.parameters, "only parameters that name a password are judged"):
             lowered = parameter.name.lower()
             if any(w in lowered for w in SECRET_WORDS) and not lowered.endswith(REFERENCE_SUFFIXES):
                 if parameter.has_default:
                     f.fail(f"parameter {parameter.name} has a default secret value", parameter.location)
                 if not parameter.no_echo:
                     f.fail(f"parameter {parameter.name} is not NoEcho", parameter.location)
-        for role in deployment.instance_roles():
+        booting = "the database is the subject; the instances that read its secret are judged where they are"
+        for role in optional(deployment.instance_roles(), booting):
             readable: set[str] = set()
             for policy_doc in role.policies:
                 for statement in statements(known(policy_doc.document, f"{policy_doc.name} of {role}")):
@@ -93,7 +90,7 @@ def test_database_credentials_live_in_secrets_manager(deployment: Deployment) ->
                 f.fail("the instance role cannot read the database secret", role)
             elif "*" in readable:
                 f.fail("the instance role can read every secret", role, observed="*", expected="the database secret")
-        for group in deployment.all(AutoScalingGroup):
+        for group in optional(deployment.all(AutoScalingGroup), booting):
             template = deployment.launch_template_of(group)
             user_data = str(known(template.user_data, f"user data of {template}")) if template else ""
             if "get-secret-value" not in user_data and "GetSecretValue" not in user_data:
@@ -110,7 +107,7 @@ def app_subnets(deployment: Deployment) -> list[Subnet]:
 
 
 def backed_up(deployment: Deployment, fs: FileSystem) -> bool:
-    for selection in deployment.all(BackupSelection):
+    for selection in optional(deployment.all(BackupSelection), "a lookup: no selection means not backed up"):
         for resource in known(selection.resources, f"resources of {selection}"):
             if fs.key in deployment.refs(resource) or (isinstance(resource, str) and fs.key in resource):
                 return True
@@ -129,7 +126,7 @@ def test_file_system_encrypted_mounted_per_zone_guarded_and_backed_up(deployment
         }
         allowed |= {str(g) for fn in deployment.all(Function) for g in fn.security_groups}
         zones = {known(s.az, f"zone of {s}"): s for s in app_subnets(deployment)}
-        for fs in require(deployment.all(FileSystem), "EFS file system"):
+        for fs in subjects(deployment.all(FileSystem), "EFS file system"):
             if known(fs.encrypted, f"Encrypted of {fs}") is not True:
                 f.fail("file system is not encrypted at rest", fs, observed=fs.encrypted, expected=True)
             targets = [t for t in deployment.all(MountTarget) if t.file_system == fs.key]
@@ -138,7 +135,8 @@ def test_file_system_encrypted_mounted_per_zone_guarded_and_backed_up(deployment
                 subnet = deployment.get(Subnet, target.subnet)
                 if subnet is not None and subnet in zones.values():
                     covered.add(known(subnet.az, f"zone of {subnet}"))
-                for group in deployment.security_groups(known(target.security_groups, f"groups of {target}")):
+                own = deployment.security_groups(known(target.security_groups, f"groups of {target}"))
+                for group in optional(own, "a mount target's groups outside this deployment admit nothing here"):
                     for rule in group.ingress():
                         source = known(rule.peer_group, f"source of a rule of {group}")
                         if rule.cidr or rule.cidr_ipv6 or source not in allowed:
@@ -164,9 +162,9 @@ def content_buckets(deployment: Deployment) -> list[Bucket]:
 def test_content_bucket_private_encrypted_versioned_and_notifying(deployment: Deployment) -> None:
     prefixes = policy.load()["data"]["sync_prefixes"]
     with findings() as f:
-        buckets = content_buckets(deployment)
-        if not buckets:
-            f.fail("no bucket notifies a function of new objects (the content bucket, seed 002 step 4)")
+        buckets = subjects(
+            content_buckets(deployment), "content bucket", "no bucket notifies a function of new objects"
+        )
         for bucket in buckets:
             block = known(bucket.public_access_block, f"public access block of {bucket}")
             for setting in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"):
@@ -188,7 +186,7 @@ def test_content_bucket_private_encrypted_versioned_and_notifying(deployment: De
 
 def sync_functions(deployment: Deployment) -> list[tuple[Function, list[Bucket]]]:
     result = []
-    for function in deployment.all(Function):
+    for function in optional(deployment.all(Function), "a lookup: DAT-06 requires what it finds"):
         sources = [
             b
             for b in content_buckets(deployment)
@@ -212,9 +210,7 @@ LAMBDA_MANAGED = (
 @pytest.mark.static
 def test_sync_function_private_via_access_point_least_privilege(deployment: Deployment) -> None:
     with findings() as f:
-        pairs = sync_functions(deployment)
-        if not pairs:
-            f.fail("no function is notified by the content bucket (the sync function)")
+        pairs = subjects(sync_functions(deployment), "sync function", "no function is notified by the content bucket")
         for function, buckets in pairs:
             for subnet_key in known(function.subnets, f"subnets of {function}") or ["none"]:
                 subnet = deployment.get(Subnet, subnet_key)

@@ -2,30 +2,39 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from stackproof.checking import findings, known, require
+from stackproof.checking import Findings, Undecidable, findings, known, optional, subjects
 from stackproof.model.deployment import Deployment
-from stackproof.model.documents import as_list, statements
-from stackproof.model.types import LaunchTemplate, Role, SecurityGroup
+from stackproof.model.documents import as_list
+from stackproof.model.types import LaunchTemplate, PolicyDocument, Role, SecurityGroup
+from stackproof.template.values import Unknown
 
 SSM_CORE = "AmazonSSMManagedInstanceCore"
 ADMIN_POLICIES = (":policy/AdministratorAccess", ":policy/PowerUserAccess", ":policy/IAMFullAccess")
+EVERY_ACTION = ("*", "*:*")
 
 
 @pytest.mark.control("IAM-01")
 @pytest.mark.static
 def test_administration_through_session_manager_only(deployment: Deployment) -> None:
     with findings() as f:
-        roles = require(deployment.instance_roles(), "instance role (launch template -> instance profile -> role)")
+        roles = subjects(
+            deployment.instance_roles(),
+            "instance role",
+            "group -> launch template or launch configuration -> instance profile -> role",
+        )
         for role in roles:
             managed = [str(a) for a in known(role.managed_policies, f"managed policies of {role}")]
             if not any(a.endswith(f":policy/{SSM_CORE}") for a in managed):
                 f.fail(f"instance role lacks {SSM_CORE}", role, observed=managed)
-        for template in deployment.all(LaunchTemplate):
+        launches = optional(deployment.all(LaunchTemplate), "the instance role is the subject; key pairs are extra")
+        for template in launches:
             if known(template.key_name, f"KeyName of {template}"):
-                f.fail("launch template names a key pair", template, observed=template.key_name, expected=None)
-        for group in deployment.all(SecurityGroup):
+                f.fail(f"{template.kind} names a key pair", template, observed=template.key_name, expected=None)
+        for group in optional(deployment.all(SecurityGroup), "the instance role is the subject; SSH rules are extra"):
             for rule in group.ingress():
                 known([rule.protocol, rule.from_port, rule.to_port], f"a rule of {group}")
                 if rule.covers_port(22):
@@ -38,37 +47,88 @@ def test_administration_through_session_manager_only(deployment: Deployment) -> 
 @pytest.mark.static
 def test_launch_template_requires_imdsv2_and_encrypts_volumes(deployment: Deployment) -> None:
     with findings() as f:
-        for template in require(deployment.all(LaunchTemplate), "launch template"):
+        for template in subjects(deployment.all(LaunchTemplate), "launch template or launch configuration"):
             tokens = known(template.http_tokens, f"HttpTokens of {template}")
             if tokens != "required":
-                f.fail("IMDSv2 is not required", template, observed=tokens, expected="required")
+                f.fail(f"IMDSv2 is not required by the {template.kind}", template, observed=tokens, expected="required")
             if not template.block_devices:
-                f.fail("no block device mapping, so root volume encryption is left to account defaults", template)
+                f.fail(
+                    f"the {template.kind} maps no block device, so root volume encryption is left to account defaults",
+                    template,
+                )
             for device in template.block_devices:
-                if known(device.encrypted, f"encryption of {device.device}") is not True:
+                if known(device.encrypted, f"encryption of {device.device} in {template}") is not True:
                     f.fail(f"volume {device.device} is not encrypted", template, observed=device.encrypted)
+
+
+def _everything(values: Any, what: str) -> bool:
+    """Whether a statement's Action (or Resource) list covers everything: a known "*" decides
+    it; otherwise an unknown entry could be "*", so the answer is Undecidable."""
+    items = as_list(known(values, what) if isinstance(values, Unknown) else values)
+    if any(not isinstance(v, Unknown) and str(v) in EVERY_ACTION for v in items):
+        return True
+    for value in items:
+        known(value, what)
+    return False
+
+
+def _judge_statement(f: Findings, document: PolicyDocument, statement: Any) -> None:
+    """One statement grants all actions on all resources only if both halves say so; a
+    statement whose actions are explicit cannot, whatever its resource (known or not)."""
+    if isinstance(statement, Unknown):
+        known(statement, f"a statement of policy {document.name}")
+    if not isinstance(statement, dict):
+        raise Undecidable(f"a statement of policy {document.name} is not an object: {statement!r}")
+    if known(statement.get("Effect"), f"Effect of a statement of policy {document.name}") != "Allow":
+        return
+    if "NotAction" in statement:
+        broad = True  # every action but the listed ones
+    else:
+        broad = _everything(statement.get("Action", []), f"Action of a statement of policy {document.name}")
+    if not broad:
+        return
+    if "NotResource" in statement:
+        on_all = True
+    else:
+        on_all = _everything(statement.get("Resource", []), f"Resource of a statement of policy {document.name}")
+    if on_all:
+        f.fail(
+            f"policy {document.name} allows all actions on all resources",
+            *([document.location] if document.location else []),
+            observed={
+                "Action": statement.get("Action") or {"NotAction": statement.get("NotAction")},
+                "Resource": statement.get("Resource") or {"NotResource": statement.get("NotResource")},
+            },
+        )
+
+
+def _statements(document: PolicyDocument) -> list[Any]:
+    """The statements, each judged on its own: an Unknown inside one statement leaves the
+    others decidable; an Unknown statement (or list of them) stays Unknown, never dropped."""
+    body = document.document
+    if not isinstance(body, dict):
+        body = known(body, f"policy {document.name}")
+        if not isinstance(body, dict):
+            raise Undecidable(f"policy {document.name} is not a policy document: {body!r}")
+    raw = body.get("Statement", [])
+    if isinstance(raw, Unknown):
+        known(raw, f"Statement of policy {document.name}")
+    return [raw] if isinstance(raw, dict) else list(raw) if isinstance(raw, list) else [raw]
 
 
 @pytest.mark.control("IAM-03")
 @pytest.mark.static
 def test_no_policy_grants_everything(deployment: Deployment) -> None:
     with findings() as f:
-        for document in deployment.policies:
-            if document.kind != "identity":
-                continue
-            for statement in statements(known(document.document, f"policy {document.name}")):
-                if statement.get("Effect") != "Allow":
-                    continue
-                actions = [str(a) for a in as_list(statement.get("Action", []))]
-                resources = [str(r) for r in as_list(statement.get("Resource", []))]
-                broad = any(a in ("*", "*:*") for a in actions) or "NotAction" in statement
-                if broad and "*" in resources:
-                    f.fail(
-                        f"policy {document.name} allows all actions on all resources",
-                        *([document.location] if document.location else []),
-                        observed={"Action": actions or statement.get("NotAction"), "Resource": resources},
-                    )
-        for role in deployment.all(Role):
+        identity = [d for d in deployment.policies if d.kind == "identity"]
+        roles = deployment.all(Role)
+        subjects([*identity, *roles], "identity policy", "no role and no identity policy to judge")
+        for document in optional(identity, "roles and identity policies are the subject; one is required above"):
+            with f.each(f"policy {document.name}"):
+                for statement in _statements(document):
+                    with f.each(f"a statement of policy {document.name}"):
+                        _judge_statement(f, document, statement)
+        for role in optional(roles, "roles and identity policies are the subject; one is required above"):
             for arn in known(role.managed_policies, f"managed policies of {role}"):
                 if str(arn).endswith(ADMIN_POLICIES):
                     f.fail("role carries an administrator managed policy", role, observed=str(arn))

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from stackproof.checking import Findings, exists, findings, known, require
+from stackproof.checking import Findings, exists, findings, known, optional, subjects
 from stackproof.model.deployment import ISOLATED, PRIVATE, PUBLIC, Deployment
 from stackproof.model.types import (
     AutoScalingGroup,
@@ -29,12 +29,13 @@ from stackproof.model.types import (
 from stackproof.template.values import Unknown, refers_to
 
 ADMIN_PORTS = {22: "SSH", 3389: "RDP"}
+LOOKUP = "a lookup: the check that uses it requires its own subject"
 
 
 def app_security_groups(deployment: Deployment) -> set[str]:
     """Security groups of the application tier: what the Auto Scaling groups launch with."""
     groups: set[str] = set()
-    for group in deployment.all(AutoScalingGroup):
+    for group in optional(deployment.all(AutoScalingGroup), LOOKUP):
         template = deployment.launch_template_of(group)
         if template is not None:
             groups.update(str(g) for g in known(template.security_groups, f"security groups of {template}"))
@@ -43,7 +44,7 @@ def app_security_groups(deployment: Deployment) -> set[str]:
 
 def load_balancer_groups(deployment: Deployment) -> set[str]:
     groups: set[str] = set()
-    for lb in deployment.all(LoadBalancer):
+    for lb in optional(deployment.all(LoadBalancer), LOOKUP):
         groups.update(str(g) for g in known(lb.security_groups, f"security groups of {lb}"))
     return groups
 
@@ -52,7 +53,7 @@ def load_balancer_groups(deployment: Deployment) -> set[str]:
 @pytest.mark.static
 def test_every_tier_spans_two_availability_zones(deployment: Deployment) -> None:
     with findings() as f:
-        require(deployment.all(Subnet), "subnets")
+        subjects(deployment.all(Subnet), "subnets")
         tiers = deployment.subnets_by_tier()
         if "unknown" in tiers:
             with f.each():
@@ -92,10 +93,9 @@ def _unknown_group(name: str) -> object:
 @pytest.mark.static
 def test_databases_sit_only_in_isolated_subnets(deployment: Deployment) -> None:
     with findings() as f:
+        subjects([*deployment.all(DbInstance), *deployment.all(RedshiftCluster)], "database")
         groups = database_subnet_groups(deployment)
-        if not groups and not deployment.all(DbInstance) and not deployment.all(RedshiftCluster):
-            pytest.skip("the deployment has no database")
-        for db in deployment.all(DbInstance):
+        for db in optional(deployment.all(DbInstance), "the databases are required above; this reads their groups"):
             if exists(db) and db.subnet_group is None:
                 f.fail("database has no DB subnet group, so AWS places it in the default VPC", db)
         for group in groups:
@@ -124,9 +124,9 @@ def test_databases_sit_only_in_isolated_subnets(deployment: Deployment) -> None:
 @pytest.mark.static
 def test_databases_are_private_and_reachable_only_from_the_app_tier(deployment: Deployment) -> None:
     with findings() as f:
-        databases: list[DbInstance | RedshiftCluster] = [*deployment.all(DbInstance), *deployment.all(RedshiftCluster)]
-        if not databases:
-            pytest.skip("the deployment has no database")
+        databases: list[DbInstance | RedshiftCluster] = subjects(
+            [*deployment.all(DbInstance), *deployment.all(RedshiftCluster)], "database"
+        )
         allowed = app_security_groups(deployment)
         for db in databases:
             with f.each(db):
@@ -138,7 +138,8 @@ def test_databases_are_private_and_reachable_only_from_the_app_tier(deployment: 
                 groups = known(db.security_groups, f"security groups of {db}")
                 if not groups:
                     f.fail("database has no security group of the stack's own", db)
-                for group in deployment.security_groups(groups):
+                own = deployment.security_groups(groups)
+                for group in optional(own, "groups outside this deployment admit nothing it can show"):
                     for rule in group.ingress():
                         _judge_database_rule(f, rule, int(port), allowed, group)
 
@@ -168,7 +169,7 @@ def _judge_database_rule(f: Findings, rule: Rule, port: int, allowed: set[str], 
 @pytest.mark.static
 def test_application_tier_is_private_behind_nat(deployment: Deployment) -> None:
     with findings() as f:
-        groups = require(deployment.all(AutoScalingGroup), "Auto Scaling group (application tier)")
+        groups = subjects(deployment.all(AutoScalingGroup), "Auto Scaling group")
         for group in groups:
             subnets = known(group.subnets, f"subnets of {group}")
             for subnet_key in subnets:
@@ -196,20 +197,20 @@ def test_application_tier_is_private_behind_nat(deployment: Deployment) -> None:
                             )
             template = deployment.launch_template_of(group)
             if template is not None and known(template.public_ip, f"AssociatePublicIpAddress of {template}"):
-                f.fail("launch template associates public IP addresses", template, observed=True, expected=False)
+                f.fail(f"{template.kind} associates public IP addresses", template, observed=True, expected=False)
 
 
 @pytest.mark.control("NET-05")
 @pytest.mark.static
 def test_load_balancer_is_the_only_entry_point(deployment: Deployment) -> None:
     with findings() as f:
-        balancers = require(
+        subjects(
             [lb for lb in deployment.all(LoadBalancer) if lb.scheme == "internet-facing"],
             "internet-facing load balancer",
         )
         lb_groups = load_balancer_groups(deployment)
         app_groups = app_security_groups(deployment)
-        for group in deployment.security_groups(sorted(lb_groups)):
+        for group in optional(deployment.security_groups(sorted(lb_groups)), "the load balancer is the subject"):
             for rule in group.ingress():
                 with f.each(group):
                     known([rule.protocol, rule.from_port, rule.to_port], f"a rule of {group}")
@@ -226,7 +227,7 @@ def test_load_balancer_is_the_only_entry_point(deployment: Deployment) -> None:
                             observed=f"{rule.protocol} {rule.from_port}-{rule.to_port}",
                             expected="tcp 80 or tcp 443",
                         )
-        for group in deployment.security_groups(sorted(app_groups)):
+        for group in optional(deployment.security_groups(sorted(app_groups)), "the load balancer is the subject"):
             for rule in group.ingress():
                 with f.each(group):
                     source = known(rule.peer_group, f"source of a rule of {group}")
@@ -238,14 +239,13 @@ def test_load_balancer_is_the_only_entry_point(deployment: Deployment) -> None:
                             observed=rule.cidr or rule.cidr_ipv6 or rule.prefix_list or source,
                             expected=sorted(lb_groups),
                         )
-        for group in deployment.all(SecurityGroup):
+        for group in optional(deployment.all(SecurityGroup), "the load balancer is the subject"):
             for rule in group.ingress():
                 with f.each(group):
                     known([rule.protocol, rule.cidr, rule.cidr_ipv6], f"a rule of {group}")
                     for port, name in ADMIN_PORTS.items():
                         if rule.from_anywhere and rule.covers_port(port):
                             f.fail(f"{name} is open to the internet", group, observed=rule.cidr or rule.cidr_ipv6)
-        assert balancers
 
 
 def _within(cidr: str, vpc_cidr: str) -> bool:
@@ -259,8 +259,7 @@ def _within(cidr: str, vpc_cidr: str) -> bool:
 @pytest.mark.static
 def test_network_acls_guard_every_tier(deployment: Deployment) -> None:
     with findings() as f:
-        require(deployment.all(Subnet), "subnets")
-        for subnet in deployment.all(Subnet):
+        for subnet in subjects(deployment.all(Subnet), "subnets"):
             with f.each(subnet):
                 acl = deployment.network_acl_of(subnet)
                 tier = known(deployment.tier_of(subnet), f"tier of {subnet}")
@@ -296,9 +295,10 @@ PUBLIC_SUBNET_RESIDENTS = ("load balancers", "NAT gateways")
 @pytest.mark.static
 def test_public_subnets_route_to_the_internet_and_hold_only_entry_points(deployment: Deployment) -> None:
     with findings() as f:
+        subjects(deployment.all(Subnet), "subnets")
         tiers = deployment.subnets_by_tier()
         public = {s.key for s in tiers.get(PUBLIC, [])}
-        for balancer in deployment.all(LoadBalancer):
+        for balancer in optional(deployment.all(LoadBalancer), "the subnets are the subject"):
             if balancer.scheme == "internet-facing":
                 for subnet_key in known(balancer.subnets, f"subnets of {balancer}"):
                     if subnet_key not in public:
@@ -310,7 +310,7 @@ def test_public_subnets_route_to_the_internet_and_hold_only_entry_points(deploym
             routes = known(table.routes, f"routes of {table}")
             if not any(r.destination == "0.0.0.0/0" and r.target_kind == "igw" for r in routes):
                 f.fail("public subnet lacks 0.0.0.0/0 to the internet gateway", subnet, table)
-        for resident, subnet_keys in _placements(deployment):
+        for resident, subnet_keys in optional(_placements(deployment), "the subnets are the subject"):
             for subnet_key in subnet_keys:
                 if subnet_key in public:
                     f.fail(
@@ -322,17 +322,17 @@ def test_public_subnets_route_to_the_internet_and_hold_only_entry_points(deploym
 
 def _placements(deployment: Deployment) -> list[tuple[Obj, list[Any]]]:
     placed: list[tuple[Obj, list[Any]]] = []
-    for group in deployment.all(AutoScalingGroup):
+    for group in optional(deployment.all(AutoScalingGroup), LOOKUP):
         placed.append((group, list(known(group.subnets, f"subnets of {group}"))))
-    for function in deployment.all(Function):
+    for function in optional(deployment.all(Function), LOOKUP):
         placed.append((function, list(known(function.subnets, f"subnets of {function}"))))
-    for target in deployment.all(MountTarget):
+    for target in optional(deployment.all(MountTarget), LOOKUP):
         placed.append((target, [known(target.subnet, f"subnet of {target}")]))
-    for endpoint in deployment.all(VpcEndpoint):
+    for endpoint in optional(deployment.all(VpcEndpoint), LOOKUP):
         placed.append((endpoint, list(known(endpoint.subnets, f"subnets of {endpoint}"))))
-    for subnet_group in deployment.all(DbSubnetGroup):
+    for subnet_group in optional(deployment.all(DbSubnetGroup), LOOKUP):
         placed.append((subnet_group, list(known(subnet_group.subnets, f"subnets of {subnet_group}"))))
-    for other in deployment.all(Other):
+    for other in optional(deployment.all(Other), LOOKUP):
         if other.resource_type == "AWS::EC2::Instance":
             placed.append((other, [refers_to(other.properties.get("SubnetId"))]))
     return placed

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from stackproof.checking import findings, known, require
+from stackproof.checking import findings, known, optional, subjects
 from stackproof.domain import policy
 from stackproof.domain.quotas import demand
 from stackproof.model.deployment import Deployment
@@ -26,6 +26,7 @@ def test_demand_at_full_scale_fits_default_quotas(
     deployment: Deployment, record_property: Callable[[str, object], None]
 ) -> None:
     data = policy.load()
+    subjects(deployment.all(AutoScalingGroup), "Auto Scaling group", "the demand at full scale is MaxSize instances")
     needed = demand(deployment, data["instance_vcpus"])
     increases = declared_increases(deployment)
     with findings() as f:
@@ -63,7 +64,7 @@ def test_demand_at_full_scale_fits_default_quotas(
 def test_sync_function_within_lambda_timeout_and_storage(deployment: Deployment) -> None:
     limits = policy.load()["lambda"]
     with findings() as f:
-        for function in require(deployment.all(Function), "Lambda function"):
+        for function in subjects(deployment.all(Function), "Lambda function"):
             timeout = known(function.timeout, f"timeout of {function}")
             if timeout > limits["max_timeout_seconds"]:
                 f.fail("function timeout exceeds 15 minutes", function, observed=timeout, expected="<= 900")
@@ -116,7 +117,7 @@ def growth(deployment: Deployment, quota_id: str, needed: dict[str, int], vcpus:
     if quota_id != "ec2_vcpus":
         return 0
     now = 0
-    for group in deployment.all(AutoScalingGroup):
+    for group in optional(deployment.all(AutoScalingGroup), "a lookup: growth of the groups there are"):
         template = deployment.launch_template_of(group)
         kind = known(template.instance_type if template else None, f"instance type of {group}")
         now += int(known(group.desired, f"desired capacity of {group}") or 0) * vcpus[str(kind)]

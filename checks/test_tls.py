@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from stackproof.checking import NotEmulated, findings, known, require
+from stackproof.checking import NotEmulated, Undecidable, findings, known, optional, subjects
 from stackproof.domain import policy
+from stackproof.domain.user_data import efs_mounts, mentions_efs
 from stackproof.model.deployment import Deployment
 from stackproof.model.types import (
     Bucket,
@@ -41,7 +42,7 @@ def is_acm_certificate(deployment: Deployment, value: Any) -> bool:
 @pytest.mark.static
 def test_load_balancer_terminates_tls_with_acm(deployment: Deployment) -> None:
     with findings() as f:
-        for balancer in require(deployment.all(LoadBalancer), "load balancer"):
+        for balancer in subjects(deployment.all(LoadBalancer), "load balancer"):
             # An Application Load Balancer terminates TLS with HTTPS, a Network Load Balancer with TLS.
             terminating = "TLS" if known(balancer.lb_type, f"type of {balancer}") == "network" else "HTTPS"
             https = [x for x in listeners(deployment, 443) if x.load_balancer == balancer.key]
@@ -62,7 +63,7 @@ def test_load_balancer_terminates_tls_with_acm(deployment: Deployment) -> None:
 @pytest.mark.static
 def test_port_80_only_redirects_to_https(deployment: Deployment) -> None:
     with findings() as f:
-        for listener in listeners(deployment, 80):
+        for listener in subjects(listeners(deployment, 80), "listener on port 80"):
             for action in listener.actions:
                 kind = known(action.kind, f"action of {listener}")
                 redirect_ok = (
@@ -78,7 +79,8 @@ def test_port_80_only_redirects_to_https(deployment: Deployment) -> None:
                         observed=f"{kind} {action.redirect_protocol or ''} {action.status_code or ''}".strip(),
                         expected="redirect HTTPS:443 HTTP_301",
                     )
-        for listener in deployment.all(Listener):
+        others = optional(deployment.all(Listener), "port 80's listeners are the subject; others only must not be HTTP")
+        for listener in others:
             protocol = str(known(listener.protocol, f"protocol of {listener}")).upper()
             if protocol == "HTTP" and known(listener.port, f"port of {listener}") != 80:
                 f.fail(f"plain HTTP listener on port {listener.port}", listener)
@@ -90,7 +92,7 @@ def test_https_listener_policy_is_tls12_or_newer(deployment: Deployment) -> None
     allowed = set(policy.load()["tls"]["allowed_policies"])
     with findings() as f:
         secure = [x for x in deployment.all(Listener) if str(x.protocol).upper() in ("HTTPS", "TLS")]
-        for listener in require(secure, "HTTPS listener"):
+        for listener in subjects(secure, "HTTPS listener"):
             ssl_policy = known(listener.ssl_policy, f"SslPolicy of {listener}")
             if ssl_policy not in allowed:
                 f.fail(
@@ -114,35 +116,48 @@ def denies_insecure_transport(document: Any, what: str) -> bool:
     return False
 
 
-def mounts_efs_with_tls(user_data: Any) -> bool:
-    text = str(user_data)
-    return bool(re.search(r"\befs\b[^\n]*\btls\b", text)) and "mount" in text
-
-
 @pytest.mark.control("TLS-04")
 @pytest.mark.static
 def test_data_in_transit_is_encrypted(deployment: Deployment) -> None:
+    """The database, EFS and S3: at least one of them must be there to judge. EFS mounts are
+    read from the user data of every launch template and launch configuration, whether or not
+    the file system is in this deployment (a sibling stack's is mounted the same way)."""
     with findings() as f:
-        for db in deployment.all(DbInstance):
+        databases = deployment.all(DbInstance)
+        systems, buckets = deployment.all(FileSystem), deployment.all(Bucket)
+        templates = deployment.all(LaunchTemplate)
+        mounting = [t for t in templates if mentions_efs(str(known(t.user_data, f"user data of {t}") or ""))]
+        subjects([*databases, *systems, *buckets, *mounting], "data store")
+        why = "TLS-04 judges whichever of the database, EFS and S3 is present; one is required above"
+        for db in optional(databases, why):
             if str(known(db.engine, f"engine of {db}")).lower() not in ("mariadb", "mysql"):
                 continue
             group = deployment.get(DbParameterGroup, db.parameter_group)
             value = known(group.parameters.get("require_secure_transport"), f"{group}") if group else None
             if str(value).upper() not in ("1", "ON", "TRUE"):
                 f.fail("MariaDB does not require secure transport", db, *([group] if group else []), observed=value)
-        for fs in deployment.all(FileSystem):
+        for fs in optional(systems, why):
             if fs.policy is None or not denies_insecure_transport(fs.policy, f"file-system policy of {fs}"):
                 f.fail("file-system policy does not deny non-TLS access", fs)
-        if deployment.all(FileSystem):
-            for template in deployment.all(LaunchTemplate):
-                user_data = known(template.user_data, f"user data of {template}")
-                if user_data and "efs" in str(user_data) and not mounts_efs_with_tls(user_data):
-                    f.fail("instances mount EFS without the tls option", template)
+        for template in optional(mounting, why):
+            with f.each(template):
+                user_data = str(known(template.user_data, f"user data of {template}"))
+                mounts = efs_mounts(user_data)
+                if not mounts:
+                    raise Undecidable(f"the user data of {template} names EFS, but no mount of it could be read")
+                for mount in mounts:
+                    if not mount.tls:
+                        f.fail(
+                            f"instances mount EFS without TLS ({template.kind} user data {mount})",
+                            template,
+                            observed=mount.text.strip(),
+                            expected="mount -t efs -o tls (amazon-efs-utils), or an fstab entry of type efs with tls",
+                        )
         documents: dict[str, list[PolicyDocument]] = {}
-        for document in deployment.policies:
+        for document in optional(deployment.policies, "policies are looked up for the buckets judged below"):
             for attached in document.attached_to:
                 documents.setdefault(str(attached), []).append(document)
-        for bucket in deployment.all(Bucket):
+        for bucket in optional(buckets, why):
             policies = documents.get(bucket.key, [])
             if not any(denies_insecure_transport(p.document, f"{p.name}") for p in policies):
                 f.fail("bucket policy does not deny aws:SecureTransport = false", bucket)
@@ -169,7 +184,7 @@ def test_certificate_is_issued_covers_the_domain_and_is_not_expiring(deployment:
     now = datetime.datetime.now(datetime.UTC)
     with findings() as f:
         secure = [x for x in deployment.all(Listener) if str(x.protocol).upper() in ("HTTPS", "TLS")]
-        for listener in require(secure, "HTTPS listener"):
+        for listener in subjects(secure, "HTTPS listener"):
             for arn in known(listener.certificates, f"certificates of {listener}"):
                 certificate = deployment.get(Certificate, arn)
                 if certificate is None:
@@ -198,7 +213,7 @@ def test_load_balancer_refuses_protocols_below_tls12(deployment: Deployment) -> 
     if deployment.target != "aws":
         raise NotEmulated(f"a TLS handshake needs a reachable load balancer; target {deployment.target} has none")
     with findings() as f:
-        for probe in require(deployment.tls_probes, "TLS probe of an internet-facing load balancer"):
+        for probe in subjects(deployment.tls_probes, "TLS probe of an internet-facing load balancer"):
             known(probe, "the live handshake")
             accepted = known(probe.accepted, f"{probe.version} handshake with {probe.host}")
             if probe.version in ("TLSv1", "TLSv1.1") and accepted:

@@ -92,7 +92,9 @@ def demand(deployment: Deployment, vcpus: dict[str, int]) -> dict[str, int]:
         ),
         "mount_targets": lambda: len(d.all(m.MountTarget)),
         "secrets": lambda: len(d.all(m.Secret)),
-        "launch_configurations": lambda: len(_others(d, "AWS::AutoScaling::LaunchConfiguration")),
+        "launch_configurations": lambda: len(
+            [t for t in d.all(m.LaunchTemplate) if t.location.resource_type == m.LAUNCH_CONFIGURATION]
+        ),
         "step_adjustments": lambda: max((len(p.steps) for p in d.all(m.ScalingPolicy)), default=0),
         "asg_target_groups": lambda: max((len(g.target_groups) for g in groups), default=0),
         "lambda_timeout_minutes": lambda: max(

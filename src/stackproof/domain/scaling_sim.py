@@ -12,12 +12,20 @@ them; it is in ALARM when at least ``DatapointsToAlarm`` breach. Missing datapoi
 current state when nothing is present; ``missing`` (the default) goes to INSUFFICIENT_DATA when
 the whole window is missing. Unlike CloudWatch, the look-back never reaches beyond the window.
 
-Scaling (EC2 Auto Scaling "Step scaling policies"): while its alarm is in ALARM the policy is
-executed at each evaluation. The step is chosen by the breach (datapoint minus threshold) against
-the step bounds; ``ChangeInCapacity``, ``PercentChangeInCapacity`` (at least 1) and
-``ExactCapacity`` are applied and clamped to [MinSize, MaxSize]. After any scaling activity the
-policy waits its ``EstimatedInstanceWarmup`` (or, without one, the group's default cooldown)
-before acting again: the warm-up during which AWS does not let new instances count twice.
+Scaling (EC2 Auto Scaling "Step and simple scaling policies"): while its alarm is in ALARM the
+policy is executed at each evaluation. The step is chosen by the breach (datapoint minus
+threshold) against the step bounds; ``ChangeInCapacity``, ``PercentChangeInCapacity`` (at least
+1) and ``ExactCapacity`` are applied and clamped to [MinSize, MaxSize]. After any scaling
+activity a step policy waits its ``EstimatedInstanceWarmup`` (or, without one, the group's
+default cooldown) before acting again: the warm-up during which AWS does not let new instances
+count twice. A simple policy is one step over the whole range; it waits its own ``Cooldown``
+(or the group's default cooldown) after any scaling activity.
+
+Target tracking (EC2 Auto Scaling "Target tracking scaling policies"): AWS creates two alarms on
+the tracked metric, one in ALARM when the last 3 one-minute datapoints are above the target and
+one when the last 15 are below 90% of it (none when scale-in is disabled). Either sets the
+capacity proportionally, ``ceil(capacity * metric / target)``, never past the direction it acts
+in, and then waits the policy's warm-up (or the group's default cooldown).
 """
 
 from __future__ import annotations
@@ -87,13 +95,39 @@ class Step:
     adjustment: int
 
 
+KINDS = ("step", "simple", "target")
+
+
 @dataclass(frozen=True)
 class PolicySpec:
     name: str
     alarm: AlarmSpec
     steps: tuple[Step, ...]
     adjustment_type: str = "ChangeInCapacity"
-    warmup: int | None = None  # seconds
+    warmup: int | None = None  # seconds: a step or target-tracking policy's warm-up
+    kind: str = "step"  # step, simple (one step, waits its cooldown) or target (tracks ``target``)
+    cooldown: int | None = None  # seconds: a simple policy's own cooldown
+    target: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"policy kind {self.kind!r} is not one of {', '.join(KINDS)}")
+        if self.kind == "target" and not (self.target and self.target > 0):
+            raise ValueError(f"target tracking needs a positive target value, not {self.target!r}")
+
+    def wait(self, group_cooldown: int) -> int:
+        """Seconds after a scaling activity before this policy acts again."""
+        own = self.cooldown if self.kind == "simple" else self.warmup
+        return group_cooldown if own is None else own
+
+    def next_capacity(self, capacity: int, datapoint: float) -> int | None:
+        """What the policy sets the capacity to for ``datapoint`` (before clamping), or None."""
+        if self.kind == "target":
+            assert self.target is not None
+            wanted = math.ceil(capacity * datapoint / self.target)
+            return max(wanted, capacity) if self.alarm.comparison.startswith("Greater") else min(wanted, capacity)
+        step = self.step_for(datapoint - self.alarm.threshold)
+        return None if step is None else self.apply(capacity, step)
 
     def step_for(self, breach: float) -> Step | None:
         for step in self.steps:
@@ -171,19 +205,35 @@ def simulate(group: GroupSpec, demand: Sequence[float | None]) -> Simulation:
             result.states[policy.name].append(states[policy.name])
             if states[policy.name] != ALARM or datapoint is None:
                 continue
-            wait = policy.warmup if policy.warmup is not None else group.cooldown
-            if last_activity is not None and (minute - last_activity) * 60 < wait:
+            if last_activity is not None and (minute - last_activity) * 60 < policy.wait(group.cooldown):
                 continue
-            step = policy.step_for(datapoint - policy.alarm.threshold)
-            if step is None:
+            wanted = policy.next_capacity(capacity, datapoint)
+            if wanted is None:
                 continue
-            after = min(max(policy.apply(capacity, step), group.min_size), group.max_size)
+            after = min(max(wanted, group.min_size), group.max_size)
             if after != capacity:
                 result.activities.append(Activity(minute, policy.name, capacity, after))
                 capacity = after
                 last_activity = minute
         result.capacity.append(capacity)
     return result
+
+
+def simple_policy(
+    name: str, alarm: AlarmSpec, adjustment: int, adjustment_type: str, cooldown: int | None
+) -> PolicySpec:
+    """A simple scaling policy: one adjustment whatever the breach, then its cooldown."""
+    return PolicySpec(name, alarm, (Step(None, None, adjustment),), adjustment_type, None, "simple", cooldown)
+
+
+def target_tracking(name: str, target: float, warmup: int | None, disable_scale_in: bool) -> tuple[PolicySpec, ...]:
+    """A target-tracking policy as the two alarms AWS creates for it and what each does."""
+    high = AlarmSpec(target, "GreaterThanThreshold", 60, 3)
+    low = AlarmSpec(0.9 * target, "LessThanThreshold", 60, 15)
+    specs = [PolicySpec(f"{name} (scale out)", high, (), warmup=warmup, kind="target", target=target)]
+    if not disable_scale_in:
+        specs.append(PolicySpec(f"{name} (scale in)", low, (), warmup=warmup, kind="target", target=target))
+    return tuple(specs)
 
 
 def stability_traces(group: GroupSpec, minutes: int = 240) -> dict[str, list[float | None]]:

@@ -192,10 +192,13 @@ class Deployment:
 
     # ------------------------------------------------------------------ compute
     def launch_template_of(self, group: AutoScalingGroup) -> LaunchTemplate | None:
-        return self.get(LaunchTemplate, group.launch_template)
+        """What the group launches from: its launch template, else its launch configuration
+        (both are :class:`LaunchTemplate` objects in the model)."""
+        return self.get(LaunchTemplate, group.launch_template) or self.get(LaunchTemplate, group.launch_configuration)
 
     def instance_roles(self) -> list[Role]:
-        """Roles the application instances run with: group -> launch template -> profile -> role."""
+        """Roles the application instances run with: group -> launch template (or launch
+        configuration) -> profile -> role."""
         roles = []
         for group in self.all(AutoScalingGroup):
             template = self.launch_template_of(group)

@@ -2,12 +2,46 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
-from stackproof.template.values import AttrRef, ResourceRef, Symbolic
+from stackproof.template.values import AttrRef, ResourceRef, Symbolic, Unknown
+
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9:._-]+)\}")
+
+
+def parse_document(value: Any) -> Any:
+    """A policy document as data. CloudFormation takes a document as an object or as its JSON
+    text (``PolicyDocument: '{"Statement": ...}'``, often built with ``Fn::Sub``); the text is
+    parsed, and a string inside it that still names a resource (``${Bucket.Arn}``) stays
+    :class:`Symbolic`, so references survive. Text that is not a JSON object is Unknown."""
+    if not isinstance(value, str):
+        return value
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as exc:
+        return Unknown(f"policy document is a string that is not JSON ({exc.msg} at character {exc.pos})")
+    if not isinstance(parsed, dict):
+        return Unknown(f"policy document is JSON {type(parsed).__name__}, not an object")
+    refs = value.refs if isinstance(value, Symbolic) else frozenset()
+    return _symbolic(parsed, refs)
+
+
+def _symbolic(value: Any, refs: frozenset[str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _symbolic(v, refs) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_symbolic(v, refs) for v in value]
+    if isinstance(value, str) and refs:
+        named = {m.split(".", 1)[0] for m in PLACEHOLDER.findall(value)} & refs
+        if named:
+            return Symbolic(value, frozenset(named))
+    return value
 
 
 def statements(document: Any) -> list[dict[str, Any]]:
+    document = parse_document(document)
     raw = document.get("Statement", []) if isinstance(document, dict) else []
     return [s for s in ([raw] if isinstance(raw, dict) else raw) if isinstance(s, dict)]
 

@@ -7,14 +7,17 @@ object they attach to exists.
 
 from __future__ import annotations
 
+import base64
+import re
 from collections.abc import Callable
 from typing import Any
 
 from stackproof.model import types as m
 from stackproof.model.deployment import Deployment
+from stackproof.model.documents import parse_document
 from stackproof.template.cfn_yaml import LocatedDict
 from stackproof.template.resolver import ResolvedResource, ResolvedTemplate
-from stackproof.template.values import ResourceRef, Unknown, refers_to
+from stackproof.template.values import ResourceRef, Symbolic, Unknown, refers_to
 
 Builder = Callable[["Context", ResolvedResource], None]
 
@@ -435,8 +438,45 @@ def target_group(c: Context, r: ResolvedResource) -> None:
 
 
 # ---------------------------------------------------------------------------- compute
+BASE64 = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
+
+
 def user_data_text(value: Any) -> Any:
-    return value if isinstance(value, (str, Unknown)) or value is None else Unknown("user data is not text")
+    """The script instances boot with. ``Fn::Base64`` resolves to the script itself; a template
+    that gives the encoded text literally (as launch configurations often do) is decoded."""
+    if value is None or isinstance(value, Unknown):
+        return value
+    if not isinstance(value, str):
+        return Unknown("user data is not text")
+    compact = value.strip()
+    if not isinstance(value, Symbolic) and len(compact) % 4 == 0 and BASE64.match(compact):
+        try:
+            return base64.b64decode(compact, validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            return value
+    return value
+
+
+def block_devices(mappings: Any) -> list[m.BlockDevice]:
+    if isinstance(mappings, Unknown):
+        return [m.BlockDevice(mappings, mappings)]
+    return [
+        m.BlockDevice(
+            d.get("DeviceName"),
+            boolean((d.get("Ebs") or {}).get("Encrypted")),
+            (d.get("Ebs") or {}).get("VolumeType"),
+            (d.get("Ebs") or {}).get("VolumeSize"),
+        )
+        for d in mappings or []
+        if isinstance(d, dict) and "Ebs" in d
+    ]
+
+
+def http_tokens(metadata: Any) -> Any:
+    """IMDS tokens; without MetadataOptions both kinds allow IMDSv1 ("optional")."""
+    if metadata is None:
+        return "optional"
+    return metadata.get("HttpTokens", "optional") if isinstance(metadata, dict) else metadata
 
 
 def launch_template(c: Context, r: ResolvedResource) -> None:
@@ -444,16 +484,7 @@ def launch_template(c: Context, r: ResolvedResource) -> None:
     if isinstance(data, Unknown):
         data = {}
     metadata = data.get("MetadataOptions") or {}
-    devices = [
-        m.BlockDevice(
-            d.get("DeviceName"),
-            boolean((d.get("Ebs") or {}).get("Encrypted")),
-            (d.get("Ebs") or {}).get("VolumeType"),
-            (d.get("Ebs") or {}).get("VolumeSize"),
-        )
-        for d in data.get("BlockDeviceMappings") or []
-        if isinstance(d, dict) and "Ebs" in d
-    ]
+    devices = block_devices(data.get("BlockDeviceMappings"))
     interfaces = [i for i in data.get("NetworkInterfaces") or [] if isinstance(i, dict)]
     public_ips = [boolean(i.get("AssociatePublicIpAddress"), None) for i in interfaces]
     sgs = keys(data.get("SecurityGroupIds")) + keys(data.get("SecurityGroups"))
@@ -468,11 +499,33 @@ def launch_template(c: Context, r: ResolvedResource) -> None:
             instance_type=data.get("InstanceType"),
             key_name=data.get("KeyName"),
             security_groups=sgs,
-            http_tokens=metadata.get("HttpTokens", "optional") if isinstance(metadata, dict) else metadata,
+            http_tokens=http_tokens(metadata),
             block_devices=devices,
             user_data=user_data_text(data.get("UserData")),
             instance_profile=key(profile.get("Arn") or profile.get("Name")) if isinstance(profile, dict) else profile,
             public_ip=next((v for v in public_ips if v is not None), None),
+            exists=r.exists,
+        )
+    )
+
+
+def launch_configuration(c: Context, r: ResolvedResource) -> None:
+    """A launch configuration is modelled as the launch template it stands for."""
+    p = r.properties
+    profile = p.get("IamInstanceProfile")
+    c.d.add(
+        m.LaunchTemplate(
+            r.logical_id,
+            c.loc(r),
+            image=p.get("ImageId"),
+            instance_type=p.get("InstanceType"),
+            key_name=p.get("KeyName"),
+            security_groups=keys(p.get("SecurityGroups")),
+            http_tokens=http_tokens(p.get("MetadataOptions")),
+            block_devices=block_devices(p.get("BlockDeviceMappings")),
+            user_data=user_data_text(p.get("UserData")),
+            instance_profile=key(profile) if profile is not None else None,
+            public_ip=boolean(p.get("AssociatePublicIpAddress"), None),
             exists=r.exists,
         )
     )
@@ -508,8 +561,18 @@ def auto_scaling_group(c: Context, r: ResolvedResource) -> None:
     )
 
 
+def tracked_metric(tracking: Any) -> Any:
+    if tracking is None or isinstance(tracking, Unknown):
+        return tracking
+    predefined = tracking.get("PredefinedMetricSpecification") if isinstance(tracking, dict) else None
+    if isinstance(predefined, dict):
+        return predefined.get("PredefinedMetricType")
+    return "custom" if isinstance(tracking, dict) and tracking.get("CustomizedMetricSpecification") else None
+
+
 def scaling_policy(c: Context, r: ResolvedResource) -> None:
     p = r.properties
+    tracking = p.get("TargetTrackingConfiguration") or {}
     steps = [
         m.StepAdjustment(
             number(s.get("MetricIntervalLowerBound")),
@@ -529,6 +592,10 @@ def scaling_policy(c: Context, r: ResolvedResource) -> None:
             steps=steps,
             simple_adjustment=number(p.get("ScalingAdjustment")),
             warmup=number(p.get("EstimatedInstanceWarmup")),
+            cooldown=number(p.get("Cooldown")),
+            target_value=number(tracking.get("TargetValue")) if isinstance(tracking, dict) else tracking,
+            target_metric=tracked_metric(tracking),
+            disable_scale_in=boolean(tracking.get("DisableScaleIn")) if isinstance(tracking, dict) else False,
             exists=r.exists,
         )
     )
@@ -632,7 +699,7 @@ def redshift_cluster(c: Context, r: ResolvedResource) -> None:
 # ---------------------------------------------------------------------------- storage
 def file_system(c: Context, r: ResolvedResource) -> None:
     p = r.properties
-    policy = p.get("FileSystemPolicy")
+    policy = parse_document(p.get("FileSystemPolicy"))
     c.d.add(m.FileSystem(r.logical_id, c.loc(r), encrypted=boolean(p.get("Encrypted")), policy=policy, exists=r.exists))
     if policy is not None:
         c.d.policies.append(
@@ -698,8 +765,9 @@ def bucket(c: Context, r: ResolvedResource) -> None:
 def bucket_policy(c: Context, r: ResolvedResource) -> None:
     p = r.properties
     target = key(p.get("Bucket"))
-    c.d.add(m.BucketPolicy(r.logical_id, c.loc(r), bucket=target, document=p.get("PolicyDocument"), exists=r.exists))
-    c.d.policies.append(m.PolicyDocument(r.logical_id, p.get("PolicyDocument"), [target], c.loc(r), "resource"))
+    document = parse_document(p.get("PolicyDocument"))
+    c.d.add(m.BucketPolicy(r.logical_id, c.loc(r), bucket=target, document=document, exists=r.exists))
+    c.d.policies.append(m.PolicyDocument(r.logical_id, document, [target], c.loc(r), "resource"))
 
 
 # ---------------------------------------------------------------------------- functions and IAM
@@ -728,7 +796,9 @@ def function(c: Context, r: ResolvedResource) -> None:
 def role(c: Context, r: ResolvedResource) -> None:
     p = r.properties
     documents = [
-        m.PolicyDocument(x.get("PolicyName"), x.get("PolicyDocument"), [r.logical_id], c.loc(r, "Policies"))
+        m.PolicyDocument(
+            x.get("PolicyName"), parse_document(x.get("PolicyDocument")), [r.logical_id], c.loc(r, "Policies")
+        )
         for x in p.get("Policies") or []
         if isinstance(x, dict)
     ]
@@ -737,7 +807,7 @@ def role(c: Context, r: ResolvedResource) -> None:
         m.Role(
             r.logical_id,
             c.loc(r),
-            trust=p.get("AssumeRolePolicyDocument"),
+            trust=parse_document(p.get("AssumeRolePolicyDocument")),
             managed_policies=list(p.get("ManagedPolicyArns") or []),
             policies=documents,
             exists=r.exists,
@@ -748,7 +818,9 @@ def role(c: Context, r: ResolvedResource) -> None:
 def policy(c: Context, r: ResolvedResource) -> None:
     p = r.properties
     roles = keys(p.get("Roles")) if "Roles" in p else [key(p.get("RoleName"))] if "RoleName" in p else []
-    document = m.PolicyDocument(p.get("PolicyName", r.logical_id), p.get("PolicyDocument"), roles, c.loc(r))
+    document = m.PolicyDocument(
+        p.get("PolicyName", r.logical_id), parse_document(p.get("PolicyDocument")), roles, c.loc(r)
+    )
     c.d.policies.append(document)
     for role_key in roles:
         target = c.d.get(m.Role, role_key)
@@ -799,7 +871,7 @@ def backup_selection(c: Context, r: ResolvedResource) -> None:
 
 
 def backup_vault(c: Context, r: ResolvedResource) -> None:
-    policy_doc = r.properties.get("AccessPolicy")
+    policy_doc = parse_document(r.properties.get("AccessPolicy"))
     c.d.add(m.BackupVault(r.logical_id, c.loc(r), policy=policy_doc, exists=r.exists))
     if policy_doc is not None:
         c.d.policies.append(m.PolicyDocument("AccessPolicy", policy_doc, [r.logical_id], c.loc(r), "resource"))
@@ -824,6 +896,7 @@ BUILDERS: dict[str, Builder] = {
     "AWS::ECS::TaskDefinition": task_definition,
     "AWS::ECR::Repository": ecr_repository,
     "AWS::EC2::LaunchTemplate": launch_template,
+    "AWS::AutoScaling::LaunchConfiguration": launch_configuration,
     "AWS::IAM::InstanceProfile": instance_profile,
     "AWS::AutoScaling::AutoScalingGroup": auto_scaling_group,
     "AWS::RDS::DBInstance": db_instance,

@@ -210,8 +210,16 @@ class BlockDevice:
     size: V = None
 
 
+LAUNCH_CONFIGURATION = "AWS::AutoScaling::LaunchConfiguration"
+
+
 @dataclass
 class LaunchTemplate(Obj):
+    """How a group launches its instances: an ``AWS::EC2::LaunchTemplate`` or an
+    ``AWS::AutoScaling::LaunchConfiguration``. Both carry the same instance settings (IMDS,
+    volumes, user data, key pair, profile, security groups, type), and every control that
+    reads them must see either, so they are one kind; :attr:`kind` says which it is."""
+
     image: V = None
     instance_type: V = None
     key_name: V = None
@@ -221,6 +229,13 @@ class LaunchTemplate(Obj):
     user_data: V = None
     instance_profile: V = None
     public_ip: V = None  # AssociatePublicIpAddress of its network interfaces, if set
+
+    @property
+    def kind(self) -> str:
+        """The words evidence uses for it."""
+        if self.location.resource_type == LAUNCH_CONFIGURATION:
+            return "launch configuration"
+        return "launch template"
 
 
 @dataclass
@@ -251,12 +266,21 @@ class StepAdjustment:
 
 @dataclass
 class ScalingPolicy(Obj):
+    """A step, simple or target-tracking policy. A simple policy (``PolicyType`` SimpleScaling
+    or absent) changes capacity by ``simple_adjustment`` and then waits its ``cooldown`` (the
+    group's default cooldown when unset); a target-tracking policy keeps ``target_metric`` near
+    ``target_value`` through alarms AWS creates itself."""
+
     group: V = None
     policy_type: V = "SimpleScaling"
     adjustment_type: V = None
     steps: list[StepAdjustment] = field(default_factory=list)
     simple_adjustment: V = None
     warmup: V = None  # EstimatedInstanceWarmup, seconds
+    cooldown: V = None  # Cooldown of a simple policy, seconds
+    target_value: V = None  # TargetTrackingConfiguration.TargetValue
+    target_metric: V = None  # its predefined metric type, or "custom"
+    disable_scale_in: V = False
 
 
 @dataclass
