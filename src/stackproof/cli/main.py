@@ -36,6 +36,32 @@ def _cmd_build_userdata(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_build_stack_set(args: argparse.Namespace) -> int:
+    from stackproof.build.stack_set import SplitError, generate
+
+    template = Path(args.template) if args.template else paths.dashboard_template()
+    parts = Path(args.parts) if args.parts else template.with_name(f"{template.stem}.parts.yaml")
+    try:
+        files = generate(template, parts)
+    except (SplitError, OSError, KeyError, TypeError) as exc:
+        print(f"stackproof: {parts}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    stale = [path for path, text in files.items() if not path.is_file() or path.read_text(encoding="utf-8") != text]
+    if args.check:
+        for path in stale:
+            print(f"{path}: differs from what {template.name} and {parts.name} give", file=sys.stderr)
+        if stale:
+            print("run `stackproof build stack-set` to regenerate", file=sys.stderr)
+            return EXIT_FINDINGS
+        print(f"{len(files)} generated templates match {template.name}")
+        return EXIT_OK
+    for path in stale:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(files[path], encoding="utf-8")
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
 def _cmd_build_lambda(args: argparse.Namespace) -> int:
     from stackproof.build.lambda_zip import build_zip
 
@@ -195,6 +221,7 @@ commands, one example each:
   stackproof gate --directory templates/                     cfn-lint and checkov on a directory of templates
   stackproof build lambda --output build/s3_to_efs.zip       the sync function's zip
   stackproof build userdata --check                          is the template's user data its bootstrap script?
+  stackproof build stack-set --check                         are the set and nested forms what dashboard.yaml gives?
 
 exit codes: 0 all passed (or skipped with a reason), 1 a FAIL or ERROR, 2 usage or input error
 """
@@ -216,6 +243,13 @@ def build_parser() -> argparse.ArgumentParser:
     userdata.add_argument("--template", help="template to update (default: the dashboard reference)")
     userdata.add_argument("--check", action="store_true", help="only report whether it is up to date")
     userdata.set_defaults(func=_cmd_build_userdata)
+    split = artefacts.add_parser(
+        "stack-set", help="generate the reference as a three-stack set and as nested stacks from the single template"
+    )
+    split.add_argument("--template", help="the single template (default: the dashboard reference)")
+    split.add_argument("--parts", help="the partition (default: <template>.parts.yaml beside it)")
+    split.add_argument("--check", action="store_true", help="only report whether the generated files are up to date")
+    split.set_defaults(func=_cmd_build_stack_set)
     zip_ = artefacts.add_parser("lambda", help="build the sync function zip")
     zip_.add_argument("--output", help="zip path (default: build/s3_to_efs.zip)")
     zip_.set_defaults(func=_cmd_build_lambda)
@@ -277,6 +311,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(f"stackproof: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:
+        # The reader went away (`stackproof run ... | head -1`): stop quietly, and keep the
+        # interpreter from failing again when it flushes stdout at exit.
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 1
 
 
 if __name__ == "__main__":
