@@ -24,9 +24,10 @@ class TemplateTarget:
         try:
             template = load_template(Path(self.options.template))
             parameters = load_parameters(Path(self.options.params)) if self.options.params else {}
+            unknown = sorted(set(parameters) - set(template.parameters))
+            if unknown:
+                raise TargetError(f"{self.options.params}: parameters not in the template: {', '.join(unknown)}")
+            resolved = resolve(template, parameters, self.options.region)
         except TemplateError as exc:
             raise TargetError(str(exc)) from None
-        unknown = sorted(set(parameters) - set(template.parameters))
-        if unknown:
-            raise TargetError(f"{self.options.params}: parameters not in the template: {', '.join(unknown)}")
-        return build(resolve(template, parameters, self.options.region))
+        return build(resolved)

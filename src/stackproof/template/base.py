@@ -214,6 +214,46 @@ def _validate_resource(
     metadata = resource.get("Metadata")
     if metadata is not None and not isinstance(metadata, dict):
         raise _fail(template, line, f"Metadata of {logical_id} must be a mapping")
+    _validate_lists(template, logical_id, resource, line)
+
+
+_LISTS_OF_OBJECTS: dict[str, tuple[str, ...]] = {
+    "AWS::EC2::SecurityGroup": ("SecurityGroupIngress", "SecurityGroupEgress"),
+    "AWS::ElasticLoadBalancingV2::LoadBalancer": ("LoadBalancerAttributes", "SubnetMappings"),
+    "AWS::ElasticLoadBalancingV2::Listener": ("Certificates", "DefaultActions"),
+    "AWS::ElasticLoadBalancingV2::ListenerCertificate": ("Certificates",),
+    "AWS::ECS::Service": ("LoadBalancers",),
+    "AWS::ECS::TaskDefinition": ("ContainerDefinitions",),
+    "AWS::CloudWatch::Alarm": ("Dimensions",),
+    "AWS::Lambda::Function": ("FileSystemConfigs",),
+    "AWS::AutoScaling::ScalingPolicy": ("StepAdjustments",),
+    "AWS::IAM::Role": ("Policies",),
+}
+_LISTS_OF_STRINGS: dict[str, tuple[str, ...]] = {
+    "AWS::ECS::TaskDefinition": ("RequiresCompatibilities",),
+    "AWS::RDS::DBInstance": ("EnableCloudwatchLogsExports",),
+    "AWS::IAM::Role": ("ManagedPolicyArns",),
+}
+"""Properties CloudFormation's schemas declare as lists and the model reads item by item;
+a scalar there is refused here rather than met by the model as a Python error."""
+
+
+def _validate_lists(template: Template, logical_id: str, resource: Mapping[str, Any], line: int) -> None:
+    props = resource.get("Properties")
+    if not isinstance(props, dict):
+        return
+    rtype = resource.get("Type")
+    for prop in _LISTS_OF_OBJECTS.get(str(rtype), ()) + _LISTS_OF_STRINGS.get(str(rtype), ()):
+        value = props.get(prop)
+        at = props.line_of(prop) if isinstance(props, LocatedDict) else line
+        if value is None or isinstance(value, (dict, Unknown)):
+            continue
+        if not isinstance(value, list):
+            raise _fail(template, at, f"{prop} of {logical_id} must be a list, not {_describe(value)}")
+        if prop in _LISTS_OF_OBJECTS.get(str(rtype), ()):
+            for item in value:
+                if not isinstance(item, (dict, Unknown)):
+                    raise _fail(template, at, f"each item of {prop} of {logical_id} must be a mapping")
 
 
 def _list_of(count: range) -> Any:
@@ -232,7 +272,7 @@ def _sub_shape(arg: Any) -> bool:
 def _get_att_shape(arg: Any) -> bool:
     if isinstance(arg, str):
         return "." in arg
-    return isinstance(arg, list) and len(arg) == 2 and isinstance(arg[0], str)
+    return isinstance(arg, list) and len(arg) == 2 and isinstance(arg[0], (str, dict))
 
 
 def _find_in_map_shape(arg: Any) -> bool:

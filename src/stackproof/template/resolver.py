@@ -235,7 +235,8 @@ class Resolver:
             arg = arg.split(".", 1)
         if not isinstance(arg, list) or len(arg) != 2:
             return Unknown(f"malformed Fn::GetAtt {arg!r}", line)
-        logical_id, attribute = arg[0], self.resolve(arg[1])
+        logical_id = self.resolve(arg[0]) if isinstance(arg[0], dict) else arg[0]
+        attribute = self.resolve(arg[1])
         if not isinstance(attribute, str):
             return Unknown("Fn::GetAtt attribute is not known", line)
         if not isinstance(logical_id, str) or logical_id not in self.resource_defs:
