@@ -421,6 +421,29 @@ def _cloudformation_gaps() -> None:
 
     _after_create(Service, _service_networking)
     _after_create(Repository, _repository_settings)
+    from moto.autoscaling.models import FakeLaunchConfiguration
+
+    _after_create(FakeLaunchConfiguration, _launch_configuration_settings)
+
+
+def _launch_configuration_settings(created: Any, props: dict[str, Any], account: str, region: str) -> None:
+    """moto 5.2's CloudFormation launch configuration reads its volumes from
+    ``BlockDeviceMapping.member`` (an API spelling) and drops ``MetadataOptions``, so every
+    launch configuration read as IMDSv1 with no volumes; keep both as CloudFormation gives them."""
+    mappings = props.get("BlockDeviceMappings")
+    if mappings:
+        created.block_device_mapping_dict = [
+            {
+                **mapping,
+                "Ebs": {
+                    k: (str(v).lower() if isinstance(v, bool) else v) for k, v in (mapping.get("Ebs") or {}).items()
+                },
+            }
+            for mapping in mappings
+            if isinstance(mapping, dict)
+        ]
+    if props.get("MetadataOptions"):
+        created.metadata_options = dict(props["MetadataOptions"])
 
 
 def _repository_settings(repository: Any, properties: dict[str, Any], account_id: str, region_name: str) -> None:

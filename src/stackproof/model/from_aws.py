@@ -40,6 +40,7 @@ TYPE_KINDS: dict[str, tuple[type[m.Obj], ...]] = {
     "AWS::AutoScaling::ScalingPolicy": (m.ScalingPolicy,),
     "AWS::CloudWatch::Alarm": (m.Alarm,),
     "AWS::EC2::LaunchTemplate": (m.LaunchTemplate,),
+    "AWS::AutoScaling::LaunchConfiguration": (m.LaunchTemplate,),
     "AWS::EFS::FileSystem": (m.FileSystem,),
     "AWS::EFS::MountTarget": (m.MountTarget,),
     "AWS::EFS::AccessPoint": (m.AccessPoint,),
@@ -73,6 +74,7 @@ VERIFIED_OBJECTS = frozenset(
         "AWS::ElasticLoadBalancingV2::Listener",
         "AWS::ElasticLoadBalancingV2::TargetGroup",
         "AWS::AutoScaling::AutoScalingGroup",
+        "AWS::AutoScaling::LaunchConfiguration",
         "AWS::RDS::DBInstance",
         "AWS::EFS::FileSystem",
         "AWS::S3::Bucket",
@@ -566,7 +568,8 @@ class Builder:
                 )
             )
         names = self.ids("AWS::AutoScaling::AutoScalingGroup")
-        if not names:
+        configurations = self.ids("AWS::AutoScaling::LaunchConfiguration")
+        if not (names or configurations):
             return
         autoscaling = self.client("autoscaling")
         for group in pages(
@@ -591,12 +594,27 @@ class Builder:
                 ),
                 group.get("AutoScalingGroupARN", ""),
             )
-        for policy in (
-            pages(autoscaling, "describe_policies", "ScalingPolicies", AutoScalingGroupName=names[0])
-            if len(names) == 1
+        used = {g.launch_configuration for g in d.all(m.AutoScalingGroup) if g.launch_configuration}
+        wanted = sorted(set(configurations) | {str(n) for n in used})
+        for configuration in (
+            pages(
+                autoscaling,
+                "describe_launch_configurations",
+                "LaunchConfigurations",
+                LaunchConfigurationNames=wanted,
+            )
+            if wanted
             else []
         ):
+            self.launch_configuration(d, configuration)
+        for policy in (
+            p
+            for name in names
+            for p in pages(autoscaling, "describe_policies", "ScalingPolicies", AutoScalingGroupName=name)
+        ):
             arn = policy["PolicyARN"]
+            tracking = policy.get("TargetTrackingConfiguration") or {}
+            predefined = tracking.get("PredefinedMetricSpecification") or {}
             d.add(
                 m.ScalingPolicy(
                     arn,
@@ -614,6 +632,11 @@ class Builder:
                     ],
                     simple_adjustment=policy.get("ScalingAdjustment"),
                     warmup=policy.get("EstimatedInstanceWarmup"),
+                    cooldown=policy.get("Cooldown"),
+                    target_value=tracking.get("TargetValue"),
+                    target_metric=predefined.get("PredefinedMetricType")
+                    or ("custom" if tracking.get("CustomizedMetricSpecification") else None),
+                    disable_scale_in=bool(tracking.get("DisableScaleIn")),
                 ),
                 policy.get("PolicyName", ""),
             )
@@ -641,6 +664,38 @@ class Builder:
                 ),
                 alarm.get("AlarmArn", ""),
             )
+
+    def launch_configuration(self, d: Deployment, configuration: dict[str, Any]) -> None:
+        """A launch configuration, modelled as the launch template it stands for (as the
+        template model does)."""
+        name = configuration["LaunchConfigurationName"]
+        user_data = configuration.get("UserData")
+        devices = [
+            m.BlockDevice(
+                b.get("DeviceName"),
+                bool(b["Ebs"].get("Encrypted")),
+                b["Ebs"].get("VolumeType"),
+                b["Ebs"].get("VolumeSize"),
+            )
+            for b in configuration.get("BlockDeviceMappings", [])
+            if b.get("Ebs")
+        ]
+        d.add(
+            m.LaunchTemplate(
+                name,
+                self.loc(name, m.LAUNCH_CONFIGURATION),
+                image=configuration.get("ImageId"),
+                instance_type=configuration.get("InstanceType"),
+                key_name=configuration.get("KeyName") or None,
+                security_groups=list(configuration.get("SecurityGroups", [])),
+                http_tokens=(configuration.get("MetadataOptions") or {}).get("HttpTokens", "optional"),
+                block_devices=devices,
+                user_data=base64.b64decode(user_data).decode("utf-8", "replace") if user_data else None,
+                instance_profile=configuration.get("IamInstanceProfile"),
+                public_ip=configuration.get("AssociatePublicIpAddress"),
+            ),
+            configuration.get("LaunchConfigurationARN", ""),
+        )
 
     # ------------------------------------------------------------------ databases
     def databases(self, d: Deployment) -> None:
