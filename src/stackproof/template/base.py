@@ -209,7 +209,7 @@ def _validate_resource(
         raise _fail(template, line, f"DependsOn of {logical_id} must be a resource name or a list of them")
     for attribute in ("DeletionPolicy", "UpdateReplacePolicy"):
         value = resource.get(attribute)
-        if value is not None and not isinstance(value, str) and not (later and isinstance(value, dict)):
+        if value is not None and not isinstance(value, (str, dict)):
             raise _fail(template, line, f"{attribute} of {logical_id} must be a string")
     metadata = resource.get("Metadata")
     if metadata is not None and not isinstance(metadata, dict):
@@ -319,6 +319,8 @@ def _validate_functions(template: Template) -> None:
 
 
 def _check_function(template: Template, key: str, arg: Any, line: int, language_extensions: bool) -> None:
+    if isinstance(arg, Unknown) or (isinstance(arg, list) and any(isinstance(a, Unknown) for a in arg)):
+        return  # a transform left it unknown: not an input error
     if key == "Ref":
         if not isinstance(arg, str) and not (language_extensions and isinstance(arg, dict)):
             raise _fail(template, line, f"Ref needs a name, not {_describe(arg)}")

@@ -236,6 +236,8 @@ class Resolver:
         if not isinstance(arg, list) or len(arg) != 2:
             return Unknown(f"malformed Fn::GetAtt {arg!r}", line)
         logical_id = self.resolve(arg[0]) if isinstance(arg[0], dict) else arg[0]
+        if isinstance(logical_id, Unknown):
+            return logical_id
         attribute = self.resolve(arg[1])
         if not isinstance(attribute, str):
             return Unknown("Fn::GetAtt attribute is not known", line)
