@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from stackproof.checking import Findings, findings, known, subjects
+from stackproof.checking import Findings, findings, known, optional, subjects
 from stackproof.domain import policy
 from stackproof.domain.scaling_sim import simulate, stability_traces
 from stackproof.domain.scaling_spec import SIMPLE, STEP, TARGET, alarms_for, policies_of, policy_type, simulated_group
@@ -72,7 +72,7 @@ def thresholds(deployment: Deployment, group: AutoScalingGroup) -> tuple[list[Th
     """The group's scale-out and scale-in thresholds."""
     out: list[Threshold] = []
     inn: list[Threshold] = []
-    for p in policies_of(deployment, group):
+    for p in optional(policies_of(deployment, group), "a lookup: no threshold is a failure where it is used"):
         if policy_type(p) == TARGET:
             target = float(known(p.target_value, f"target value of {p}"))
             out.append(Threshold("GreaterThanThreshold", target, p))
@@ -80,7 +80,7 @@ def thresholds(deployment: Deployment, group: AutoScalingGroup) -> tuple[list[Th
                 inn.append(Threshold("LessThanThreshold", 0.9 * target, p))
             continue
         sign = direction(p)
-        for alarm in alarms_for(deployment, p) if sign else []:
+        for alarm in optional(alarms_for(deployment, p) if sign else [], "a lookup: see above"):
             comparison = str(known(alarm.comparison, f"comparison of {alarm}"))
             (out if sign > 0 else inn).append(Threshold(comparison, float(known(alarm.threshold, f"{alarm}")), alarm))
     return out, inn
@@ -115,7 +115,8 @@ def test_scales_out_at_70_and_in_below_20(deployment: Deployment) -> None:
     required = {label: f"{SYMBOL[op]} {_number(value)}" for label, (op, value) in wanted.items()}
     with findings() as f:
         for group in subjects(deployment.all(AutoScalingGroup), "Auto Scaling group"):
-            for p in policies_of(deployment, group):
+            tracking = optional(policies_of(deployment, group), "the alarms of scaling_pair are the subject")
+            for p in tracking:
                 if policy_type(p) == TARGET:
                     target = known(p.target_value, f"target value of {p}")
                     f.fail(

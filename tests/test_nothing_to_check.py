@@ -1,0 +1,114 @@
+"""No vacuous verdicts: a control whose subject is absent FAILs, naming the missing part and
+the seed that promises it, and every loop a check makes over the deployment says deliberately
+whether an empty collection is its subject (``subjects``) or harmless (``optional``)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from stackproof import catalogue
+from stackproof.checking import NothingToCheck, optional, subjects
+from stackproof.model.deployment import Deployment
+from stackproof.model.from_template import build
+from stackproof.results.evaluate import evaluate
+from stackproof.support import paths
+from stackproof.template.loader import load_template
+from stackproof.template.resolver import resolve
+from tests.conftest import REGION
+
+TEMPLATE = Path(__file__).parent / "templates" / "nothing_to_check.yaml"
+WRAPPERS = {"subjects", "optional"}
+
+
+def unwrapped_loops(source: str, filename: str = "<check>") -> list[str]:
+    """Each ``for`` whose iterable reads the deployment without going through subjects() or
+    optional(), as "file:line: loop"."""
+    found = []
+    for node in ast.walk(ast.parse(source, filename)):
+        if not isinstance(node, (ast.For, ast.AsyncFor)):
+            continue
+        reads = any(isinstance(n, ast.Name) and n.id == "deployment" for n in ast.walk(node.iter))
+        wrapped = (
+            isinstance(node.iter, ast.Call) and isinstance(node.iter.func, ast.Name) and node.iter.func.id in WRAPPERS
+        )
+        if reads and not wrapped:
+            found.append(f"{filename}:{node.lineno}: for ... in {ast.unparse(node.iter)}")
+    return found
+
+
+def test_every_loop_over_the_deployment_in_checks_is_deliberate() -> None:
+    offenders = [
+        loop
+        for module in sorted(paths.checks_dir().glob("*.py"))
+        for loop in unwrapped_loops(module.read_text(encoding="utf-8"), module.name)
+    ]
+    assert offenders == []
+
+
+@pytest.mark.parametrize(
+    ("source", "count"),
+    [
+        ("def t(deployment):\n    for x in deployment.all(Listener):\n        pass\n", 1),
+        ("def t(deployment):\n    for x in listeners(deployment, 80):\n        pass\n", 1),
+        ("def t(deployment):\n    for x in deployment.policies:\n        pass\n", 1),
+        ("def t(deployment):\n    for x in sorted(deployment.security_groups(k)):\n        pass\n", 1),
+        ("def t(deployment):\n    for x in subjects(deployment.all(Listener), 'listener'):\n        pass\n", 0),
+        ("def t(deployment):\n    for x in optional(deployment.all(Listener), 'why'):\n        pass\n", 0),
+        ("def t(deployment):\n    for rule in group.ingress():\n        pass\n", 0),
+    ],
+)
+def test_the_loop_detector_can_fail(source: str, count: int) -> None:
+    assert len(unwrapped_loops(source)) == count
+
+
+def test_subjects_names_the_part_and_its_seed() -> None:
+    with pytest.raises(NothingToCheck) as raised:
+        subjects([], "Auto Scaling group")
+    assert str(raised.value) == "no Auto Scaling group: seed 002 step 3"
+    assert subjects(iter([1, 2]), "Auto Scaling group") == [1, 2]
+    with pytest.raises(KeyError):
+        subjects([], "a part nobody named")
+
+
+def test_optional_needs_its_reason() -> None:
+    assert optional([], "the group is the subject") == []
+    with pytest.raises(ValueError, match="reason"):
+        optional([], " ")
+
+
+@pytest.fixture(scope="module")
+def bare() -> Deployment:
+    return build(resolve(load_template(TEMPLATE), {}, REGION))
+
+
+# The absences the issue names: each FAILs with the missing part, none PASSes or SKIPs.
+ABSENT = [
+    ("TLS-02", "no listener on port 80: seed 002 step 1"),
+    ("SCL-05", "no Auto Scaling group: seed 002 step 3"),
+    ("NET-02", "no database: seed 002 step 3"),
+    ("NET-03", "no database: seed 002 step 3"),
+    ("DAT-01", "no RDS database: seed 002 step 3"),
+    ("DAT-02", "no RDS database: seed 002 step 3"),
+    ("DAT-03", "no RDS database: seed 002 step 3"),
+]
+
+
+@pytest.mark.parametrize(("control", "evidence"), ABSENT)
+def test_an_absent_subject_fails_naming_the_part(bare: Deployment, control: str, evidence: str) -> None:
+    status, message = evaluate(bare, control)
+    assert status == "FAIL", message
+    assert message.startswith(evidence)
+
+
+TEMPLATE_CONTROLS = sorted(
+    cid for cid, c in catalogue.load().items() if c.active and "template" in c.targets and c.suite == "checks"
+)
+
+
+@pytest.mark.parametrize("control", TEMPLATE_CONTROLS)
+def test_no_control_passes_on_a_deployment_without_its_subject(bare: Deployment, control: str) -> None:
+    status, _ = evaluate(bare, control)
+    assert status != "PASS", f"{control} passed over a deployment with nothing it promises"
