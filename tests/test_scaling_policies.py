@@ -134,3 +134,20 @@ def test_scaling_controls_on_policy_shapes(
     status, message = evaluate(deployment, control)
     assert status == expected, message
     assert evidence in message
+
+
+@pytest.mark.parametrize(
+    ("change", "evidence"),
+    [
+        ("no-policies", "no scaling policy with an alarm drives the group: there is nothing to simulate"),
+        ("fixed-size", "the group never scales under any of 52 demand traces"),
+    ],
+)
+def test_the_simulation_never_passes_over_a_group_that_cannot_scale(change: str, evidence: str, tmp_path: Path) -> None:
+    from stackproof.checking import ControlFailed
+    from stackproof.results.evaluate import load_checks
+
+    (simulation,) = [c for c in load_checks() if c.name == "test_simulated_capacity_stays_in_bounds_and_never_flaps"]
+    deployment = build(resolve(load_template(variant(tmp_path, change, change)), {}, REGION))
+    with pytest.raises(ControlFailed, match=evidence):
+        simulation.function(deployment=deployment, record_property=lambda name, value: None)
