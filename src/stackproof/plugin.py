@@ -46,7 +46,11 @@ FIXTURES = ("deployment", "drill_stack")
 # built-in checks or scenarios are collected (add_short_options).
 OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
     ("target", "comma-separated targets (default: template)", {}),
-    ("template", "CloudFormation template (default: the dashboard reference)", {}),
+    (
+        "template",
+        "CloudFormation template, directory or glob; repeat for a stack set (default: the dashboard reference)",
+        {"action": "append"},
+    ),
     ("reference", "a reference system instead of --template", {"choices": list(paths.REFERENCE_NAMES)}),
     ("params", "parameters file: CloudFormation CLI JSON or a plain mapping", {}),
     ("region", "region for pseudo parameters and Fn::GetAZs (default: us-east-1)", {}),
@@ -126,18 +130,19 @@ def session_of(config: pytest.Config) -> Session:
 
         try:
             chosen = targets.parse_targets(option(config, "target"))
-            template, params = paths.template_and_params(
+            templates, params = paths.template_and_params(
                 option(config, "template"), option(config, "params"), option(config, "reference")
             )
         except (targets.TargetError, ValueError) as exc:
             raise pytest.UsageError(str(exc)) from None
         session = Session(
             chosen,
-            template,
+            templates[0],
             params,
             option(config, "region"),
             option(config, "stack-name"),
             option(config, "profile"),
+            templates=templates,
             allow_destructive=bool(option(config, "allow-destructive")),
             account_id=option(config, "account-id"),
         )
@@ -339,7 +344,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                     {
                         "message": e.message,
                         "resources": [str(r) for r in e.resources],
-                        "locations": [{"file": r.file, "line": r.line, "resource": r.resource} for r in e.resources],
+                        "locations": [
+                            {"file": r.file, "line": r.line, "resource": r.resource, "stack": r.stack}
+                            for r in e.resources
+                        ],
                         "observed": None if e.observed is None else str(e.observed),
                         "expected": None if e.expected is None else str(e.expected),
                     }

@@ -11,7 +11,7 @@ single file gives. Every control must give the same verdict on all three forms.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ import yaml
 
 SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
 PSEUDO = re.compile(r"^AWS::")
+SECRET_NAME = re.compile(r"(?i)password|secret|token")  # passed as NoEcho parameters, never shown
 
 
 class SplitError(Exception):
@@ -195,8 +196,18 @@ def _closure(template: Mapping[str, Any], body: Any) -> tuple[list[str], list[st
     )
 
 
-def _assemble(template: Mapping[str, Any], description: str, body: dict[str, Any]) -> dict[str, Any]:
+def _unused_parameters(template: Mapping[str, Any], split: list[Part]) -> list[str]:
+    """Parameters the template declares and no part uses: they stay with the first part, so
+    every form accepts the same parameters file."""
+    used = {p for part in split for p in _closure(template, {"Resources": part.resources})[0]}
+    return [p for p in template.get("Parameters") or {} if p not in used]
+
+
+def _assemble(
+    template: Mapping[str, Any], description: str, body: dict[str, Any], keep: Sequence[str] = ()
+) -> dict[str, Any]:
     parameters, conditions, mappings = _closure(template, body)
+    parameters += [p for p in keep if p not in parameters]
     own_parameters = body.pop("Parameters", {})
     metadata = dict(plain(template.get("Metadata") or {}))
     interface = metadata.get("AWS::CloudFormation::Interface")
@@ -250,6 +261,7 @@ def stack_set(template: Mapping[str, Any], parts: Mapping[str, list[str]], prefi
     ``<that part's stack name>-<Output>``, the stack name a parameter defaulting to
     ``<prefix>-<part>`` (how vendors chain their stacks)."""
     split = partition(template, parts)
+    unused = _unused_parameters(template, split)
     exported: dict[str, set[Link]] = {p.name: set() for p in split}
     for part in split:
         for link in part.links:
@@ -285,7 +297,10 @@ def stack_set(template: Mapping[str, Any], parts: Mapping[str, list[str]], prefi
         if outputs:
             body["Outputs"] = outputs
         documents[part.name] = _assemble(
-            template, f"{template.get('Description', '').strip()} [stack set: the {part.name} stack]".strip(), body
+            template,
+            f"{template.get('Description', '').strip()} [stack set: the {part.name} stack]".strip(),
+            body,
+            unused if part is split[0] else (),
         )
     return documents
 
@@ -297,6 +312,7 @@ def nested(
     part to TemplateURL, relative to the parent) receive what they read from their siblings as
     parameters, from ``Fn::GetAtt <Sibling>.Outputs.<Name>``."""
     split = partition(template, parts)
+    unused = _unused_parameters(template, split)
     exported: dict[str, set[Link]] = {p.name: set() for p in split}
     for part in split:
         for link in part.links:
@@ -311,7 +327,11 @@ def nested(
         _drop_cross_depends(resources)
         body: dict[str, Any] = {"Resources": resources}
         body["Parameters"] = {
-            "Imported" + link.name: {"Type": "String", "Description": f"{link.name} of the {link.owner} stack"}
+            "Imported" + link.name: {
+                "Type": "String",
+                "Description": f"{link.name} of the {link.owner} stack",
+                **({"NoEcho": True} if SECRET_NAME.search(link.name) else {}),
+            }
             for link in sorted(part.links, key=lambda k: k.name)
         }
         outputs = {
@@ -321,7 +341,10 @@ def nested(
         if outputs:
             body["Outputs"] = outputs
         child = _assemble(
-            template, f"{template.get('Description', '').strip()} [nested: the {part.name} stack]".strip(), body
+            template,
+            f"{template.get('Description', '').strip()} [nested: the {part.name} stack]".strip(),
+            body,
+            unused if part is split[0] else (),
         )
         documents[part.name] = child
         passed = {p: {"Ref": p} for p in child.get("Parameters", {}) if not p.startswith("Imported")}

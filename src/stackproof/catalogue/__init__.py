@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-ID_FORMAT = re.compile(r"^(NET|TLS|SCL|QTA|DAT|IAM|OBS|RES|ANL)-\d{2}$")
+ID_FORMAT = re.compile(r"^(NET|TLS|SCL|QTA|DAT|IAM|OBS|RES|ANL|DEP)-\d{2}$")
 SEVERITIES = ("low", "medium", "high", "critical")
 TARGETS = ("template", "moto", "moto-server", "localstack", "aws")
 STATUSES = ("active", "planned")

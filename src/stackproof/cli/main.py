@@ -115,7 +115,7 @@ def _run_options(args: argparse.Namespace, **extra: Any) -> Any:
 
     return RunOptions(
         targets=args.target,
-        template=args.template,
+        template=args.template or [],
         params=args.params,
         region=args.region,
         verbose=args.verbose,
@@ -181,7 +181,12 @@ def _target_options(parser: argparse.ArgumentParser, default_target: str) -> Non
         default=default_target,
         help=f"comma-separated: template, moto, moto-server, localstack, aws (default: {default_target})",
     )
-    parser.add_argument("--template", help="template to check (default: the dashboard reference)")
+    parser.add_argument(
+        "--template",
+        action="append",
+        help="a template to check, or a directory or glob of them; repeat it for a stack set (default: the"
+        " dashboard reference). Exports link the set's stacks; nested stacks with local TemplateURLs are followed",
+    )
     parser.add_argument(
         "--reference",
         help="reference systems to check (dashboard, analytics, or both: dashboard,analytics): their templates"

@@ -35,6 +35,7 @@ from stackproof.results.gating import broken_suppressions, failing_tool_findings
 from stackproof.results.session import Session
 from stackproof.results.suppressions import SuppressionFileError
 from stackproof.support import paths
+from stackproof.template.stack_set import StackSetError, expand
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -46,7 +47,7 @@ class RunError(Exception):
 @dataclass
 class RunOptions:
     targets: str = "template,moto"
-    template: str | None = None
+    template: list[str] = field(default_factory=list)  # a deployment's templates: files, directories, globs
     params: str | None = None
     region: str = "us-east-1"
     checks: list[str] = field(default_factory=list)  # a team's own check directories or packages
@@ -70,20 +71,23 @@ class RunOptions:
 def new_session(options: RunOptions) -> Session:
     try:
         chosen = targets.parse_targets(options.targets)
-        template, params = paths.template_and_params(options.template, options.params, options.reference)
-    except (targets.TargetError, ValueError) as exc:
+        templates, params = paths.template_and_params(options.template, options.params, options.reference)
+        files = expand(templates)
+    except (targets.TargetError, ValueError, StackSetError) as exc:
         raise RunError(str(exc)) from None
-    if not Path(template).is_file():
-        raise RunError(f"{template}: no such template file")
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise RunError(f"{missing[0]}: no such template file")
     if params is not None and not Path(params).is_file():
         raise RunError(f"{params}: no such parameters file")
     session = Session(
         chosen,
-        template,
+        templates[0],
         params,
         options.region,
         options.stack_name,
         options.profile,
+        templates=templates,
         allow_destructive=options.allow_destructive,
         account_id=options.account_id,
     )
@@ -97,11 +101,16 @@ def new_session(options: RunOptions) -> Session:
 def prepare(options: RunOptions, out: TextIO) -> Session:
     session = new_session(options)
     target_options = targets.TargetOptions(
-        session.template, session.params, options.region, options.stack_name, options.profile
+        session.template,
+        session.params,
+        options.region,
+        options.stack_name,
+        options.profile,
+        templates=tuple(session.templates),
     )
     for name in session.targets:
         started = time.perf_counter()
-        print(f"stackproof: building the {name} model of {session.template} ...", file=out, flush=True)
+        print(f"stackproof: building the {name} model of {', '.join(session.templates)} ...", file=out, flush=True)
         target = targets.load(name, target_options)
         session.opened.append(target)
         try:
@@ -201,9 +210,10 @@ def run_checks(session: Session, options: RunOptions, out: TextIO) -> int:
     what = "drills" if options.drills is not None else "checks"
     with ThreadPoolExecutor(max_workers=max(1, len(tools))) as pool:
         # The tools are subprocesses: they run while pytest does.
-        pending = [pool.submit(run_tool, tool, session.template) for tool in tools]
+        files = [str(f) for f in expand(session.templates or [session.template])]
+        pending = [pool.submit(run_tool, tool, file) for tool in tools for file in files]
         if tools:
-            print(f"stackproof: {' and '.join(tools)} on {session.template} ...", file=out, flush=True)
+            print(f"stackproof: {' and '.join(tools)} on {', '.join(files)} ...", file=out, flush=True)
         shown = ", ".join(map(str, directories))
         print(f"stackproof: running {what} in {shown} on {', '.join(session.targets)} ...", file=out, flush=True)
         with plugin_autoload_off():

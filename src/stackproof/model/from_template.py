@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from stackproof.model import types as m
@@ -966,7 +966,14 @@ def build(resolved: ResolvedTemplate, name: str | None = None) -> Deployment:
                 location=m.Location(param_name, "Parameter", context.file, params.line_of(param_name)),
             )
         )
-    resources = resolved.resources.values()
+    populate(context, resolved.resources.values())
+    return deployment
+
+
+def populate(context: Context, resources: Iterable[ResolvedResource]) -> None:
+    """Build every resource's objects, then the relationships between them (listeners
+    before their rules and certificates)."""
+    resources = list(resources)
     for resource in resources:
         if resource.type not in LINKS:
             BUILDERS.get(resource.type, other)(context, resource)
@@ -976,4 +983,3 @@ def build(resolved: ResolvedTemplate, name: str | None = None) -> Deployment:
     for resource in resources:
         if resource.type in _LATE:
             LINKS[resource.type](context, resource)
-    return deployment

@@ -27,6 +27,7 @@ class Session:
     region: str
     stack_name: str | None = None
     profile: str | None = None
+    templates: list[str] = field(default_factory=list)  # a set: every template spec (template is the first)
     allow_destructive: bool = False  # drills on aws: the user allowed changing the named stack
     account_id: str | None = None  # drills on aws: the only account they may change
     models: dict[str, Deployment | Exception] = field(default_factory=dict)
@@ -43,15 +44,20 @@ class Session:
         cannot be read adds none here: its target reports it."""
         from stackproof.results.suppressions import from_file, from_template
         from stackproof.template.cfn_yaml import TemplateSyntaxError, load_text
+        from stackproof.template.stack_set import StackSetError, expand
 
         day = today or datetime.date.today()
         controls = list(catalogue.load())
         try:
-            data = load_text(Path(self.template).read_text(encoding="utf-8"), self.template)
-        except (OSError, UnicodeDecodeError, TemplateSyntaxError):
-            data = None
-        if data is not None:
-            self.suppressions += from_template(data, self.template, controls, day)
+            templates = [str(p) for p in expand(self.templates or [self.template])]
+        except StackSetError:
+            templates = []
+        for template in templates:
+            try:
+                data = load_text(Path(template).read_text(encoding="utf-8"), template, warnings=[])
+            except (OSError, UnicodeDecodeError, TemplateSyntaxError):
+                continue
+            self.suppressions += from_template(data, template, controls, day)
         if file:
             self.suppressions += from_file(Path(file), controls, day)
 
@@ -60,7 +66,14 @@ class Session:
             from stackproof import targets
 
             try:
-                options = targets.TargetOptions(self.template, self.params, self.region, self.stack_name, self.profile)
+                options = targets.TargetOptions(
+                    self.template,
+                    self.params,
+                    self.region,
+                    self.stack_name,
+                    self.profile,
+                    templates=tuple(self.templates),
+                )
                 opened = targets.load(target, options)
                 self.opened.append(opened)
                 self.models[target] = opened.deployment()

@@ -73,15 +73,19 @@ def reference_params(name: str) -> Path:
     return reference_template(name).with_name(f"{name}.params.json")
 
 
-def template_and_params(template: str | None, params: str | None, reference: str | None) -> tuple[str, str | None]:
-    """The template and parameters file a run checks: ``template`` as given, or a reference
-    system's (``reference``, default the dashboard) with its parameters file unless one is given.
-    ValueError for an unknown reference or both a reference and a template."""
-    if reference is not None and template is not None:
+def template_and_params(
+    templates: str | list[str] | None, params: str | None, reference: str | None
+) -> tuple[list[str], str | None]:
+    """The templates (a deployment may be a set: files, directories, globs) and parameters
+    file a run checks: ``templates`` as given, or a reference system's (``reference``, default
+    the dashboard) with its parameters file unless one is given. ValueError for an unknown
+    reference or both a reference and templates."""
+    given = [templates] if isinstance(templates, str) else list(templates or [])
+    if reference is not None and given:
         raise ValueError("give --reference or --template, not both")
-    if template is not None:
-        return template, params
+    if given:
+        return given, params
     name = reference or "dashboard"
     if params is None and reference_params(name).exists():
         params = str(reference_params(name))
-    return str(reference_template(name)), params
+    return [str(reference_template(name))], params

@@ -32,6 +32,7 @@ class TargetOptions:
     stack_name: str | None = None  # aws: the existing stack to read
     profile: str | None = None  # aws: a named profile of the standard credential chain
     probe_tls: bool = True  # aws: handshake with the load balancers (TLS-05); the only non-AWS traffic
+    templates: tuple[str, ...] = ()  # a set: every --template (files, directories, globs); template is the first
 
 
 class Target(Protocol):

@@ -1,14 +1,16 @@
-"""The ``template`` target: the model built from the template itself, offline."""
+"""The ``template`` target: the model built from the templates themselves, offline. One
+template, or a set of them (files, directories, globs) linked by exports and nested stacks,
+is one deployment."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from stackproof.model.deployment import Deployment
-from stackproof.model.from_template import build
+from stackproof.model.from_stack_set import build_set
 from stackproof.targets import TargetError, TargetOptions
-from stackproof.template.loader import TemplateError, load_parameters, load_template
-from stackproof.template.resolver import resolve
+from stackproof.template.loader import TemplateError, load_parameters
+from stackproof.template.stack_set import expand, resolve_set
 
 
 class TemplateTarget:
@@ -21,13 +23,16 @@ class TemplateTarget:
         """Nothing to tear down."""
 
     def deployment(self) -> Deployment:
+        specs = self.options.templates or (self.options.template,)
         try:
-            template = load_template(Path(self.options.template))
+            paths = expand(specs)
             parameters = load_parameters(Path(self.options.params)) if self.options.params else {}
-            unknown = sorted(set(parameters) - set(template.parameters))
-            if unknown:
-                raise TargetError(f"{self.options.params}: parameters not in the template: {', '.join(unknown)}")
-            resolved = resolve(template, parameters, self.options.region)
+            names = self.options.stack_name.split(",") if self.options.stack_name and len(paths) > 1 else None
+            resolved = resolve_set(paths, parameters, self.options.region, stack_names=names)
         except TemplateError as exc:
-            raise TargetError(str(exc)) from None
-        return build(resolved)
+            message = str(exc)
+            if message.startswith("parameters not in") and self.options.params:
+                message = f"{self.options.params}: {message}"
+            raise TargetError(message) from None
+        name = paths[0].stem if len(paths) == 1 else ",".join(p.stem for p in paths)
+        return build_set(resolved, name)

@@ -98,6 +98,9 @@ class Resolver:
         for name, spec in (self.data.get("Parameters") or {}).items():
             spec = spec if isinstance(spec, dict) else {}
             no_echo = str(spec.get("NoEcho", "false")).lower() == "true"
+            if name in given and _resolved_elsewhere(given[name]):
+                values[name] = given[name]  # a parent passed a reference or an unknown: keep it as such
+                continue
             if name in given:
                 raw: Any = given[name]
             elif "Default" in spec:
@@ -562,6 +565,14 @@ _FUNCTIONS: dict[str, Any] = {
     "Fn::And": lambda r, a, line: r.truth({"Fn::And": a}),
     "Fn::Or": lambda r, a, line: r.truth({"Fn::Or": a}),
 }
+
+
+def _resolved_elsewhere(value: Any) -> bool:
+    """A value a parent stack resolved for its nested child: a reference to one of its
+    resources, a symbolic string, an unknown, or a list holding one of these."""
+    if isinstance(value, list):
+        return any(_resolved_elsewhere(v) for v in value)
+    return isinstance(value, (ResourceRef, AttrRef, Symbolic, Unknown))
 
 
 def resolve(

@@ -68,6 +68,7 @@ class Stack:
 class ResolvedSet:
     stacks: list[Stack]
     problems: list[SetProblem]
+    imports: int = 0  # export names some stack imported and another provided
 
     def resolved(self) -> list[tuple[Stack, ResolvedTemplate]]:
         return [(s, s.resolved) for s in self.stacks if s.resolved is not None]
@@ -315,7 +316,7 @@ class _SetResolver:
                 break
             previous = state
         self._missing_imports()
-        return ResolvedSet(self.stacks, self.problems)
+        return ResolvedSet(self.stacks, self.problems, len(asked & set(provided)))
 
     def _apply_renames(self) -> None:
         """Logical IDs two stacks share become ``<stack>/<LogicalId>`` in each of them."""
@@ -367,7 +368,8 @@ def resolve_set(
     declared = {name for t in templates for name in t.parameters}
     unknown = sorted(set(given) - declared)
     if unknown:
-        raise StackSetError(f"parameters not in any template of the set: {', '.join(unknown)}")
+        where = "the template" if len(templates) == 1 else "any template of the set"
+        raise StackSetError(f"parameters not in {where}: {', '.join(unknown)}")
     stems = [p.stem for p in paths]
     stacks = [
         Stack(

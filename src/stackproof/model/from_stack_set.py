@@ -1,0 +1,114 @@
+"""One deployment model from a set of resolved stacks (a stack set, nested stacks, or both).
+
+The checks judge a deployment, not a file: an Auto Scaling group in the instances stack and
+the subnets it launches into in the network stack are one system. Every resource keeps the
+file, line and stack it came from, so evidence names them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from stackproof.model import types as m
+from stackproof.model.deployment import Deployment
+from stackproof.model.from_template import Context, populate
+from stackproof.template.cfn_yaml import LocatedDict
+from stackproof.template.resolver import ResolvedResource, ResolvedTemplate
+from stackproof.template.stack_set import ResolvedSet, Stack
+from stackproof.template.values import refers_to
+
+
+class SetContext(Context):
+    """A builder context over every stack of the set: locations carry each resource's own
+    file and stack, and references reach resources of any stack."""
+
+    def __init__(self, merged: ResolvedTemplate, deployment: Deployment, origin: dict[str, Stack]) -> None:
+        super().__init__(merged, deployment)
+        self.origin = origin
+
+    def loc(self, r: ResolvedResource, prop: str | None = None) -> m.Location:
+        stack = self.origin.get(r.logical_id)
+        file = str(stack.template.path) if stack else self.file
+        return m.Location(
+            r.logical_id, r.type, file, r.line_of(prop) if prop else r.line, stack=stack.name if stack else None
+        )
+
+    def type_of(self, value: Any) -> str | None:
+        lid = refers_to(value)
+        resource = self.resolved.resources.get(lid) if lid else None
+        return resource.type if resource else None
+
+
+def _declared(stacks: Sequence[Stack]) -> dict[str, Any]:
+    """The stacks' ``Metadata.stackproof`` together: the first reference any declares, and
+    every declared quota increase once (by code, the largest value)."""
+    declared: dict[str, Any] = {}
+    increases: dict[str, Any] = {}
+    for stack in stacks:
+        metadata = stack.template.data.get("Metadata") or {}
+        own = metadata.get("stackproof") if isinstance(metadata, dict) else None
+        if not isinstance(own, dict):
+            continue
+        for key, value in own.items():
+            if key == "quota_increases" and isinstance(value, list):
+                for entry in value:
+                    code = entry.get("code") if isinstance(entry, dict) else None
+                    if code is not None and (code not in increases or entry.get("value", 0) > increases[code]["value"]):
+                        increases[code] = dict(entry)
+            else:
+                declared.setdefault(key, value)
+    if increases:
+        declared["quota_increases"] = list(increases.values())
+    return declared
+
+
+def build_set(resolved_set: ResolvedSet, name: str) -> Deployment:
+    stacks = [s for s in resolved_set.stacks if s.resolved is not None]
+    if not stacks:
+        raise ValueError("a set with no resolved stack")
+    first = stacks[0].resolved
+    assert first is not None
+    merged_resources: dict[str, ResolvedResource] = {}
+    origin: dict[str, Stack] = {}
+    parameters: dict[str, Any] = {}
+    for stack in stacks:
+        assert stack.resolved is not None
+        for lid, resource in stack.resolved.resources.items():
+            merged_resources[lid] = resource
+            origin[lid] = stack
+        for key, value in stack.resolved.parameters.items():
+            parameters.setdefault(key, value)
+    merged = dataclasses.replace(first, resources=merged_resources, parameters=parameters)
+    deployment = Deployment(
+        target="template",
+        name=name,
+        region=first.region,
+        source=", ".join(dict.fromkeys(str(s.template.path) for s in stacks)),
+    )
+    deployment.stacks = {s.name: str(s.template.path) for s in stacks}
+    deployment.link_problems = list(resolved_set.problems)
+    deployment.links = resolved_set.imports + sum(1 for s in stacks if s.parent is not None)
+    deployment.parameter_values = parameters
+    deployment.declared = _declared(stacks)
+    for stack in stacks:
+        params = stack.template.data.get("Parameters") or LocatedDict()
+        for param_name, spec in params.items():
+            spec = spec if isinstance(spec, dict) else {}
+            deployment.parameters.append(
+                m.Parameter(
+                    name=param_name,
+                    no_echo=str(spec.get("NoEcho", "false")).lower() == "true",
+                    has_default="Default" in spec,
+                    location=m.Location(
+                        param_name,
+                        "Parameter",
+                        str(stack.template.path),
+                        params.line_of(param_name) if isinstance(params, LocatedDict) else None,
+                        stack=stack.name,
+                    ),
+                )
+            )
+    populate(SetContext(merged, deployment, origin), merged_resources.values())
+    return deployment
