@@ -107,6 +107,12 @@ def test_the_wheel_carries_what_a_run_needs(wheel: Path) -> None:
     assert not [n for n in names if "__pycache__" in n or n.startswith(("tests/", "checks/", "reference/"))]
 
 
+def test_the_localstack_shim_is_found_where_the_runner_looks() -> None:
+    from stackproof.targets.localstack_runner import compat_dir
+
+    assert (compat_dir() / "sitecustomize.py").is_file()
+
+
 def test_every_package_of_the_source_is_in_the_wheel(wheel: Path) -> None:
     """The package list in pyproject.toml is explicit (three packages are mapped from the top of
     the repository): a new package must not be left out of it."""

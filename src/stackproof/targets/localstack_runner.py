@@ -37,9 +37,17 @@ def wait_healthy(endpoint: str, process: subprocess.Popen[bytes], log: Path) -> 
     raise RuntimeError(f"LocalStack did not answer /_localstack/health within {HEALTH_TIMEOUT:.0f} s; see {log}")
 
 
+def compat_dir() -> Path:
+    """Where the ``sitecustomize`` shim for LocalStack on Python 3.11 lives (put on its path)."""
+    found = Path(__file__).resolve().parents[1] / "emulator" / "localstack_compat"
+    if not (found / "sitecustomize.py").is_file():
+        raise RuntimeError(f"{found}: the LocalStack compatibility shim is missing from the package")
+    return found
+
+
 def start(workdir: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
     port = free_port()
-    compat = Path(__file__).parent / "emulator" / "localstack_compat"
+    compat = compat_dir()
     env = {
         **os.environ,
         "GATEWAY_LISTEN": f"127.0.0.1:{port}",
