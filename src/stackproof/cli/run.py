@@ -26,7 +26,7 @@ from typing import Any, TextIO
 import pytest
 
 from stackproof import catalogue, targets
-from stackproof.gate.findings import parse_tools, run_tool
+from stackproof.gate.findings import loader_report, parse_tools, run_tool
 from stackproof.plugin import control_of, session_key
 from stackproof.reports.console import print_session
 from stackproof.reports.write import write_reports
@@ -122,6 +122,7 @@ def prepare(options: RunOptions, out: TextIO) -> Session:
             session.close()
             raise RunError(f"target {name}: {type(exc).__name__}: {exc}") from None
         session.models[name] = model
+        session.template_warnings += getattr(target, "warnings", [])
         calls = f", {sum(model.api_calls.values())} API calls" if model.api_calls else ""
         print(
             f"stackproof:   {model.count()} objects{calls} in {time.perf_counter() - started:.2f} s",
@@ -219,6 +220,8 @@ def run_checks(session: Session, options: RunOptions, out: TextIO) -> int:
         with plugin_autoload_off():
             code = pytest.main(argv, plugins=[injected])
         session.tool_reports = [future.result() for future in pending]
+    if session.template_warnings and options.drills is None:
+        session.tool_reports.append(loader_report(session.template_warnings))
     if injected.broken:
         raise RunError(f"could not collect the {what}:\n" + "\n".join(injected.broken))
     if code in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):

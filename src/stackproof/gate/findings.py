@@ -14,13 +14,20 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from stackproof.gate.tools import ToolMissing, execute, find_tool
-from stackproof.results import ERROR, FAIL, SUPPRESSED
+from stackproof.results import ERROR, FAIL, SUPPRESSED, WARNING
 
 TOOLS = ("cfn-lint", "checkov")
+LOADER = "cloudformation"  # stackproof's own reading of the templates, reported like a gate tool
+LOADER_RULES = {
+    "duplicate-key": "A mapping key is given twice; CloudFormation deploys the last one",
+    "transform": "A transform or include could not run offline; what it makes is unknown",
+    "template": "CloudFormation accepts this, but a reviewer should see it",
+}
 CFN_LINT_SEVERITY = {"Error": "high", "Warning": "medium", "Informational": "low"}
 TIMEOUT = 600
 
@@ -170,3 +177,19 @@ def run_tool(tool: str, template: str) -> ToolReport:
     # checkov's JSON carries its version; asking costs a second start of the tool (seconds).
     report.version = report.version or _version(executable)
     return report
+
+
+def loader_report(warnings: Sequence[Any]) -> ToolReport:
+    """What reading the templates found that CloudFormation accepts but a reviewer should see
+    (``TemplateWarning``: file, line, message), as WARNING findings that never fail a run."""
+    findings = []
+    for warning in dict.fromkeys(warnings):
+        text = str(warning.message)
+        rule = "duplicate-key" if text.startswith("duplicate key") else "transform" if _transform(text) else "template"
+        findings.append(ToolFinding(rule, WARNING, "low", text, None, str(warning.file), int(warning.line)))
+    rules = {rule: {"title": title, "help_uri": ""} for rule, title in LOADER_RULES.items()}
+    return ToolReport(LOADER, None, "ran", rules=rules, findings=findings)
+
+
+def _transform(text: str) -> bool:
+    return any(word in text for word in ("Transform", "SAM", "transform", "included part", "Include"))

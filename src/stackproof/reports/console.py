@@ -8,7 +8,7 @@ from typing import TextIO
 from stackproof import catalogue
 from stackproof.domain.drift import compare
 from stackproof.model.deployment import Deployment
-from stackproof.results import ERROR, FAIL, FAILING, PASS, RANK, SKIP, SUPPRESSED, Result
+from stackproof.results import ERROR, FAIL, FAILING, PASS, RANK, SKIP, SUPPRESSED, WARNING, Result
 from stackproof.results.gating import broken_suppressions
 from stackproof.results.session import Session
 
@@ -51,7 +51,7 @@ def details(session: Session, verbose: bool) -> str:
                 lines.append(f"    {result.message}")
     for report in session.tool_reports:
         for finding in report.findings:
-            if finding.status in FAILING or verbose:
+            if finding.status in FAILING or finding.status == WARNING or verbose:
                 where = f" {finding.resource}" if finding.resource else ""
                 at = f" ({finding.file}:{finding.line})" if finding.line else ""
                 why = f" — {finding.justification}" if finding.justification else ""
@@ -66,10 +66,12 @@ def tool_lines(session: Session) -> str:
         if report.status != "ran":
             lines.append(f"{report.tool}: ERROR ({report.status}) {report.message}")
             continue
-        counts = {s: sum(f.status == s for f in report.findings) for s in (FAIL, SUPPRESSED)}
+        counts = {s: sum(f.status == s for f in report.findings) for s in (FAIL, SUPPRESSED, WARNING)}
         passed = f"{report.passed} passed, " if report.tool == "checkov" else ""
+        warned = f", {counts[WARNING]} warnings" if counts[WARNING] else ""
         lines.append(
             f"{report.tool} {report.version or ''}: {passed}{counts[FAIL]} failed, {counts[SUPPRESSED]} suppressed"
+            f"{warned}"
         )
     return "\n".join(lines)
 

@@ -20,7 +20,7 @@ th,td{border-bottom:1px solid #e4e7ec;padding:6px 8px;text-align:left;vertical-a
 th{background:#f2f4f7;position:sticky;top:0;font-weight:600}
 td.s{font-weight:700;text-align:center;width:90px;border-radius:0}
 .PASS{background:#e3f6e8;color:#146c2e}.FAIL{background:#fde2e1;color:#a11d15}.ERROR{background:#fbe3f7;color:#7d1570}
-.SKIP,.SUPPRESSED{background:#eef1f5;color:#5b6472}
+.SKIP,.SUPPRESSED{background:#eef1f5;color:#5b6472}.WARNING{background:#fff4d6;color:#7a5200}
 td.planned{color:#98a2b3;font-weight:400;font-style:italic}tr.planned td{color:#98a2b3}
 .sev{font-size:12px;text-transform:uppercase;letter-spacing:.03em}
 .critical{color:#a11d15;font-weight:700}.high{color:#b54708}.medium{color:#475467}.low{color:#667085}
@@ -228,7 +228,7 @@ def render(report: dict[str, Any]) -> str:
 Template <code>{esc(run["template"]["path"])}</code> (sha256 <code>{esc(run["template"]["sha256"][:16])}</code>), region <code>{esc(run["region"])}</code>, targets {esc(", ".join(targets))}<br>
 <details><summary>Parameters</summary>{parameters}</details></div>
 <div class="counts">{"".join(f'<span class="{esc(s)}">{n} {esc(s)}</span>' for s, n in counts.items())}{" &nbsp; gate tools: " + "".join(f'<span class="{esc(s)}">{n} {esc(s)}</span>' for s, n in tool_counts.items()) if tool_counts else ""}</div>
-<div class="filters">{checkboxes("status", ["PASS", "FAIL", "ERROR", "SKIP", "SUPPRESSED"])}{checkboxes("severity", severities)}{checkboxes("family", families)}</div>
+<div class="filters">{checkboxes("status", ["PASS", "FAIL", "ERROR", "SKIP", "SUPPRESSED", "WARNING"])}{checkboxes("severity", severities)}{checkboxes("family", families)}</div>
 <h2>Coverage</h2>
 <table><thead><tr><th>reference</th><th>target</th><th>proven</th><th>failed</th><th>suppressed</th><th>not shown</th></tr></thead><tbody>{coverage}</tbody></table>
 <h2>Controls &times; targets</h2>

@@ -179,7 +179,7 @@ def tool_run(tool: dict[str, Any]) -> dict[str, Any]:
             "ruleId": finding["rule"],
             "ruleIndex": index[finding["rule"]],
             "kind": "review" if finding["status"] == "ERROR" else "fail",
-            "level": "warning" if finding["status"] == "ERROR" else LEVEL[finding["severity"]],
+            "level": "warning" if finding["status"] in ("ERROR", "WARNING") else LEVEL[finding["severity"]],
             "message": {"text": finding["message"]},
         }
         if finding["file"] and finding["line"]:

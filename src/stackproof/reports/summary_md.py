@@ -7,7 +7,14 @@ from typing import Any
 from stackproof.reports.tool_rules import tool_findings, tool_rules
 from stackproof.results import matrix, tally
 
-ICON = {"PASS": "PASS", "FAIL": "**FAIL**", "ERROR": "**ERROR**", "SKIP": "skip", "SUPPRESSED": "suppressed"}
+ICON = {
+    "PASS": "PASS",
+    "FAIL": "**FAIL**",
+    "ERROR": "**ERROR**",
+    "SKIP": "skip",
+    "SUPPRESSED": "suppressed",
+    "WARNING": "warning",
+}
 
 
 def render(report: dict[str, Any]) -> str:
@@ -38,7 +45,7 @@ def render(report: dict[str, Any]) -> str:
             cells = " | ".join(ICON[row.status] if t == row.column else "-" for t in targets)
             lines.append(f"| {row.id} | {row.severity if row.id != row.tool else 'gate'} | {cells} |")
     failing = [r for r in report["results"] if r["status"] in ("FAIL", "ERROR")]
-    tool_failing = [(row, f) for row in rules for f in row.findings if f["status"] in ("FAIL", "ERROR")]
+    tool_failing = [(row, f) for row in rules for f in row.findings if f["status"] in ("FAIL", "ERROR", "WARNING")]
     if failing or tool_failing:
         lines += ["", "#### Findings", ""]
         for result in failing:

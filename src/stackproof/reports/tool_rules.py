@@ -30,7 +30,10 @@ def tool_rules(report: dict[str, Any]) -> list[ToolRule]:
             failed = sum(f["status"] == "FAIL" for f in tool["findings"])
             suppressed = sum(f["status"] == "SUPPRESSED" for f in tool["findings"])
             passed = f"{tool['passed']} checks passed, " if tool["tool"] == "checkov" else ""
-            title = f"{tool['tool']} {tool['version'] or ''} ran: {passed}{failed} failed, {suppressed} suppressed"
+            warned = sum(f["status"] == "WARNING" for f in tool["findings"])
+            title = f"{tool['tool']} {tool['version'] or ''} ran: {passed}{failed} failed, {suppressed} suppressed" + (
+                f", {warned} warnings" if warned else ""
+            )
             status = "FAIL" if failed else "PASS"
             rows.append(ToolRule(tool["tool"], tool["tool"], title, "", "high", status, column=column))
         by_rule: dict[str, ToolRule] = {}

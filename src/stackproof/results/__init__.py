@@ -7,10 +7,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PASS, FAIL, ERROR, SKIP, SUPPRESSED = "PASS", "FAIL", "ERROR", "SKIP", "SUPPRESSED"
+# A finding that is reported and never fails a run (a template CloudFormation accepts as written
+# but a reviewer should see: a duplicate key, a transform that could not run offline).
+WARNING = "WARNING"
 STATUSES = (PASS, FAIL, ERROR, SKIP, SUPPRESSED)
 FAILING = frozenset({FAIL, ERROR})
 # How a control's cell in a matrix is decided from its checks: the worst status wins.
-RANK = {PASS: 0, SKIP: 1, SUPPRESSED: 1, FAIL: 3, ERROR: 4}
+RANK = {PASS: 0, SKIP: 1, SUPPRESSED: 1, WARNING: 2, FAIL: 3, ERROR: 4}
 
 
 def matrix(results: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], str]:

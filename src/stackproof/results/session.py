@@ -36,6 +36,7 @@ class Session:
     collected_controls: dict[str, list[str]] = field(default_factory=dict)
     suppressions: list[Suppression] = field(default_factory=list)
     applied: list[Suppression] = field(default_factory=list)
+    template_warnings: list[Any] = field(default_factory=list)  # TemplateWarning: what reading the templates found
     problems: list[str] = field(default_factory=list)  # run-level failures beyond results (coverage)
     tool_reports: list[Any] = field(default_factory=list)  # stackproof.gate.findings.ToolReport
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from stackproof.model.deployment import Deployment
 from stackproof.model.from_stack_set import build_set
 from stackproof.targets import TargetError, TargetOptions
+from stackproof.template.cfn_yaml import TemplateWarning
 from stackproof.template.loader import TemplateError, load_parameters
 from stackproof.template.stack_set import expand, resolve_set
 
@@ -18,6 +19,7 @@ class TemplateTarget:
 
     def __init__(self, options: TargetOptions) -> None:
         self.options = options
+        self.warnings: list[TemplateWarning] = []  # what CloudFormation accepts but a reviewer should see
 
     def close(self) -> None:
         """Nothing to tear down."""
@@ -35,4 +37,5 @@ class TemplateTarget:
                 message = f"{self.options.params}: {message}"
             raise TargetError(message) from None
         name = paths[0].stem if len(paths) == 1 else ",".join(p.stem for p in paths)
+        self.warnings = [w for s in resolved.stacks if s.resolved for w in s.resolved.template.warnings]
         return build_set(resolved, name)
