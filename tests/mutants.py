@@ -365,6 +365,13 @@ MUTANTS = [
     M("admin-inline-policy", "IAM-03", "FAIL", instance_role_admin),
     M("app-logs-forever", "OBS-01", "FAIL", lambda t: props(t, "AppLogGroup").pop("RetentionInDays")),
     M("no-rds-log-exports", "OBS-01", "FAIL", lambda t: props(t, "Database").pop("EnableCloudwatchLogsExports")),
+    # A part the system requires, absent: DEP-02 reports it once; SCL-01/03/05 point at it (SKIP).
+    M(
+        "no-scaling-policies",
+        "DEP-02",
+        "FAIL",
+        _delete("ScaleOutPolicy", "ScaleInPolicy", "CpuHighAlarm", "CpuLowAlarm"),
+    ),
 ]
 
 

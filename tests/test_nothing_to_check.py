@@ -84,7 +84,8 @@ def bare() -> Deployment:
     return build(resolve(load_template(TEMPLATE), {}, REGION))
 
 
-# The absences the issue names: each FAILs with the missing part, none PASSes or SKIPs.
+# The absences the issue names: the part is one the dashboard requires, so DEP-02 FAILs naming it
+# once and each of these is SKIP pointing there; none PASSes.
 ABSENT = [
     ("TLS-02", "no listener on port 80: seed 002 step 1"),
     ("SCL-05", "no Auto Scaling group: seed 002 step 3"),
@@ -97,10 +98,28 @@ ABSENT = [
 
 
 @pytest.mark.parametrize(("control", "evidence"), ABSENT)
-def test_an_absent_subject_fails_naming_the_part(bare: Deployment, control: str, evidence: str) -> None:
+def test_an_absent_subject_is_reported_once_and_never_passes(bare: Deployment, control: str, evidence: str) -> None:
     status, message = evaluate(bare, control)
-    assert status == "FAIL", message
+    assert status == "SKIP", message
     assert message.startswith(evidence)
+    assert message.endswith("the deployment lacks it (DEP-02 reports it once)")
+
+
+def test_the_missing_parts_are_one_failure_of_dep02(bare: Deployment) -> None:
+    status, message = evaluate(bare, "DEP-02")
+    assert status == "FAIL"
+    named = [line.split(":")[0] for line in message.splitlines()]
+    assert "no listener on port 80" in named
+    assert "no Auto Scaling group" in named
+    assert "no RDS database" in named
+    assert len(named) == len(set(named))
+
+
+def test_an_absent_part_the_system_does_not_require_still_fails(bare: Deployment) -> None:
+    """The dashboard does not list an identity policy among its parts: IAM-03 FAILs itself."""
+    status, message = evaluate(bare, "IAM-03")
+    assert status == "FAIL", message
+    assert message.startswith("no identity policy")
 
 
 TEMPLATE_CONTROLS = sorted(
@@ -112,3 +131,14 @@ TEMPLATE_CONTROLS = sorted(
 def test_no_control_passes_on_a_deployment_without_its_subject(bare: Deployment, control: str) -> None:
     status, _ = evaluate(bare, control)
     assert status != "PASS", f"{control} passed over a deployment with nothing it promises"
+
+
+def test_the_system_comes_from_the_command_line_over_the_metadata(tmp_path: Path) -> None:
+    """--system analytics holds the dashboard's template to the analytics platform's parts."""
+    from tests.conftest import stackproof_run
+
+    proc = stackproof_run("--system", "analytics", "-k", "every_part", "-v")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "no ECS service: seed 000" in proc.stdout
+    assert "no Redshift analytics database: seed 000" in proc.stdout
+    assert stackproof_run("-k", "every_part").returncode == 0

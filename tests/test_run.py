@@ -25,7 +25,7 @@ def test_reference_passes_every_control() -> None:
     proc = run("run")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     # QTA-02 and both TLS-05 checks are deployed-only; ANL-01..04 are the analytics reference's
-    assert "29 pass, 8 skip" in proc.stdout
+    assert "30 pass, 8 skip" in proc.stdout
     assert "FAIL" not in proc.stdout
     assert "ERROR" not in proc.stdout
 

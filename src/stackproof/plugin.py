@@ -24,7 +24,7 @@ import pytest
 from stackproof import catalogue
 from stackproof.checking import ControlFailed, Undecidable
 from stackproof.results import ERROR, FAIL, PASS, SKIP, SUPPRESSED, Result
-from stackproof.results.evaluate import status_for
+from stackproof.results.evaluate import absent_part, status_for
 from stackproof.results.session import Session
 from stackproof.results.suppressions import SuppressionFileError, matching
 from stackproof.support import paths
@@ -63,6 +63,11 @@ OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
         {"action": "store_true"},
     ),
     ("account-id", "target aws: the account drills may change", {}),
+    (
+        "system",
+        "the system the deployment implements (default: its Metadata)",
+        {"choices": list(paths.REFERENCE_NAMES)},
+    ),
 ]
 DEFAULTS = {"target": "template", "region": "us-east-1"}
 
@@ -143,6 +148,7 @@ def session_of(config: pytest.Config) -> Session:
             option(config, "stack-name"),
             option(config, "profile"),
             templates=templates,
+            system=option(config, "system"),
             allow_destructive=bool(option(config, "allow-destructive")),
             account_id=option(config, "account-id"),
         )
@@ -364,6 +370,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                 )
         notes = [str(v) for k, v in report.user_properties if k == "note"]
         drills = [v for k, v in report.user_properties if k == "drill" and isinstance(v, dict)]
+        model = state.models.get(target)
+        known_model = model if model is not None and not isinstance(model, Exception) else None
+        raised = call.excinfo.value if call.excinfo else None
+        absent = absent_part(raised, cid, known_model) if known_model is not None else None
+        if absent is not None and status == FAIL:
+            status, message, evidence = SKIP, absent, []
+            report.outcome = "skipped"
+            report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {absent}")
+            report.user_properties.remove(("stackproof_status", FAIL))
+            report.user_properties.append(("stackproof_status", status))
         covering = matching(state.suppressions, cid, target, evidence) if status == FAIL else []
         accepted = covering[0] if covering else None
         if accepted is not None:

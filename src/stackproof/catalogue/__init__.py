@@ -118,3 +118,13 @@ def validate_coverage(controls: dict[str, Control], checked: dict[str, list[str]
         if control.active and control.suite == suite and cid not in checked:
             problems.append(f"{cid}: active control without a check")
     return problems
+
+
+@cache
+def systems() -> dict[str, tuple[str, ...]]:
+    """The parts each reference system requires (``systems.yaml``), by part name."""
+    data = yaml.safe_load(resources.files(__package__).joinpath("systems.yaml").read_text(encoding="utf-8"))
+    found = data.get("systems") if isinstance(data, dict) else None
+    if not isinstance(found, dict) or set(found) != set(REFERENCES):
+        raise CatalogueError(f"systems.yaml needs the parts of each of {', '.join(REFERENCES)}")
+    return {name: tuple(str(p) for p in parts) for name, parts in found.items()}

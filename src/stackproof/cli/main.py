@@ -127,6 +127,7 @@ def _run_options(args: argparse.Namespace, **extra: Any) -> Any:
         suppressions=args.suppressions,
         reference=args.reference,
         min_coverage=args.min_coverage,
+        system=args.system,
         **extra,
     )
 
@@ -207,6 +208,12 @@ def _target_options(parser: argparse.ArgumentParser, default_target: str) -> Non
         "--fail-on",
         choices=["low", "medium", "high", "critical"],
         help="fail only on FAIL or ERROR of controls at this severity or above (default: any)",
+    )
+    parser.add_argument(
+        "--system",
+        choices=list(paths.REFERENCE_NAMES),
+        help="the system the deployment implements, whose promises and parts it is held to"
+        " (default: Metadata.stackproof.reference of its templates, else dashboard)",
     )
     parser.add_argument(
         "--min-coverage",

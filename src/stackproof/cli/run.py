@@ -62,6 +62,7 @@ class RunOptions:
     suppressions: str | None = None  # a suppressions file
     tools: str = "cfn-lint,checkov"  # run on the template target; "none" leaves them out
     reference: str | None = None  # a reference system (dashboard, analytics) instead of --template
+    system: str | None = None  # the system the deployment implements (default: its Metadata, else dashboard)
     min_coverage: float | None = None  # percent of a target's controls that must be proven
     drills: list[str] | None = None  # `stackproof drill`: the scenarios' controls to run ([] = all)
     allow_destructive: bool = False  # drills on aws
@@ -88,6 +89,7 @@ def new_session(options: RunOptions) -> Session:
         options.stack_name,
         options.profile,
         templates=templates,
+        system=options.system,
         allow_destructive=options.allow_destructive,
         account_id=options.account_id,
     )
@@ -121,7 +123,7 @@ def prepare(options: RunOptions, out: TextIO) -> Session:
         except Exception as exc:  # an emulator or API failure: say which target, no traceback
             session.close()
             raise RunError(f"target {name}: {type(exc).__name__}: {exc}") from None
-        session.models[name] = model
+        session.models[name] = session.claim(model)
         session.template_warnings += getattr(target, "warnings", [])
         calls = f", {sum(model.api_calls.values())} API calls" if model.api_calls else ""
         print(

@@ -26,6 +26,19 @@ class Check:
     function: Callable[..., None]
 
 
+def absent_part(error: BaseException | None, control: str, deployment: Deployment) -> str | None:
+    """The SKIP reason for a control whose subject is a part the deployment's system requires
+    and lacks: DEP-02 reports that part once (FAIL); the other controls point at it."""
+    from stackproof.checking import NothingToCheck
+    from stackproof.domain.parts import explained
+
+    if control == "DEP-02" or not isinstance(error, NothingToCheck):
+        return None
+    if not explained(error.part.name, deployment):
+        return None
+    return f"no {error.part.name}: {error.part.source} — the deployment lacks it (DEP-02 reports it once)"
+
+
 def status_for(error: BaseException | None) -> str:
     if error is None:
         return PASS
@@ -51,8 +64,18 @@ def load_checks(directory: Path | None = None) -> tuple[Check, ...]:
     return tuple(found)
 
 
-def evaluate(deployment: Deployment, control: str) -> tuple[str, str]:
-    """The worst verdict of ``control``'s checks on ``deployment``, with its message."""
+def is_verdict(error: BaseException) -> bool:
+    """Whether ``error`` is how a check ends on purpose (a failure, an undecidable value, a
+    skip), rather than a crash that :func:`status_for` would also call ERROR."""
+    return isinstance(error, (pytest.skip.Exception, Undecidable, ControlFailed, AssertionError))
+
+
+def evaluate(deployment: Deployment, control: str, *, crashes: bool = False) -> tuple[str, str]:
+    """The worst verdict of ``control``'s checks on ``deployment``, with its message.
+
+    With ``crashes`` an exception that is no verdict (:func:`is_verdict`) propagates instead of
+    becoming an ERROR whose message is Python's: tests that hunt crashes need to tell a check
+    that could not decide from a check that broke."""
     rank = {PASS: 0, SKIP: 1, FAIL: 2, ERROR: 3}
     targets = catalogue.load()[control].targets
     if deployment.target not in targets:  # as the plugin does
@@ -71,7 +94,12 @@ def evaluate(deployment: Deployment, control: str) -> tuple[str, str]:
             check.function(**kwargs)
             status, text = PASS, ""
         except BaseException as exc:
+            if crashes and not is_verdict(exc):
+                raise
             status, text = status_for(exc), str(exc)
+            skipped = absent_part(exc, control, deployment)
+            if skipped is not None:
+                status, text = SKIP, skipped
         if not verdict or rank[status] > rank[verdict]:
             verdict, message = status, text
     return verdict or ERROR, message

@@ -27,6 +27,7 @@ class Session:
     region: str
     stack_name: str | None = None
     profile: str | None = None
+    system: str | None = None  # the system the deployment implements, over its Metadata (--system)
     templates: list[str] = field(default_factory=list)  # a set: every template spec (template is the first)
     allow_destructive: bool = False  # drills on aws: the user allowed changing the named stack
     account_id: str | None = None  # drills on aws: the only account they may change
@@ -77,13 +78,19 @@ class Session:
                 )
                 opened = targets.load(target, options)
                 self.opened.append(opened)
-                self.models[target] = opened.deployment()
+                self.models[target] = self.claim(opened.deployment())
             except Exception as exc:  # the verdict for every check on it is ERROR
                 self.models[target] = exc
         found = self.models[target]
         if isinstance(found, Exception):
             raise Undecidable(f"target {target} has no deployment: {found}")
         return found
+
+    def claim(self, model: Deployment) -> Deployment:
+        """``model`` held to the system given with ``--system``, whatever its Metadata says."""
+        if self.system is not None:
+            model.declared["reference"] = self.system
+        return model
 
     @property
     def reference(self) -> str:
@@ -93,7 +100,7 @@ class Session:
         for model in self.models.values():
             if isinstance(model, Deployment):
                 return model.reference
-        return "dashboard"
+        return self.system or "dashboard"
 
     def coverage(self) -> list[Any]:
         """Per target, how many of the reference's controls this session proved
