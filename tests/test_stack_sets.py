@@ -351,3 +351,34 @@ def test_generated_forms_keep_sub_variables_resolvable() -> None:
         text = path.read_text()
         assert "${NetworkStackName}" in text or path.stem == "network"
         assert all(not v.startswith("Imported") for v in SUB_VARIABLE.findall(text))
+
+
+def test_a_nested_stack_on_s3_is_read_from_the_directory_its_location_maps_to(tmp_path: Path) -> None:
+    url = "https://bucket.s3.amazonaws.com/t/network.yaml"
+    write(
+        tmp_path,
+        {
+            "parent.yaml": PARENT.replace("children/network.yaml", url),
+            "children/network.yaml": CHILD_NETWORK,
+            "children/app.yaml": CHILD_APP,
+        },
+    )
+    options = TargetOptions(
+        str(tmp_path / "parent.yaml"),
+        None,
+        REGION,
+        template_urls=(("https://bucket.s3.amazonaws.com/t", str(tmp_path / "children")),),
+    )
+    deployment = TemplateTarget(options).deployment()
+    assert sorted(deployment.stacks) == ["parent", "parent/App", "parent/Network"]
+    assert evaluate(deployment, "DEP-01")[0] == "PASS"
+    proc = subprocess.run(
+        [
+            sys.executable, "-m", "stackproof.cli", "run", "--target", "template", "--tools", "none", "--no-reports",
+            "--template", str(tmp_path / "parent.yaml"), "-k", "fit_together",
+            "--template-url", f"https://bucket.s3.amazonaws.com/t={tmp_path / 'children'}",
+        ],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "DEP-01   high     PASS" in proc.stdout

@@ -128,6 +128,7 @@ def _run_options(args: argparse.Namespace, **extra: Any) -> Any:
         reference=args.reference,
         min_coverage=args.min_coverage,
         system=args.system,
+        template_urls=args.template_url or [],
         **extra,
     )
 
@@ -192,6 +193,13 @@ def _target_options(parser: argparse.ArgumentParser, default_target: str) -> Non
         "--reference",
         help="reference systems to check (dashboard, analytics, or both: dashboard,analytics): their templates"
         " and parameters files as shipped with stackproof, one report",
+    )
+    parser.add_argument(
+        "--template-url",
+        action="append",
+        metavar="PREFIX=DIR",
+        help="nested stacks whose TemplateURL starts with PREFIX (s3://bucket/path, https://...) are read from DIR;"
+        " repeatable",
     )
     parser.add_argument("--params", help="parameters file (CloudFormation CLI JSON or a plain mapping)")
     parser.add_argument("--region", default="us-east-1", help="region for pseudo parameters and Fn::GetAZs")

@@ -62,6 +62,7 @@ class RunOptions:
     suppressions: str | None = None  # a suppressions file
     tools: str = "cfn-lint,checkov"  # run on the template target; "none" leaves them out
     reference: str | None = None  # a reference system (dashboard, analytics) instead of --template
+    template_urls: list[str] = field(default_factory=list)  # PREFIX=DIR: where nested stacks' templates are
     system: str | None = None  # the system the deployment implements (default: its Metadata, else dashboard)
     min_coverage: float | None = None  # percent of a target's controls that must be proven
     drills: list[str] | None = None  # `stackproof drill`: the scenarios' controls to run ([] = all)
@@ -76,6 +77,12 @@ def new_session(options: RunOptions) -> Session:
         files = expand(templates)
     except (targets.TargetError, ValueError, StackSetError) as exc:
         raise RunError(str(exc)) from None
+    urls = []
+    for given in options.template_urls:
+        prefix, _, directory = given.partition("=")
+        if not prefix or not directory or not Path(directory).is_dir():
+            raise RunError(f"--template-url {given}: expected PREFIX=DIR with an existing directory")
+        urls.append((prefix, directory))
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         raise RunError(f"{missing[0]}: no such template file")
@@ -89,6 +96,7 @@ def new_session(options: RunOptions) -> Session:
         options.stack_name,
         options.profile,
         templates=templates,
+        template_urls=urls,
         system=options.system,
         allow_destructive=options.allow_destructive,
         account_id=options.account_id,
@@ -109,6 +117,7 @@ def prepare(options: RunOptions, out: TextIO) -> Session:
         options.stack_name,
         options.profile,
         templates=tuple(session.templates),
+        template_urls=tuple(session.template_urls),
     )
     for name in session.targets:
         started = time.perf_counter()

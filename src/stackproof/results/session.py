@@ -27,6 +27,7 @@ class Session:
     region: str
     stack_name: str | None = None
     profile: str | None = None
+    template_urls: list[tuple[str, str]] = field(default_factory=list)  # --template-url PREFIX=DIR
     system: str | None = None  # the system the deployment implements, over its Metadata (--system)
     templates: list[str] = field(default_factory=list)  # a set: every template spec (template is the first)
     allow_destructive: bool = False  # drills on aws: the user allowed changing the named stack
@@ -75,6 +76,7 @@ class Session:
                     self.stack_name,
                     self.profile,
                     templates=tuple(self.templates),
+                    template_urls=tuple(self.template_urls),
                 )
                 opened = targets.load(target, options)
                 self.opened.append(opened)

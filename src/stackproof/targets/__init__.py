@@ -33,6 +33,7 @@ class TargetOptions:
     profile: str | None = None  # aws: a named profile of the standard credential chain
     probe_tls: bool = True  # aws: handshake with the load balancers (TLS-05); the only non-AWS traffic
     templates: tuple[str, ...] = ()  # a set: every --template (files, directories, globs); template is the first
+    template_urls: tuple[tuple[str, str], ...] = ()  # nested stacks: TemplateURL prefix -> local directory
 
 
 class Target(Protocol):

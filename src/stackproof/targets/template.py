@@ -30,7 +30,8 @@ class TemplateTarget:
             paths = expand(specs)
             parameters = load_parameters(Path(self.options.params)) if self.options.params else {}
             names = self.options.stack_name.split(",") if self.options.stack_name and len(paths) > 1 else None
-            resolved = resolve_set(paths, parameters, self.options.region, stack_names=names)
+            urls = {prefix: Path(directory) for prefix, directory in self.options.template_urls}
+            resolved = resolve_set(paths, parameters, self.options.region, stack_names=names, template_urls=urls)
         except TemplateError as exc:
             message = str(exc)
             if message.startswith("parameters not in") and self.options.params:
