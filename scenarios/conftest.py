@@ -1,17 +1,5 @@
-"""Where the built-in scenarios are collected, stackproof's options also have their short names
-(``pytest scenarios --target moto``) and its markers are registered; elsewhere the installed
-plugin keeps to ``--stackproof-*`` and stays out of the way."""
+"""The built-in scenarios take the same short options and markers as the built-in checks."""
 
-from __future__ import annotations
+from stackproof.checks.conftest import pytest_addoption, pytest_configure
 
-import pytest
-
-from stackproof.plugin import add_short_options, register_markers
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    add_short_options(parser)
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    register_markers(config)
+__all__ = ["pytest_addoption", "pytest_configure"]

@@ -256,17 +256,25 @@ def _drop_cross_depends(resources: dict[str, Any]) -> None:
             del resource["DependsOn"]
 
 
-def stack_set(template: Mapping[str, Any], parts: Mapping[str, list[str]], prefix: str) -> dict[str, dict[str, Any]]:
-    """One template per part; a part reads another's values with ``Fn::ImportValue`` of
-    ``<that part's stack name>-<Output>``, the stack name a parameter defaulting to
-    ``<prefix>-<part>`` (how vendors chain their stacks)."""
+def _split(
+    template: Mapping[str, Any], parts: Mapping[str, list[str]]
+) -> tuple[list[Part], list[str], dict[str, set[Link]], dict[str, str]]:
+    """The parts, the parameters no part uses, what each part gives the others, and which part
+    holds each resource."""
     split = partition(template, parts)
-    unused = _unused_parameters(template, split)
     exported: dict[str, set[Link]] = {p.name: set() for p in split}
     for part in split:
         for link in part.links:
             exported[link.owner].add(link)
     owner = {r: p.name for p in split for r in p.resources}
+    return split, _unused_parameters(template, split), exported, owner
+
+
+def stack_set(template: Mapping[str, Any], parts: Mapping[str, list[str]], prefix: str) -> dict[str, dict[str, Any]]:
+    """One template per part; a part reads another's values with ``Fn::ImportValue`` of
+    ``<that part's stack name>-<Output>``, the stack name a parameter defaulting to
+    ``<prefix>-<part>`` (how vendors chain their stacks)."""
+    split, unused, exported, owner = _split(template, parts)
     documents = {}
     for part in split:
         stack_parameter = {p: f"{p.capitalize()}StackName" for p in parts}
@@ -311,13 +319,7 @@ def nested(
     """A parent (key ``parent``) whose ``AWS::CloudFormation::Stack`` children (``children``:
     part to TemplateURL, relative to the parent) receive what they read from their siblings as
     parameters, from ``Fn::GetAtt <Sibling>.Outputs.<Name>``."""
-    split = partition(template, parts)
-    unused = _unused_parameters(template, split)
-    exported: dict[str, set[Link]] = {p.name: set() for p in split}
-    for part in split:
-        for link in part.links:
-            exported[link.owner].add(link)
-    owner = {r: p.name for p in split for r in p.resources}
+    split, unused, exported, owner = _split(template, parts)
     stack_id = {p.name: f"{p.name.capitalize()}Stack" for p in split}
     documents: dict[str, dict[str, Any]] = {}
     parent_resources: dict[str, Any] = {}

@@ -110,15 +110,7 @@ def new_session(options: RunOptions) -> Session:
 
 def prepare(options: RunOptions, out: TextIO) -> Session:
     session = new_session(options)
-    target_options = targets.TargetOptions(
-        session.template,
-        session.params,
-        options.region,
-        options.stack_name,
-        options.profile,
-        templates=tuple(session.templates),
-        template_urls=tuple(session.template_urls),
-    )
+    target_options = session.target_options()
     for name in session.targets:
         started = time.perf_counter()
         print(f"stackproof: building the {name} model of {', '.join(session.templates)} ...", file=out, flush=True)

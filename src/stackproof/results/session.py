@@ -69,16 +69,7 @@ class Session:
             from stackproof import targets
 
             try:
-                options = targets.TargetOptions(
-                    self.template,
-                    self.params,
-                    self.region,
-                    self.stack_name,
-                    self.profile,
-                    templates=tuple(self.templates),
-                    template_urls=tuple(self.template_urls),
-                )
-                opened = targets.load(target, options)
+                opened = targets.load(target, self.target_options())
                 self.opened.append(opened)
                 self.models[target] = self.claim(opened.deployment())
             except Exception as exc:  # the verdict for every check on it is ERROR
@@ -87,6 +78,20 @@ class Session:
         if isinstance(found, Exception):
             raise Undecidable(f"target {target} has no deployment: {found}")
         return found
+
+    def target_options(self) -> Any:
+        """What a target needs to build this session's model (``targets.TargetOptions``)."""
+        from stackproof import targets
+
+        return targets.TargetOptions(
+            self.template,
+            self.params,
+            self.region,
+            self.stack_name,
+            self.profile,
+            templates=tuple(self.templates),
+            template_urls=tuple(self.template_urls),
+        )
 
     def claim(self, model: Deployment) -> Deployment:
         """``model`` held to the system given with ``--system``, whatever its Metadata says."""
