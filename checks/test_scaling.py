@@ -9,6 +9,7 @@ import pytest
 
 from stackproof.checking import Findings, findings, known, optional, subjects
 from stackproof.domain import policy
+from stackproof.domain.numbers import known_number
 from stackproof.domain.scaling_sim import simulate, stability_traces
 from stackproof.domain.scaling_spec import SIMPLE, STEP, TARGET, alarms_for, policies_of, policy_type, simulated_group
 from stackproof.model.deployment import PRIVATE, Deployment
@@ -29,7 +30,7 @@ def direction(p: ScalingPolicy) -> int:
     exact (ExactCapacity moves either way) or target tracking (both ways, on alarms of its own)."""
     kind = policy_type(p)
     if kind == STEP:
-        signs = {(known(s.adjustment, f"step of {p}") > 0) - (s.adjustment < 0) for s in p.steps}
+        signs = {(known_number(s.adjustment, f"step of {p}") > 0) - (s.adjustment < 0) for s in p.steps}
         return signs.pop() if len(signs) == 1 else 0
     if kind == SIMPLE:
         if str(known(p.adjustment_type, f"adjustment type of {p}")) == "ExactCapacity":
@@ -74,7 +75,7 @@ def thresholds(deployment: Deployment, group: AutoScalingGroup) -> tuple[list[Th
     inn: list[Threshold] = []
     for p in optional(policies_of(deployment, group), "a lookup: no threshold is a failure where it is used"):
         if policy_type(p) == TARGET:
-            target = float(known(p.target_value, f"target value of {p}"))
+            target = float(known_number(p.target_value, f"target value of {p}"))
             out.append(Threshold("GreaterThanThreshold", target, p))
             if not known(p.disable_scale_in, f"DisableScaleIn of {p}"):
                 inn.append(Threshold("LessThanThreshold", 0.9 * target, p))
@@ -82,7 +83,9 @@ def thresholds(deployment: Deployment, group: AutoScalingGroup) -> tuple[list[Th
         sign = direction(p)
         for alarm in optional(alarms_for(deployment, p) if sign else [], "a lookup: see above"):
             comparison = str(known(alarm.comparison, f"comparison of {alarm}"))
-            (out if sign > 0 else inn).append(Threshold(comparison, float(known(alarm.threshold, f"{alarm}")), alarm))
+            (out if sign > 0 else inn).append(
+                Threshold(comparison, float(known_number(alarm.threshold, f"{alarm}")), alarm)
+            )
     return out, inn
 
 
@@ -132,7 +135,7 @@ def test_scales_out_at_70_and_in_below_20(deployment: Deployment) -> None:
                 expected = wanted[label]
                 for alarm in alarms:
                     comparison = str(known(alarm.comparison, f"comparison of {alarm}"))
-                    threshold = float(known(alarm.threshold, f"threshold of {alarm}"))
+                    threshold = float(known_number(alarm.threshold, f"threshold of {alarm}"))
                     if (comparison, threshold) != expected:
                         f.fail(
                             f"{label} alarm is CPU {SYMBOL.get(comparison, comparison)} {_number(threshold)} "

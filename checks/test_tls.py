@@ -107,8 +107,15 @@ def denies_insecure_transport(document: Any, what: str) -> bool:
     document = known(document, what)
     statements = document.get("Statement", []) if isinstance(document, dict) else []
     for statement in [statements] if isinstance(statements, dict) else statements:
-        condition = statement.get("Condition") or {}
-        secure = {k.lower(): v for k, v in (condition.get("Bool") or {}).items()}.get("aws:securetransport")
+        if not isinstance(statement, dict):
+            continue  # not a statement, so it denies nothing
+        condition = statement.get("Condition")
+        tests = condition.get("Bool") if isinstance(condition, dict) else None
+        secure = (
+            {str(k).lower(): v for k, v in tests.items()}.get("aws:securetransport")
+            if isinstance(tests, dict)
+            else None
+        )
         principal = statement.get("Principal")
         everyone = principal == "*" or (isinstance(principal, dict) and principal.get("AWS") == "*")
         if statement.get("Effect") == "Deny" and str(secure).lower() == "false" and everyone:
@@ -133,7 +140,8 @@ def test_data_in_transit_is_encrypted(deployment: Deployment) -> None:
             if str(known(db.engine, f"engine of {db}")).lower() not in ("mariadb", "mysql"):
                 continue
             group = deployment.get(DbParameterGroup, db.parameter_group)
-            value = known(group.parameters.get("require_secure_transport"), f"{group}") if group else None
+            parameters = known(group.parameters, f"parameters of {group}") if group else {}
+            value = known(parameters.get("require_secure_transport"), f"{group}") if group else None
             if str(value).upper() not in ("1", "ON", "TRUE"):
                 f.fail("MariaDB does not require secure transport", db, *([group] if group else []), observed=value)
         for fs in optional(systems, why):

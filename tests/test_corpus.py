@@ -51,12 +51,9 @@ REFUSED_BY_CLOUDFORMATION: dict[str, str] = {
 }
 """good/ templates CloudFormation itself refuses (path under templates/ -> why)."""
 
-OWNED_ELSEWHERE: dict[str, str] = {
-    "good/resources/properties/list_duplicates.yaml": "TypeError: 'Unknown' object is not iterable",
-}
-"""Exceptions outside the template layer, reported to their owner (model.from_template.role:
-``list(ManagedPolicyArns)`` when the list is an ``Fn::If`` on an unknown condition). Strict:
-a fixed one fails this test until it is removed here."""
+OWNED_ELSEWHERE: dict[str, str] = {}
+"""Exceptions outside the template layer, reported to their owner. Strict: a fixed one fails
+this test until it is removed here."""
 
 
 def cache_dir() -> Path:

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from stackproof.domain.numbers import known_number
 from stackproof.model import types as m
 from stackproof.model.deployment import Deployment
 from stackproof.model.outcomes import known
@@ -33,7 +34,7 @@ def ec2_vcpus(deployment: Deployment, vcpus: dict[str, int]) -> int:
         instance_type = known(template.instance_type if template else None, f"instance type of {group}")
         if instance_type not in vcpus:
             known(_unknown(f"{instance_type} is not in instance_vcpus of reference/policy.yaml"), "vCPUs")
-        total += int(known(group.max_size, f"MaxSize of {group}")) * vcpus[str(instance_type)]
+        total += int(known_number(group.max_size, f"MaxSize of {group}")) * vcpus[str(instance_type)]
     for instance in _others(deployment, "AWS::EC2::Instance"):
         instance_type = known(instance.properties.get("InstanceType", "m1.small"), f"type of {instance}")
         if instance_type not in vcpus:
@@ -62,7 +63,7 @@ def demand(deployment: Deployment, vcpus: dict[str, int]) -> dict[str, int]:
         if g.kind == "nat"
     )
     counters: dict[str, Callable[[], int]] = {
-        "instances": lambda: sum(int(known(g.max_size, f"MaxSize of {g}")) for g in groups),
+        "instances": lambda: sum(int(known_number(g.max_size, f"MaxSize of {g}")) for g in groups),
         "ec2_vcpus": lambda: ec2_vcpus(d, vcpus),
         "elastic_ips": lambda: len(_others(d, "AWS::EC2::EIP")),
         "vpcs": lambda: len(d.all(m.Vpc)),
@@ -88,7 +89,7 @@ def demand(deployment: Deployment, vcpus: dict[str, int]) -> dict[str, int]:
         "file_systems": lambda: len(d.all(m.FileSystem)),
         "buckets": lambda: len(d.all(m.Bucket)),
         "lambda_concurrency": lambda: (
-            100 + sum(int(known(f.reserved_concurrency, f"reserved concurrency of {f}") or 0) for f in functions)
+            100 + sum(int(known_number(f.reserved_concurrency or 0, f"reserved concurrency of {f}")) for f in functions)
         ),
         "mount_targets": lambda: len(d.all(m.MountTarget)),
         "secrets": lambda: len(d.all(m.Secret)),
@@ -98,7 +99,7 @@ def demand(deployment: Deployment, vcpus: dict[str, int]) -> dict[str, int]:
         "step_adjustments": lambda: max((len(p.steps) for p in d.all(m.ScalingPolicy)), default=0),
         "asg_target_groups": lambda: max((len(g.target_groups) for g in groups), default=0),
         "lambda_timeout_minutes": lambda: max(
-            (-(-int(known(f.timeout, f"timeout of {f}")) // 60) for f in functions), default=0
+            (-(-int(known_number(f.timeout, f"timeout of {f}")) // 60) for f in functions), default=0
         ),
     }
     return {name: count() for name, count in counters.items()}

@@ -4,6 +4,7 @@ is undecidable (ERROR), never a pass."""
 
 from __future__ import annotations
 
+from stackproof.domain.numbers import known_number
 from stackproof.domain.scaling_sim import AlarmSpec, GroupSpec, PolicySpec, Step, simple_policy, target_tracking
 from stackproof.model.deployment import Deployment
 from stackproof.model.outcomes import known
@@ -28,10 +29,10 @@ def policies_of(deployment: Deployment, group: AutoScalingGroup) -> list[Scaling
 
 def alarm_spec(a: Alarm) -> AlarmSpec:
     return AlarmSpec(
-        float(known(a.threshold, f"threshold of {a}")),
+        float(known_number(a.threshold, f"threshold of {a}")),
         str(known(a.comparison, f"comparison of {a}")),
-        int(known(a.period, f"period of {a}")),
-        int(known(a.evaluation_periods, f"evaluation periods of {a}")),
+        int(known_number(a.period, f"period of {a}")),
+        int(known_number(a.evaluation_periods, f"evaluation periods of {a}")),
         known(a.datapoints_to_alarm, f"datapoints to alarm of {a}"),
         str(known(a.treat_missing_data, f"missing-data treatment of {a}") or "missing"),
     )
@@ -45,7 +46,7 @@ def policy_specs(deployment: Deployment, p: ScalingPolicy) -> list[PolicySpec]:
         metric = known(p.target_metric, f"tracked metric of {p}")
         if metric != CPU_METRIC:
             raise ValueError(f"{p.key} tracks {metric}, which a CPU demand trace cannot drive")
-        target = float(known(p.target_value, f"target value of {p}"))
+        target = float(known_number(p.target_value, f"target value of {p}"))
         return list(target_tracking(p.key, target, warmup, bool(known(p.disable_scale_in, f"DisableScaleIn of {p}"))))
     adjustment = str(known(p.adjustment_type, f"adjustment type of {p}") or "ChangeInCapacity")
     specs = []
@@ -54,14 +55,14 @@ def policy_specs(deployment: Deployment, p: ScalingPolicy) -> list[PolicySpec]:
             Step(
                 known(s.lower, f"step lower bound of {p}"),
                 known(s.upper, f"step upper bound of {p}"),
-                int(known(s.adjustment, f"step of {p}")),
+                int(known_number(s.adjustment, f"step of {p}")),
             )
             for s in p.steps
         )
         for a in alarms_for(deployment, p):
             specs.append(PolicySpec(f"{p.key} <- {a.key}", alarm_spec(a), steps, adjustment, warmup))
     elif kind == SIMPLE:
-        change = int(known(p.simple_adjustment, f"ScalingAdjustment of {p}"))
+        change = int(known_number(p.simple_adjustment, f"ScalingAdjustment of {p}"))
         cooldown = known(p.cooldown, f"cooldown of {p}")
         for a in alarms_for(deployment, p):
             specs.append(simple_policy(f"{p.key} <- {a.key}", alarm_spec(a), change, adjustment, cooldown))
@@ -75,9 +76,9 @@ def simulated_group(deployment: Deployment, group: AutoScalingGroup) -> GroupSpe
     any unknown value makes the check undecidable (ERROR), never a pass."""
     policies = [spec for p in policies_of(deployment, group) for spec in policy_specs(deployment, p)]
     return GroupSpec(
-        int(known(group.min_size, f"MinSize of {group}")),
-        int(known(group.max_size, f"MaxSize of {group}")),
+        int(known_number(group.min_size, f"MinSize of {group}")),
+        int(known_number(group.max_size, f"MaxSize of {group}")),
         tuple(policies),
         known(group.desired, f"DesiredCapacity of {group}"),
-        int(known(group.cooldown, f"cooldown of {group}")),
+        int(known_number(group.cooldown, f"cooldown of {group}")),
     )

@@ -48,7 +48,8 @@ class Deployment:
     def reference(self) -> str:
         """Which reference system the template says it is (Metadata.stackproof.reference); a
         template that says nothing is held to the dashboard's promises."""
-        return str(self.declared.get("reference") or "dashboard")
+        declared = self.declared.get("reference")
+        return declared if isinstance(declared, str) and declared else "dashboard"
 
     api_calls: dict[str, int] = field(default_factory=dict)  # deployed targets: calls made to build it
     skipped: dict[str, str] = field(default_factory=dict)  # resources the target did not create

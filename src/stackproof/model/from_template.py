@@ -8,6 +8,8 @@ object they attach to exists.
 from __future__ import annotations
 
 import base64
+import ipaddress
+import math
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -17,7 +19,7 @@ from stackproof.model.deployment import Deployment
 from stackproof.model.documents import parse_document
 from stackproof.template.cfn_yaml import LocatedDict
 from stackproof.template.resolver import ResolvedResource, ResolvedTemplate
-from stackproof.template.values import ResourceRef, Symbolic, Unknown, refers_to
+from stackproof.template.values import AttrRef, ResourceRef, Symbolic, Unknown, refers_to
 
 Builder = Callable[["Context", ResolvedResource], None]
 
@@ -43,7 +45,70 @@ def key(value: Any) -> Any:
     return lid if lid is not None else value
 
 
+def describe(value: Any) -> str:
+    """A short name for a value of the wrong shape, for an Unknown's reason."""
+    if isinstance(value, list):
+        return f"a list of {len(value)}"
+    if isinstance(value, dict):
+        return "a mapping"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def props(r: ResolvedResource) -> dict[str, Any]:
+    """A resource's properties without explicit nulls: a null property is read as absent, so
+    its default applies rather than ``None`` reaching arithmetic or a comparison."""
+    return {name: value for name, value in r.properties.items() if value is not None}
+
+
+def mapping(value: Any, what: str) -> Any:
+    """A property CloudFormation declares as an object: the mapping, None when absent, the
+    Unknown itself, or an Unknown naming the wrong shape (a list or text where the object belongs)."""
+    if value is None or isinstance(value, (dict, Unknown)):
+        return value
+    return Unknown(f"{what} is {describe(value)}, not a mapping")
+
+
+def dig(value: Any, *path: str) -> Any:
+    """The value at ``path`` inside nested objects: None when a level is absent, an Unknown when
+    a level is unknown or is not an object. Builders read nested properties only through this,
+    so no shape a template can hold makes them fail."""
+    for name in path:
+        if value is None or isinstance(value, Unknown):
+            return value
+        if not isinstance(value, dict):
+            return Unknown(f"{name} is read inside {describe(value)}, not a mapping")
+        value = value.get(name)
+    return value
+
+
+def items(value: Any, what: str) -> list[Any]:
+    """A property CloudFormation declares as a list, as a list the model can hold.
+
+    Absent is empty. An unknown list (an ``Fn::If`` on an unknown condition, an import) is one
+    Unknown item, and so is a scalar or object where the list belongs: a check that reads the
+    list through ``known()`` is then ERROR, and one that iterates it meets the Unknown; neither
+    passes over an empty list that was never empty."""
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return list(value)
+    if isinstance(value, Unknown):
+        return [value]
+    return [Unknown(f"{what} is {describe(value)}, not a list")]
+
+
+def entries(value: Any, what: str) -> list[Any]:
+    """The items of a list of objects: each a mapping or an Unknown (never a bare scalar)."""
+    return [
+        item if isinstance(item, (dict, Unknown)) else Unknown(f"an item of {what} is {describe(item)}, not a mapping")
+        for item in items(value, what)
+    ]
+
+
 def keys(values: Any) -> list[Any]:
+    """Model keys of a list of references; a single reference where CloudFormation takes a
+    list is kept as a list of one, an unknown list is one Unknown key."""
     if isinstance(values, Unknown):
         return [values]
     if not isinstance(values, list):
@@ -56,48 +121,95 @@ def boolean(value: Any, default: Any = False) -> Any:
         return default
     if isinstance(value, (bool, Unknown)):
         return value
-    text = str(value).lower()
+    text = str(value).lower() if isinstance(value, str) else None
     if text in ("true", "false"):
         return text == "true"
-    return Unknown(f"{value!r} is not a boolean")
+    return Unknown(f"{describe(value)} is not a boolean")
 
 
 def number(value: Any, default: Any = None) -> Any:
+    """A number from a template value (numbers are often strings there). Text that is not a
+    finite number, and a boolean, are Unknown: a check must not compare them as numbers."""
     if value is None:
         return default
-    if isinstance(value, (Unknown, bool)):
+    if isinstance(value, Unknown):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return Unknown(f"{describe(value)} is not a number")
+    if isinstance(value, int):
         return value
     try:
-        as_float = float(str(value))
-    except ValueError:
-        return Unknown(f"{value!r} is not a number")
+        as_float = float(value)
+    except (ValueError, OverflowError):
+        return Unknown(f"{describe(value)} is not a number")
+    if not math.isfinite(as_float):
+        return Unknown(f"{describe(value)} is not a finite number")
     return int(as_float) if as_float.is_integer() else as_float
+
+
+def scalar(value: Any) -> Any:
+    """A property CloudFormation declares as one value (a name, a type, a zone): a list or an
+    object there is Unknown, so no check compares it, counts it or puts it in a set."""
+    if isinstance(value, (list, dict)):
+        return Unknown(f"{describe(value)} where a single value belongs")
+    return value
+
+
+def text(value: Any, what: str) -> Any:
+    """A scalar property the model compares as text (a protocol): numbers as their text,
+    an Unknown kept, anything else (absent, a list, an object) an Unknown."""
+    if isinstance(value, Unknown):
+        return value
+    if isinstance(value, (int, str)) and not isinstance(value, bool):
+        return str(value)
+    return Unknown(f"{what} is {'absent' if value is None else describe(value)}")
+
+
+def cidr(value: Any, version: int) -> Any:
+    """A CIDR in the one form the checks compare (``0::/0`` and ``::0/0`` are ``::/0``), so no
+    spelling of "anywhere" escapes them. Text that is no CIDR of that IP version (``0.0.0.0/33``,
+    ``10.0.0.0/8 `` with a space, ``::/0`` in an IPv4 field) is Unknown: EC2 refuses it, and a
+    check must not judge it as some other range. A reference stays as it is."""
+    if value is None or isinstance(value, (Unknown, ResourceRef, AttrRef, Symbolic)):
+        return value
+    if not isinstance(value, str) or "/" not in value:
+        return Unknown(f"{describe(value)} is not an IPv{version} CIDR")
+    try:
+        network = ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return Unknown(f"{describe(value)} is not an IPv{version} CIDR")
+    if network.version != version:
+        return Unknown(f"{describe(value)} is not an IPv{version} CIDR")
+    return str(network)
 
 
 # ---------------------------------------------------------------------------- network
 def vpc(c: Context, r: ResolvedResource) -> None:
-    c.d.add(m.Vpc(r.logical_id, c.loc(r), cidr=r.properties.get("CidrBlock"), exists=r.exists))
+    c.d.add(m.Vpc(r.logical_id, c.loc(r), cidr=props(r).get("CidrBlock"), exists=r.exists))
 
 
 def vpc_cidr_block(c: Context, r: ResolvedResource) -> None:
-    target = c.d.get(m.Vpc, key(r.properties.get("VpcId")))
+    p = props(r)
+    target = c.d.get(m.Vpc, key(p.get("VpcId")))
     if target is not None:
-        p = r.properties
-        target.ipv6_cidrs.append(
-            p.get("Ipv6CidrBlock")
-            or ("amazon-provided" if p.get("AmazonProvidedIpv6CidrBlock") else p.get("CidrBlock"))
-        )
+        amazon = boolean(p.get("AmazonProvidedIpv6CidrBlock"))
+        if "Ipv6CidrBlock" in p:
+            target.ipv6_cidrs.append(p["Ipv6CidrBlock"])
+        elif amazon is True or isinstance(amazon, Unknown):
+            target.ipv6_cidrs.append("amazon-provided" if amazon is True else amazon)
+        else:
+            target.ipv6_cidrs.append(p.get("CidrBlock"))
 
 
 def subnet(c: Context, r: ResolvedResource) -> None:
-    p = r.properties
+    p = props(r)
     c.d.add(
         m.Subnet(
             r.logical_id,
             c.loc(r),
             vpc=key(p.get("VpcId")),
-            az=p.get("AvailabilityZone", Unknown(f"{r.logical_id} has no AvailabilityZone", r.line)),
-            cidr=p.get("CidrBlock"),
+            az=scalar(p.get("AvailabilityZone", Unknown(f"{r.logical_id} has no AvailabilityZone", r.line))),
+            cidr=scalar(p.get("CidrBlock")),
             map_public_ip=boolean(p.get("MapPublicIpOnLaunch")),
             exists=r.exists,
         )
@@ -105,11 +217,11 @@ def subnet(c: Context, r: ResolvedResource) -> None:
 
 
 def route_table(c: Context, r: ResolvedResource) -> None:
-    c.d.add(m.RouteTable(r.logical_id, c.loc(r), vpc=key(r.properties.get("VpcId")), exists=r.exists))
+    c.d.add(m.RouteTable(r.logical_id, c.loc(r), vpc=key(props(r).get("VpcId")), exists=r.exists))
 
 
-def route_target(c: Context, props: dict[str, Any]) -> tuple[str, Any]:
-    gateway = props.get("GatewayId")
+def route_target(c: Context, p: dict[str, Any]) -> tuple[str, Any]:
+    gateway = p.get("GatewayId")
     if gateway is not None:
         if isinstance(gateway, Unknown):
             return "unknown", gateway
@@ -120,20 +232,21 @@ def route_target(c: Context, props: dict[str, Any]) -> tuple[str, Any]:
             return "igw", key(gateway)
         return "unknown", key(gateway)
     for prop, kind in m.ROUTE_TARGETS:
-        if prop in props:
-            value = props[prop]
+        if prop in p:
+            value = p[prop]
             return ("unknown" if isinstance(value, Unknown) else kind), key(value)
     return "unknown", Unknown("route without a target")
 
 
 def route(c: Context, r: ResolvedResource) -> None:
-    p = r.properties
+    p = props(r)
     table = c.d.get(m.RouteTable, key(p.get("RouteTableId")))
     if table is None or isinstance(table.routes, Unknown):
         return
-    destination = p.get("DestinationCidrBlock") or p.get("DestinationIpv6CidrBlock")
+    destination = cidr(p.get("DestinationCidrBlock"), 4) or cidr(p.get("DestinationIpv6CidrBlock"), 6)
     if destination is None and "DestinationPrefixListId" in p:
-        destination = f"pl:{p['DestinationPrefixListId']}"
+        prefix_list = p["DestinationPrefixListId"]
+        destination = prefix_list if isinstance(prefix_list, Unknown) else f"pl:{prefix_list}"
     kind, target = route_target(c, p)
     if isinstance(r.exists, Unknown):
         destination = Unknown(f"whether route {r.logical_id} exists: {r.exists.reason}", r.line)
@@ -141,7 +254,7 @@ def route(c: Context, r: ResolvedResource) -> None:
 
 
 def route_table_association(c: Context, r: ResolvedResource) -> None:
-    p = r.properties
+    p = props(r)
     table = c.d.get(m.RouteTable, key(p.get("RouteTableId")))
     subnet_key = key(p.get("SubnetId"))
     if table is not None and isinstance(subnet_key, str):
@@ -150,7 +263,7 @@ def route_table_association(c: Context, r: ResolvedResource) -> None:
 
 def gateway(kind: str) -> Builder:
     def build(c: Context, r: ResolvedResource) -> None:
-        p = r.properties
+        p = props(r)
         c.d.add(
             m.Gateway(
                 r.logical_id,
@@ -166,7 +279,7 @@ def gateway(kind: str) -> Builder:
 
 
 def gateway_attachment(c: Context, r: ResolvedResource) -> None:
-    p = r.properties
+    p = props(r)
     for prop in ("InternetGatewayId", "VpnGatewayId"):
         found = c.d.get(m.Gateway, key(p.get(prop)))
         if found is not None:
@@ -177,14 +290,13 @@ def rule(direction: str, p: dict[str, Any], location: m.Location) -> m.Rule:
     peer = p.get("SourceSecurityGroupId") if direction == "ingress" else p.get("DestinationSecurityGroupId")
     if peer is None and direction == "ingress":
         peer = p.get("SourceSecurityGroupName")
-    protocol = p.get("IpProtocol")
     return m.Rule(
         direction=direction,
-        protocol=str(protocol) if isinstance(protocol, (int, str)) else protocol,
+        protocol=text(p.get("IpProtocol"), "IpProtocol"),
         from_port=number(p.get("FromPort"), -1),
         to_port=number(p.get("ToPort"), -1),
-        cidr=p.get("CidrIp"),
-        cidr_ipv6=p.get("CidrIpv6"),
+        cidr=cidr(p.get("CidrIp"), 4),
+        cidr_ipv6=cidr(p.get("CidrIpv6"), 6),
         peer_group=key(peer) if peer is not None else None,
         prefix_list=p.get("SourcePrefixListId") or p.get("DestinationPrefixListId"),
         location=location,
@@ -192,14 +304,10 @@ def rule(direction: str, p: dict[str, Any], location: m.Location) -> m.Rule:
 
 
 def security_group(c: Context, r: ResolvedResource) -> None:
-    p = r.properties
+    p = props(r)
     group = m.SecurityGroup(r.logical_id, c.loc(r), vpc=key(p.get("VpcId")), exists=r.exists)
     for direction, prop in (("ingress", "SecurityGroupIngress"), ("egress", "SecurityGroupEgress")):
-        entries = p.get(prop) or []
-        if isinstance(entries, Unknown):
-            group.rules.append(m.Rule(direction, entries, entries, entries, location=c.loc(r, prop)))
-            continue
-        for entry in entries:
+        for entry in entries(p.get(prop), prop):
             if isinstance(entry, dict):
                 group.rules.append(rule(direction, entry, c.loc(r, prop)))
             else:
@@ -211,7 +319,7 @@ def security_group(c: Context, r: ResolvedResource) -> None:
 
 def separate_rule(direction: str) -> Builder:
     def build(c: Context, r: ResolvedResource) -> None:
-        p = r.properties
+        p = props(r)
         group = c.d.get(m.SecurityGroup, key(p.get("GroupId") or p.get("GroupName")))
         if group is not None:
             new = rule(direction, p, c.loc(r))
@@ -223,32 +331,32 @@ def separate_rule(direction: str) -> Builder:
 
 
 def network_acl(c: Context, r: ResolvedResource) -> None:
-    c.d.add(m.NetworkAcl(r.logical_id, c.loc(r), vpc=key(r.properties.get("VpcId")), exists=r.exists))
+    c.d.add(m.NetworkAcl(r.logical_id, c.loc(r), vpc=key(props(r).get("VpcId")), exists=r.exists))
 
 
 def network_acl_entry(c: Context, r: ResolvedResource) -> None:
-    p = r.properties
+    p = props(r)
     acl = c.d.get(m.NetworkAcl, key(p.get("NetworkAclId")))
     if acl is None:
         return
-    ports = p.get("PortRange") or {}
+    ports = mapping(p.get("PortRange"), "PortRange")
     acl.entries.append(
         m.AclEntry(
             rule_number=number(p.get("RuleNumber")),
             egress=boolean(p.get("Egress")),
-            action=p.get("RuleAction"),
-            protocol=str(p.get("Protocol")),
-            cidr=p.get("CidrBlock"),
-            cidr_ipv6=p.get("Ipv6CidrBlock"),
-            from_port=number(ports.get("From")) if isinstance(ports, dict) else ports,
-            to_port=number(ports.get("To")) if isinstance(ports, dict) else ports,
+            action=scalar(p.get("RuleAction")),
+            protocol=text(p.get("Protocol"), "Protocol"),
+            cidr=cidr(p.get("CidrBlock"), 4),
+            cidr_ipv6=cidr(p.get("Ipv6CidrBlock"), 6),
+            from_port=number(dig(ports, "From")),
+            to_port=number(dig(ports, "To")),
             location=c.loc(r),
         )
     )
 
 
 def network_acl_association(c: Context, r: ResolvedResource) -> None:
-    p = r.properties
+    p = props(r)
     acl = c.d.get(m.NetworkAcl, key(p.get("NetworkAclId")))
     subnet_key = key(p.get("SubnetId"))
     if acl is not None and isinstance(subnet_key, str):
@@ -256,12 +364,12 @@ def network_acl_association(c: Context, r: ResolvedResource) -> None:
 
 
 def vpc_endpoint(c: Context, r: ResolvedResource) -> None:
-    p = r.properties
+    p = props(r)
     endpoint = m.VpcEndpoint(
         r.logical_id,
         c.loc(r),
-        service=p.get("ServiceName"),
-        endpoint_type=p.get("VpcEndpointType", "Gateway"),
+        service=scalar(p.get("ServiceName")),
+        endpoint_type=scalar(p.get("VpcEndpointType", "Gateway")),
         vpc=key(p.get("VpcId")),
         subnets=keys(p.get("SubnetIds")),
         route_tables=keys(p.get("RouteTableIds")),
@@ -276,21 +384,29 @@ def vpc_endpoint(c: Context, r: ResolvedResource) -> None:
 
 
 # ---------------------------------------------------------------------------- load balancing
+def attributes(raw: Any, what: str) -> Any:
+    """``[{Key, Value}]`` as a mapping; an unknown list or entry makes the whole mapping
+    Unknown, since the unknown entry could set any key."""
+    found: dict[str, Any] = {}
+    for entry in entries(raw, what):
+        if isinstance(entry, Unknown):
+            return entry
+        found[str(entry.get("Key"))] = entry.get("Value")
+    return found
+
+
 def load_balancer(c: Context, r: ResolvedResource) -> None:
-    p = r.properties
-    attributes = {
-        str(a.get("Key")): a.get("Value") for a in p.get("LoadBalancerAttributes") or [] if isinstance(a, dict)
-    }
-    mappings = [key(s.get("SubnetId")) for s in p.get("SubnetMappings") or [] if isinstance(s, dict)]
+    p = props(r)
+    mappings = [key(dig(s, "SubnetId")) for s in entries(p.get("SubnetMappings"), "SubnetMappings")]
     c.d.add(
         m.LoadBalancer(
             r.logical_id,
             c.loc(r),
-            lb_type=p.get("Type", "application"),
-            scheme=p.get("Scheme", "internet-facing"),
+            lb_type=scalar(p.get("Type", "application")),
+            scheme=scalar(p.get("Scheme", "internet-facing")),
             subnets=keys(p.get("Subnets")) + mappings,
             security_groups=keys(p.get("SecurityGroups")),
-            attributes=attributes,
+            attributes=attributes(p.get("LoadBalancerAttributes"), "LoadBalancerAttributes"),
             exists=r.exists,
         )
     )
@@ -298,24 +414,24 @@ def load_balancer(c: Context, r: ResolvedResource) -> None:
 
 def actions(raw: Any, paths: list[Any] | None = None) -> list[m.Action]:
     paths = paths or []
-    if isinstance(raw, Unknown):
-        return [m.Action(raw)]
     result = []
-    for action in raw or []:
-        if not isinstance(action, dict):
-            result.append(m.Action(Unknown(f"action {action!r}")))
+    for action in entries(raw, "actions"):
+        if isinstance(action, Unknown):
+            result.append(m.Action(action))
             continue
         groups = [action["TargetGroupArn"]] if action.get("TargetGroupArn") else []
-        forward = action.get("ForwardConfig") or {}
-        groups += [g.get("TargetGroupArn") for g in forward.get("TargetGroups") or [] if isinstance(g, dict)]
-        redirect = action.get("RedirectConfig") or {}
+        groups += [
+            dig(g, "TargetGroupArn")
+            for g in entries(dig(action, "ForwardConfig", "TargetGroups"), "ForwardConfig.TargetGroups")
+        ]
+        redirect = mapping(action.get("RedirectConfig"), "RedirectConfig")
         result.append(
             m.Action(
-                kind=action.get("Type"),
+                kind=scalar(action.get("Type")),
                 target_groups=keys(groups),
-                redirect_protocol=redirect.get("Protocol"),
-                redirect_port=redirect.get("Port"),
-                status_code=redirect.get("StatusCode"),
+                redirect_protocol=scalar(dig(redirect, "Protocol")),
+                redirect_port=scalar(dig(redirect, "Port")),
+                status_code=scalar(dig(redirect, "StatusCode")),
                 paths=list(paths),
             )
         )
@@ -324,25 +440,30 @@ def actions(raw: Any, paths: list[Any] | None = None) -> list[m.Action]:
 
 def rule_paths(conditions: Any) -> list[Any]:
     found: list[Any] = []
-    for condition in conditions or []:
-        if isinstance(condition, dict) and condition.get("Field") == "path-pattern":
-            config = condition.get("PathPatternConfig") or {}
-            found += list(config.get("Values") or condition.get("Values") or [])
+    for condition in entries(conditions, "Conditions"):
+        if isinstance(condition, Unknown):
+            found.append(condition)
+        elif condition.get("Field") == "path-pattern":
+            values = dig(condition, "PathPatternConfig", "Values") or condition.get("Values")
+            found += items(values, "path-pattern Values")
     return found
 
 
+def certificate_arns(raw: Any) -> list[Any]:
+    return [dig(x, "CertificateArn") for x in entries(raw, "Certificates")]
+
+
 def listener(c: Context, r: ResolvedResource) -> None:
-    p = r.properties
-    certificates = [x.get("CertificateArn") for x in p.get("Certificates") or [] if isinstance(x, dict)]
+    p = props(r)
     c.d.add(
         m.Listener(
             r.logical_id,
             c.loc(r),
             load_balancer=key(p.get("LoadBalancerArn")),
             port=number(p.get("Port")),
-            protocol=p.get("Protocol"),
-            ssl_policy=p.get("SslPolicy"),
-            certificates=certificates,
+            protocol=scalar(p.get("Protocol")),
+            ssl_policy=scalar(p.get("SslPolicy")),
+            certificates=certificate_arns(p.get("Certificates")),
             actions=actions(p.get("DefaultActions")),
             exists=r.exists,
         )
@@ -350,36 +471,38 @@ def listener(c: Context, r: ResolvedResource) -> None:
 
 
 def listener_rule(c: Context, r: ResolvedResource) -> None:
-    found = c.d.get(m.Listener, key(r.properties.get("ListenerArn")))
+    p = props(r)
+    found = c.d.get(m.Listener, key(p.get("ListenerArn")))
     if found is not None:
-        found.actions.extend(actions(r.properties.get("Actions"), rule_paths(r.properties.get("Conditions"))))
+        found.actions.extend(actions(p.get("Actions"), rule_paths(p.get("Conditions"))))
 
 
 def listener_certificate(c: Context, r: ResolvedResource) -> None:
-    found = c.d.get(m.Listener, key(r.properties.get("ListenerArn")))
+    p = props(r)
+    found = c.d.get(m.Listener, key(p.get("ListenerArn")))
     if found is not None:
-        found.certificates.extend(x.get("CertificateArn") for x in r.properties.get("Certificates") or [])
+        found.certificates.extend(certificate_arns(p.get("Certificates")))
 
 
 def ecs_service(c: Context, r: ResolvedResource) -> None:
-    p = r.properties
-    network = (p.get("NetworkConfiguration") or {}).get("AwsvpcConfiguration") or {}
+    p = props(r)
+    network = dig(p, "NetworkConfiguration", "AwsvpcConfiguration")
+    assign_public_ip = dig(network, "AssignPublicIp")
     c.d.add(
         m.EcsService(
             r.logical_id,
             c.loc(r),
             cluster=key(p.get("Cluster")),
             task_definition=key(p.get("TaskDefinition")),
-            launch_type=p.get("LaunchType"),
-            subnets=keys(network.get("Subnets")),
-            security_groups=keys(network.get("SecurityGroups")),
-            assign_public_ip=network.get("AssignPublicIp", "DISABLED"),
+            launch_type=scalar(p.get("LaunchType")),
+            subnets=keys(dig(network, "Subnets")),
+            security_groups=keys(dig(network, "SecurityGroups")),
+            assign_public_ip="DISABLED" if assign_public_ip is None else scalar(assign_public_ip),
             load_balancers=[
                 m.ServiceLoadBalancer(
-                    b.get("ContainerName"), number(b.get("ContainerPort")), key(b.get("TargetGroupArn"))
+                    dig(b, "ContainerName"), number(dig(b, "ContainerPort")), key(dig(b, "TargetGroupArn"))
                 )
-                for b in p.get("LoadBalancers") or []
-                if isinstance(b, dict)
+                for b in entries(p.get("LoadBalancers"), "LoadBalancers")
             ],
             exists=r.exists,
         )
@@ -387,18 +510,17 @@ def ecs_service(c: Context, r: ResolvedResource) -> None:
 
 
 def task_definition(c: Context, r: ResolvedResource) -> None:
-    p = r.properties
+    p = props(r)
     c.d.add(
         m.TaskDefinition(
             r.logical_id,
             c.loc(r),
-            family=p.get("Family"),
-            network_mode=p.get("NetworkMode"),
-            compatibilities=list(p.get("RequiresCompatibilities") or []),
+            family=scalar(p.get("Family")),
+            network_mode=scalar(p.get("NetworkMode")),
+            compatibilities=items(p.get("RequiresCompatibilities"), "RequiresCompatibilities"),
             containers=[
-                m.ContainerImage(d.get("Name"), d.get("Image"))
-                for d in p.get("ContainerDefinitions") or []
-                if isinstance(d, dict)
+                m.ContainerImage(dig(d, "Name"), dig(d, "Image"))
+                for d in entries(p.get("ContainerDefinitions"), "ContainerDefinitions")
             ],
             execution_role=key(p.get("ExecutionRoleArn")),
             task_role=key(p.get("TaskRoleArn")),
@@ -408,30 +530,31 @@ def task_definition(c: Context, r: ResolvedResource) -> None:
 
 
 def ecr_repository(c: Context, r: ResolvedResource) -> None:
-    p = r.properties
+    p = props(r)
+    encryption = dig(p, "EncryptionConfiguration", "EncryptionType")
     c.d.add(
         m.EcrRepository(
             r.logical_id,
             c.loc(r),
-            name=p.get("RepositoryName"),
-            scan_on_push=(p.get("ImageScanningConfiguration") or {}).get("ScanOnPush", False),
-            tag_mutability=p.get("ImageTagMutability", "MUTABLE"),
-            encryption=(p.get("EncryptionConfiguration") or {}).get("EncryptionType", "AES256"),
+            name=scalar(p.get("RepositoryName")),
+            scan_on_push=boolean(dig(p, "ImageScanningConfiguration", "ScanOnPush")),
+            tag_mutability=scalar(p.get("ImageTagMutability", "MUTABLE")),
+            encryption="AES256" if encryption is None else encryption,
             exists=r.exists,
         )
     )
 
 
 def target_group(c: Context, r: ResolvedResource) -> None:
-    p = r.properties
+    p = props(r)
     c.d.add(
         m.TargetGroup(
             r.logical_id,
             c.loc(r),
-            protocol=p.get("Protocol"),
+            protocol=scalar(p.get("Protocol")),
             port=number(p.get("Port")),
-            target_type=p.get("TargetType", "instance"),
-            health_check_path=p.get("HealthCheckPath"),
+            target_type=scalar(p.get("TargetType", "instance")),
+            health_check_path=scalar(p.get("HealthCheckPath")),
             exists=r.exists,
         )
     )
@@ -458,51 +581,49 @@ def user_data_text(value: Any) -> Any:
 
 
 def block_devices(mappings: Any) -> list[m.BlockDevice]:
-    if isinstance(mappings, Unknown):
-        return [m.BlockDevice(mappings, mappings)]
-    return [
-        m.BlockDevice(
-            d.get("DeviceName"),
-            boolean((d.get("Ebs") or {}).get("Encrypted")),
-            (d.get("Ebs") or {}).get("VolumeType"),
-            (d.get("Ebs") or {}).get("VolumeSize"),
-        )
-        for d in mappings or []
-        if isinstance(d, dict) and "Ebs" in d
-    ]
+    devices = []
+    for d in entries(mappings, "BlockDeviceMappings"):
+        if isinstance(d, Unknown):
+            devices.append(m.BlockDevice(d, d))
+        elif "Ebs" in d:
+            ebs = mapping(d["Ebs"], "Ebs")
+            devices.append(
+                m.BlockDevice(
+                    d.get("DeviceName"),
+                    boolean(dig(ebs, "Encrypted")),
+                    dig(ebs, "VolumeType"),
+                    dig(ebs, "VolumeSize"),
+                )
+            )
+    return devices
 
 
 def http_tokens(metadata: Any) -> Any:
     """IMDS tokens; without MetadataOptions both kinds allow IMDSv1 ("optional")."""
-    if metadata is None:
-        return "optional"
-    return metadata.get("HttpTokens", "optional") if isinstance(metadata, dict) else metadata
+    tokens = dig(mapping(metadata, "MetadataOptions"), "HttpTokens")
+    return "optional" if tokens is None else scalar(tokens)
 
 
 def launch_template(c: Context, r: ResolvedResource) -> None:
-    data = r.properties.get("LaunchTemplateData") or {}
-    if isinstance(data, Unknown):
-        data = {}
-    metadata = data.get("MetadataOptions") or {}
-    devices = block_devices(data.get("BlockDeviceMappings"))
-    interfaces = [i for i in data.get("NetworkInterfaces") or [] if isinstance(i, dict)]
-    public_ips = [boolean(i.get("AssociatePublicIpAddress"), None) for i in interfaces]
-    sgs = keys(data.get("SecurityGroupIds")) + keys(data.get("SecurityGroups"))
+    data = mapping(props(r).get("LaunchTemplateData"), "LaunchTemplateData")
+    interfaces = entries(dig(data, "NetworkInterfaces"), "NetworkInterfaces")
+    public_ips = [boolean(dig(i, "AssociatePublicIpAddress"), None) for i in interfaces]
+    sgs = keys(dig(data, "SecurityGroupIds")) + keys(dig(data, "SecurityGroups"))
     for interface in interfaces:
-        sgs += keys(interface.get("Groups"))
-    profile = data.get("IamInstanceProfile") or {}
+        sgs += keys(dig(interface, "Groups"))
+    profile = mapping(dig(data, "IamInstanceProfile"), "IamInstanceProfile")
     c.d.add(
         m.LaunchTemplate(
             r.logical_id,
             c.loc(r),
-            image=data.get("ImageId"),
-            instance_type=data.get("InstanceType"),
-            key_name=data.get("KeyName"),
+            image=scalar(dig(data, "ImageId")),
+            instance_type=scalar(dig(data, "InstanceType")),
+            key_name=scalar(dig(data, "KeyName")),
             security_groups=sgs,
-            http_tokens=http_tokens(metadata),
-            block_devices=devices,
-            user_data=user_data_text(data.get("UserData")),
-            instance_profile=key(profile.get("Arn") or profile.get("Name")) if isinstance(profile, dict) else profile,
+            http_tokens=http_tokens(dig(data, "MetadataOptions")),
+            block_devices=block_devices(dig(data, "BlockDeviceMappings")),
+            user_data=user_data_text(dig(data, "UserData")),
+            instance_profile=key(dig(profile, "Arn") or dig(profile, "Name")),
             public_ip=next((v for v in public_ips if v is not None), None),
             exists=r.exists,
         )
@@ -511,15 +632,15 @@ def launch_template(c: Context, r: ResolvedResource) -> None:
 
 def launch_configuration(c: Context, r: ResolvedResource) -> None:
     """A launch configuration is modelled as the launch template it stands for."""
-    p = r.properties
+    p = props(r)
     profile = p.get("IamInstanceProfile")
     c.d.add(
         m.LaunchTemplate(
             r.logical_id,
             c.loc(r),
-            image=p.get("ImageId"),
-            instance_type=p.get("InstanceType"),
-            key_name=p.get("KeyName"),
+            image=scalar(p.get("ImageId")),
+            instance_type=scalar(p.get("InstanceType")),
+            key_name=scalar(p.get("KeyName")),
             security_groups=keys(p.get("SecurityGroups")),
             http_tokens=http_tokens(p.get("MetadataOptions")),
             block_devices=block_devices(p.get("BlockDeviceMappings")),
@@ -532,14 +653,15 @@ def launch_configuration(c: Context, r: ResolvedResource) -> None:
 
 
 def instance_profile(c: Context, r: ResolvedResource) -> None:
-    c.d.add(m.InstanceProfile(r.logical_id, c.loc(r), roles=keys(r.properties.get("Roles")), exists=r.exists))
+    c.d.add(m.InstanceProfile(r.logical_id, c.loc(r), roles=keys(props(r).get("Roles")), exists=r.exists))
 
 
 def auto_scaling_group(c: Context, r: ResolvedResource) -> None:
-    p = r.properties
-    template = p.get("LaunchTemplate") or (p.get("MixedInstancesPolicy") or {}).get("LaunchTemplate", {}).get(
-        "LaunchTemplateSpecification"
+    p = props(r)
+    template = p.get("LaunchTemplate") or dig(
+        p, "MixedInstancesPolicy", "LaunchTemplate", "LaunchTemplateSpecification"
     )
+    template = mapping(template, "LaunchTemplate")
     c.d.add(
         m.AutoScalingGroup(
             r.logical_id,
@@ -550,12 +672,10 @@ def auto_scaling_group(c: Context, r: ResolvedResource) -> None:
             subnets=keys(p.get("VPCZoneIdentifier")),
             target_groups=keys(p.get("TargetGroupARNs")),
             load_balancer_names=keys(p.get("LoadBalancerNames")),
-            health_check_type=p.get("HealthCheckType", "EC2"),
-            launch_template=key(template.get("LaunchTemplateId") or template.get("LaunchTemplateName"))
-            if isinstance(template, dict)
-            else None,
+            health_check_type=scalar(p.get("HealthCheckType", "EC2")),
+            launch_template=key(dig(template, "LaunchTemplateId") or dig(template, "LaunchTemplateName")),
             launch_configuration=key(p.get("LaunchConfigurationName")),
-            cooldown=number(p.get("Cooldown", 300)),
+            cooldown=number(p.get("Cooldown"), 300),
             exists=r.exists,
         )
     )
@@ -564,61 +684,65 @@ def auto_scaling_group(c: Context, r: ResolvedResource) -> None:
 def tracked_metric(tracking: Any) -> Any:
     if tracking is None or isinstance(tracking, Unknown):
         return tracking
-    predefined = tracking.get("PredefinedMetricSpecification") if isinstance(tracking, dict) else None
-    if isinstance(predefined, dict):
-        return predefined.get("PredefinedMetricType")
-    return "custom" if isinstance(tracking, dict) and tracking.get("CustomizedMetricSpecification") else None
+    predefined = mapping(tracking.get("PredefinedMetricSpecification"), "PredefinedMetricSpecification")
+    if predefined is not None:
+        return dig(predefined, "PredefinedMetricType")
+    return "custom" if tracking.get("CustomizedMetricSpecification") else None
 
 
 def scaling_policy(c: Context, r: ResolvedResource) -> None:
-    p = r.properties
-    tracking = p.get("TargetTrackingConfiguration") or {}
+    p = props(r)
+    tracking = mapping(p.get("TargetTrackingConfiguration"), "TargetTrackingConfiguration")
     steps = [
         m.StepAdjustment(
-            number(s.get("MetricIntervalLowerBound")),
-            number(s.get("MetricIntervalUpperBound")),
-            number(s.get("ScalingAdjustment")),
+            number(dig(s, "MetricIntervalLowerBound")),
+            number(dig(s, "MetricIntervalUpperBound")),
+            number(dig(s, "ScalingAdjustment")),
         )
-        for s in p.get("StepAdjustments") or []
-        if isinstance(s, dict)
+        for s in entries(p.get("StepAdjustments"), "StepAdjustments")
     ]
     c.d.add(
         m.ScalingPolicy(
             r.logical_id,
             c.loc(r),
             group=key(p.get("AutoScalingGroupName")),
-            policy_type=p.get("PolicyType", "SimpleScaling"),
-            adjustment_type=p.get("AdjustmentType"),
+            policy_type=scalar(p.get("PolicyType", "SimpleScaling")),
+            adjustment_type=scalar(p.get("AdjustmentType")),
             steps=steps,
             simple_adjustment=number(p.get("ScalingAdjustment")),
             warmup=number(p.get("EstimatedInstanceWarmup")),
             cooldown=number(p.get("Cooldown")),
-            target_value=number(tracking.get("TargetValue")) if isinstance(tracking, dict) else tracking,
+            target_value=number(dig(tracking, "TargetValue")),
             target_metric=tracked_metric(tracking),
-            disable_scale_in=boolean(tracking.get("DisableScaleIn")) if isinstance(tracking, dict) else False,
+            disable_scale_in=boolean(dig(tracking, "DisableScaleIn")),
             exists=r.exists,
         )
     )
 
 
 def alarm(c: Context, r: ResolvedResource) -> None:
-    p = r.properties
-    dimensions = {str(d.get("Name")): key(d.get("Value")) for d in p.get("Dimensions") or [] if isinstance(d, dict)}
+    p = props(r)
+    dimensions: Any = {}
+    for d in entries(p.get("Dimensions"), "Dimensions"):
+        if isinstance(d, Unknown):
+            dimensions = d
+            break
+        dimensions[str(d.get("Name"))] = key(d.get("Value"))
     c.d.add(
         m.Alarm(
             r.logical_id,
             c.loc(r),
-            namespace=p.get("Namespace"),
-            metric=p.get("MetricName"),
-            statistic=p.get("Statistic"),
+            namespace=scalar(p.get("Namespace")),
+            metric=scalar(p.get("MetricName")),
+            statistic=scalar(p.get("Statistic")),
             threshold=number(p.get("Threshold")),
-            comparison=p.get("ComparisonOperator"),
+            comparison=scalar(p.get("ComparisonOperator")),
             dimensions=dimensions,
             actions=keys(p.get("AlarmActions")),
             period=number(p.get("Period")),
             evaluation_periods=number(p.get("EvaluationPeriods")),
             datapoints_to_alarm=number(p.get("DatapointsToAlarm")),
-            treat_missing_data=p.get("TreatMissingData", "missing"),
+            treat_missing_data=scalar(p.get("TreatMissingData", "missing")),
             exists=r.exists,
         )
     )
@@ -626,14 +750,14 @@ def alarm(c: Context, r: ResolvedResource) -> None:
 
 # ---------------------------------------------------------------------------- databases
 def db_instance(c: Context, r: ResolvedResource) -> None:
-    p = r.properties
+    p = props(r)
     c.d.add(
         m.DbInstance(
             r.logical_id,
             c.loc(r),
-            engine=p.get("Engine"),
-            engine_version=p.get("EngineVersion"),
-            instance_class=p.get("DBInstanceClass"),
+            engine=scalar(p.get("Engine")),
+            engine_version=scalar(p.get("EngineVersion")),
+            instance_class=scalar(p.get("DBInstanceClass")),
             multi_az=boolean(p.get("MultiAZ")),
             publicly_accessible=boolean(p.get("PubliclyAccessible"), Unknown("PubliclyAccessible is not set")),
             storage_encrypted=boolean(p.get("StorageEncrypted")),
@@ -646,8 +770,8 @@ def db_instance(c: Context, r: ResolvedResource) -> None:
             deletion_policy=r.deletion_policy or "Delete",
             update_replace_policy=r.update_replace_policy or "Delete",
             copy_tags_to_snapshot=boolean(p.get("CopyTagsToSnapshot")),
-            log_exports=list(p.get("EnableCloudwatchLogsExports") or []),
-            master_password=p.get("MasterUserPassword"),
+            log_exports=items(p.get("EnableCloudwatchLogsExports"), "EnableCloudwatchLogsExports"),
+            master_password=scalar(p.get("MasterUserPassword")),
             manage_master_password=boolean(p.get("ManageMasterUserPassword")),
             exists=r.exists,
         )
@@ -658,7 +782,7 @@ def db_subnet_group(service: str) -> Builder:
     def build(c: Context, r: ResolvedResource) -> None:
         c.d.add(
             m.DbSubnetGroup(
-                r.logical_id, c.loc(r), subnets=keys(r.properties.get("SubnetIds")), service=service, exists=r.exists
+                r.logical_id, c.loc(r), subnets=keys(props(r).get("SubnetIds")), service=service, exists=r.exists
             )
         )
 
@@ -666,21 +790,21 @@ def db_subnet_group(service: str) -> Builder:
 
 
 def db_parameter_group(c: Context, r: ResolvedResource) -> None:
-    p = r.properties
-    params = p.get("Parameters") or {}
+    p = props(r)
+    parameters = mapping(p.get("Parameters"), "Parameters")
     c.d.add(
         m.DbParameterGroup(
             r.logical_id,
             c.loc(r),
-            family=p.get("Family"),
-            parameters=dict(params) if isinstance(params, dict) else {},
+            family=scalar(p.get("Family")),
+            parameters={} if parameters is None else parameters,
             exists=r.exists,
         )
     )
 
 
 def redshift_cluster(c: Context, r: ResolvedResource) -> None:
-    p = r.properties
+    p = props(r)
     c.d.add(
         m.RedshiftCluster(
             r.logical_id,
@@ -690,7 +814,7 @@ def redshift_cluster(c: Context, r: ResolvedResource) -> None:
             encrypted=boolean(p.get("Encrypted")),
             security_groups=keys(p.get("VpcSecurityGroupIds")),
             port=number(p.get("Port"), 5439),
-            master_password=p.get("MasterUserPassword"),
+            master_password=scalar(p.get("MasterUserPassword")),
             exists=r.exists,
         )
     )
@@ -698,7 +822,7 @@ def redshift_cluster(c: Context, r: ResolvedResource) -> None:
 
 # ---------------------------------------------------------------------------- storage
 def file_system(c: Context, r: ResolvedResource) -> None:
-    p = r.properties
+    p = props(r)
     policy = parse_document(p.get("FileSystemPolicy"))
     c.d.add(m.FileSystem(r.logical_id, c.loc(r), encrypted=boolean(p.get("Encrypted")), policy=policy, exists=r.exists))
     if policy is not None:
@@ -708,7 +832,7 @@ def file_system(c: Context, r: ResolvedResource) -> None:
 
 
 def mount_target(c: Context, r: ResolvedResource) -> None:
-    p = r.properties
+    p = props(r)
     c.d.add(
         m.MountTarget(
             r.logical_id,
@@ -722,48 +846,58 @@ def mount_target(c: Context, r: ResolvedResource) -> None:
 
 
 def access_point(c: Context, r: ResolvedResource) -> None:
-    p = r.properties
-    root = p.get("RootDirectory") or {}
+    p = props(r)
+    root = dig(mapping(p.get("RootDirectory"), "RootDirectory"), "Path")
     c.d.add(
         m.AccessPoint(
             r.logical_id,
             c.loc(r),
             file_system=key(p.get("FileSystemId")),
-            root_path=root.get("Path", "/") if isinstance(root, dict) else root,
+            root_path="/" if root is None else root,
             exists=r.exists,
         )
     )
 
 
-def bucket(c: Context, r: ResolvedResource) -> None:
-    p = r.properties
-    notifications = []
-    config = p.get("NotificationConfiguration") or {}
-    for entry in config.get("LambdaConfigurations") or [] if isinstance(config, dict) else []:
-        rules = ((entry.get("Filter") or {}).get("S3Key") or {}).get("Rules") or []
-        filters = {str(x.get("Name", "")).lower(): x.get("Value") for x in rules if isinstance(x, dict)}
-        notifications.append(
+def notifications(config: Any) -> list[m.Notification]:
+    """The bucket's Lambda notifications; an unknown one is a notification whose every part
+    is that Unknown."""
+    found = []
+    for entry in entries(dig(config, "LambdaConfigurations"), "LambdaConfigurations"):
+        if isinstance(entry, Unknown):
+            found.append(m.Notification(entry, entry, entry, entry))
+            continue
+        filters: dict[str, Any] = {}
+        for x in entries(dig(entry, "Filter", "S3Key", "Rules"), "S3Key Rules"):
+            if isinstance(x, Unknown):
+                filters = {"prefix": x, "suffix": x}
+                break
+            filters[str(x.get("Name", "")).lower()] = x.get("Value")
+        found.append(
             m.Notification(entry.get("Event"), key(entry.get("Function")), filters.get("prefix"), filters.get("suffix"))
         )
-    encryption = p.get("BucketEncryption")
+    return found
+
+
+def bucket(c: Context, r: ResolvedResource) -> None:
+    p = props(r)
+    block = mapping(p.get("PublicAccessBlockConfiguration"), "PublicAccessBlockConfiguration")
     c.d.add(
         m.Bucket(
             r.logical_id,
             c.loc(r),
-            name=p.get("BucketName"),
-            public_access_block=dict(p.get("PublicAccessBlockConfiguration") or {}),
-            encryption=(encryption or {}).get("ServerSideEncryptionConfiguration")
-            if isinstance(encryption, dict)
-            else encryption,
-            versioning=(p.get("VersioningConfiguration") or {}).get("Status"),
-            notifications=notifications,
+            name=scalar(p.get("BucketName")),
+            public_access_block={} if block is None else block,
+            encryption=dig(p, "BucketEncryption", "ServerSideEncryptionConfiguration"),
+            versioning=scalar(dig(p, "VersioningConfiguration", "Status")),
+            notifications=notifications(mapping(p.get("NotificationConfiguration"), "NotificationConfiguration")),
             exists=r.exists,
         )
     )
 
 
 def bucket_policy(c: Context, r: ResolvedResource) -> None:
-    p = r.properties
+    p = props(r)
     target = key(p.get("Bucket"))
     document = parse_document(p.get("PolicyDocument"))
     c.d.add(m.BucketPolicy(r.logical_id, c.loc(r), bucket=target, document=document, exists=r.exists))
@@ -772,20 +906,20 @@ def bucket_policy(c: Context, r: ResolvedResource) -> None:
 
 # ---------------------------------------------------------------------------- functions and IAM
 def function(c: Context, r: ResolvedResource) -> None:
-    p = r.properties
-    vpc_config = p.get("VpcConfig") or {}
+    p = props(r)
+    vpc_config = mapping(p.get("VpcConfig"), "VpcConfig")
     c.d.add(
         m.Function(
             r.logical_id,
             c.loc(r),
-            name=p.get("FunctionName", ResourceRef(r.logical_id)),
-            runtime=p.get("Runtime"),
+            name=scalar(p.get("FunctionName", ResourceRef(r.logical_id))),
+            runtime=scalar(p.get("Runtime")),
             timeout=number(p.get("Timeout"), 3),
             memory=number(p.get("MemorySize"), 128),
-            ephemeral_storage=number((p.get("EphemeralStorage") or {}).get("Size"), 512),
-            subnets=keys(vpc_config.get("SubnetIds")) if isinstance(vpc_config, dict) else [vpc_config],
-            security_groups=keys(vpc_config.get("SecurityGroupIds")) if isinstance(vpc_config, dict) else [],
-            file_systems=[key(f.get("Arn")) for f in p.get("FileSystemConfigs") or [] if isinstance(f, dict)],
+            ephemeral_storage=number(dig(p, "EphemeralStorage", "Size"), 512),
+            subnets=keys(dig(vpc_config, "SubnetIds")),
+            security_groups=keys(dig(vpc_config, "SecurityGroupIds")),
+            file_systems=[key(dig(f, "Arn")) for f in entries(p.get("FileSystemConfigs"), "FileSystemConfigs")],
             role=key(p.get("Role")),
             reserved_concurrency=number(p.get("ReservedConcurrentExecutions")),
             exists=r.exists,
@@ -794,13 +928,12 @@ def function(c: Context, r: ResolvedResource) -> None:
 
 
 def role(c: Context, r: ResolvedResource) -> None:
-    p = r.properties
+    p = props(r)
     documents = [
         m.PolicyDocument(
-            x.get("PolicyName"), parse_document(x.get("PolicyDocument")), [r.logical_id], c.loc(r, "Policies")
+            dig(x, "PolicyName"), parse_document(dig(x, "PolicyDocument")), [r.logical_id], c.loc(r, "Policies")
         )
-        for x in p.get("Policies") or []
-        if isinstance(x, dict)
+        for x in entries(p.get("Policies"), "Policies")
     ]
     c.d.policies.extend(documents)
     c.d.add(
@@ -808,7 +941,7 @@ def role(c: Context, r: ResolvedResource) -> None:
             r.logical_id,
             c.loc(r),
             trust=parse_document(p.get("AssumeRolePolicyDocument")),
-            managed_policies=list(p.get("ManagedPolicyArns") or []),
+            managed_policies=items(p.get("ManagedPolicyArns"), "ManagedPolicyArns"),
             policies=documents,
             exists=r.exists,
         )
@@ -816,7 +949,7 @@ def role(c: Context, r: ResolvedResource) -> None:
 
 
 def policy(c: Context, r: ResolvedResource) -> None:
-    p = r.properties
+    p = props(r)
     roles = keys(p.get("Roles")) if "Roles" in p else [key(p.get("RoleName"))] if "RoleName" in p else []
     document = m.PolicyDocument(
         p.get("PolicyName", r.logical_id), parse_document(p.get("PolicyDocument")), roles, c.loc(r)
@@ -831,20 +964,20 @@ def policy(c: Context, r: ResolvedResource) -> None:
 
 
 def secret(c: Context, r: ResolvedResource) -> None:
-    c.d.add(m.Secret(r.logical_id, c.loc(r), generated="GenerateSecretString" in r.properties, exists=r.exists))
+    c.d.add(m.Secret(r.logical_id, c.loc(r), generated="GenerateSecretString" in props(r), exists=r.exists))
 
 
 def certificate(c: Context, r: ResolvedResource) -> None:
-    c.d.add(m.Certificate(r.logical_id, c.loc(r), domain=r.properties.get("DomainName"), exists=r.exists))
+    c.d.add(m.Certificate(r.logical_id, c.loc(r), domain=scalar(props(r).get("DomainName")), exists=r.exists))
 
 
 def log_group(c: Context, r: ResolvedResource) -> None:
-    p = r.properties
+    p = props(r)
     c.d.add(
         m.LogGroup(
             r.logical_id,
             c.loc(r),
-            name=p.get("LogGroupName", ResourceRef(r.logical_id)),
+            name=scalar(p.get("LogGroupName", ResourceRef(r.logical_id))),
             retention_days=number(p.get("RetentionInDays")),
             exists=r.exists,
         )
@@ -852,26 +985,25 @@ def log_group(c: Context, r: ResolvedResource) -> None:
 
 
 def backup_plan(c: Context, r: ResolvedResource) -> None:
-    plan = r.properties.get("BackupPlan") or {}
-    c.d.add(m.BackupPlan(r.logical_id, c.loc(r), rules=list(plan.get("BackupPlanRule") or []), exists=r.exists))
+    rules = items(dig(props(r), "BackupPlan", "BackupPlanRule"), "BackupPlanRule")
+    c.d.add(m.BackupPlan(r.logical_id, c.loc(r), rules=rules, exists=r.exists))
 
 
 def backup_selection(c: Context, r: ResolvedResource) -> None:
-    p = r.properties
-    selection = p.get("BackupSelection") or {}
+    p = props(r)
     c.d.add(
         m.BackupSelection(
             r.logical_id,
             c.loc(r),
             plan=key(p.get("BackupPlanId")),
-            resources=list(selection.get("Resources") or []),
+            resources=items(dig(p, "BackupSelection", "Resources"), "BackupSelection Resources"),
             exists=r.exists,
         )
     )
 
 
 def backup_vault(c: Context, r: ResolvedResource) -> None:
-    policy_doc = parse_document(r.properties.get("AccessPolicy"))
+    policy_doc = parse_document(props(r).get("AccessPolicy"))
     c.d.add(m.BackupVault(r.logical_id, c.loc(r), policy=policy_doc, exists=r.exists))
     if policy_doc is not None:
         c.d.policies.append(m.PolicyDocument("AccessPolicy", policy_doc, [r.logical_id], c.loc(r), "resource"))
@@ -944,6 +1076,15 @@ LINKS: dict[str, Builder] = {
 _LATE = ("AWS::ElasticLoadBalancingV2::ListenerRule", "AWS::ElasticLoadBalancingV2::ListenerCertificate")
 
 
+def declared(data: dict[str, Any]) -> dict[str, Any]:
+    """The template's ``Metadata.stackproof``. CloudFormation accepts any Metadata, so one that
+    is not a mapping is no declaration (the loader warns at its line) and the template is held
+    to the default reference's promises, never refused and never excused."""
+    metadata = data.get("Metadata")
+    own = metadata.get("stackproof") if isinstance(metadata, dict) else None
+    return dict(own) if isinstance(own, dict) else {}
+
+
 def build(resolved: ResolvedTemplate, name: str | None = None) -> Deployment:
     deployment = Deployment(
         target="template",
@@ -953,11 +1094,10 @@ def build(resolved: ResolvedTemplate, name: str | None = None) -> Deployment:
     )
     context = Context(resolved, deployment)
     deployment.parameter_values = dict(resolved.parameters)
-    metadata = resolved.template.data.get("Metadata") or {}
-    deployment.declared = dict(metadata.get("stackproof") or {}) if isinstance(metadata, dict) else {}
+    deployment.declared = declared(resolved.template.data)
     params = resolved.template.data.get("Parameters") or LocatedDict()
     for param_name, spec in params.items():
-        spec = spec or {}
+        spec = spec if isinstance(spec, dict) else {}
         deployment.parameters.append(
             m.Parameter(
                 name=param_name,

@@ -170,7 +170,7 @@ class LoadBalancer(Obj):
     scheme: V = "internet-facing"
     subnets: list[V] = field(default_factory=list)
     security_groups: list[V] = field(default_factory=list)
-    attributes: dict[str, V] = field(default_factory=dict)
+    attributes: V = field(default_factory=dict)  # a mapping, or Unknown when an entry is not known
     dns_name: V = None
 
 
@@ -290,7 +290,7 @@ class Alarm(Obj):
     statistic: V = None
     threshold: V = None
     comparison: V = None
-    dimensions: dict[str, V] = field(default_factory=dict)
+    dimensions: V = field(default_factory=dict)  # a mapping, or Unknown when an entry is not known
     actions: list[V] = field(default_factory=list)
     period: V = None
     evaluation_periods: V = None
@@ -329,7 +329,7 @@ class DbSubnetGroup(Obj):
 @dataclass
 class DbParameterGroup(Obj):
     family: V = None
-    parameters: dict[str, V] = field(default_factory=dict)
+    parameters: V = field(default_factory=dict)  # a mapping, or Unknown
 
 
 @dataclass
@@ -372,7 +372,7 @@ class Notification:
 @dataclass
 class Bucket(Obj):
     name: V = None
-    public_access_block: dict[str, V] = field(default_factory=dict)
+    public_access_block: V = field(default_factory=dict)  # a mapping, or Unknown
     encryption: V = None
     versioning: V = None
     notifications: list[Notification] = field(default_factory=list)

@@ -15,6 +15,7 @@ the line of the innermost node that crosses it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -209,8 +210,23 @@ CfnLoader.add_multi_constructor("!", _construct_tag)
 CfnLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+NOT_JSON_AS_YAML = re.compile("[^\x09\x0a\x0d\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+"""Characters JSON allows raw inside strings that YAML refuses (DEL, C1 controls) or reads as
+line breaks (NEL, U+2028, U+2029) and so would fold into a space."""
+
+
+def _escape_for_json(text: str) -> str:
+    """A JSON template with a character YAML does not take as JSON does inside a string:
+    CloudFormation reads it as JSON, so it is escaped (``\\u007f``, the same string to a JSON
+    reader) before the YAML reader sees it. Lines do not move; outside a string it stays an error."""
+    if not text.lstrip().startswith("{"):
+        return text
+    return NOT_JSON_AS_YAML.sub(lambda found: f"\\u{ord(found[0]):04x}", text)
+
+
 def load_text(text: str, source: str = "<template>", *, warnings: list[TemplateWarning] | None = None) -> LocatedDict:
     """Parse ``text``; with a ``warnings`` list, duplicate keys are kept last-wins and recorded there."""
+    text = _escape_for_json(text)
     loader = CfnLoader(text)
     loader.warnings = warnings
     loader.source = source
@@ -220,8 +236,13 @@ def load_text(text: str, source: str = "<template>", *, warnings: list[TemplateW
         mark = exc.problem_mark or exc.context_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         raise TemplateSyntaxError(f"{where}: {exc.problem or exc.context}") from None
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1
+        raise TemplateSyntaxError(
+            f"{source}:{line}: character #x{exc.character:04x} is not allowed in YAML ({exc.reason})"
+        ) from None
     except yaml.YAMLError as exc:
-        raise TemplateSyntaxError(f"{source}: {exc}") from None
+        raise TemplateSyntaxError(f"{source}:1: {' '.join(str(exc).split())}") from None
     except RecursionError:
         raise TemplateSyntaxError(f"{source}:1: nested too deeply to read") from None
     finally:

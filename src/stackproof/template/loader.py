@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from stackproof.catalogue import REFERENCES
 from stackproof.template.base import (
     SUB_REFERENCE,
     Template,
@@ -20,7 +21,7 @@ from stackproof.template.base import (
     references,
     validate,
 )
-from stackproof.template.cfn_yaml import TemplateSyntaxError, TemplateWarning, load_text
+from stackproof.template.cfn_yaml import LocatedDict, TemplateSyntaxError, TemplateWarning, load_text
 from stackproof.template.transforms import apply_includes
 
 __all__ = [
@@ -52,7 +53,33 @@ def load_template(path: Path) -> Template:
     template = Template(path, data, warnings)
     apply_includes(template)
     validate(template)
+    _check_declaration(template)
     return template
+
+
+def _check_declaration(template: Template) -> None:
+    """``Metadata.stackproof`` is stackproof's own: a declaration that is not a mapping is
+    ignored with a warning (CloudFormation accepts any Metadata, so the template is still
+    judged, as the default reference); a ``reference`` that names no reference system is
+    refused, since it would otherwise make every control a SKIP about another system."""
+    metadata = template.data.get("Metadata")
+    if not isinstance(metadata, LocatedDict) or "stackproof" not in metadata:
+        return
+    line = metadata.line_of("stackproof")
+    own = metadata["stackproof"]
+    if not isinstance(own, dict):
+        template.warnings.append(
+            TemplateWarning(
+                str(template.path), line, "Metadata.stackproof is not a mapping, so it declares nothing; ignored"
+            )
+        )
+        return
+    reference = own.get("reference")
+    if reference is not None and reference not in REFERENCES:
+        at = own.line_of("reference") if isinstance(own, LocatedDict) else line
+        raise TemplateError(
+            f"{template.path}:{at}: Metadata.stackproof.reference {reference!r} is not one of {', '.join(REFERENCES)}"
+        )
 
 
 def load_parameters(path: Path) -> dict[str, str]:
