@@ -190,6 +190,45 @@ def _role_managed_policies(created: Any, props: dict[str, Any], account: str, re
         backend.attach_role_policy(arn, created.name)
 
 
+def _role_deletion() -> None:
+    """CloudFormation detaches the managed policies it attached when it deletes a role;
+    moto's role deletion refuses a role with attached policies (DeleteConflict), and
+    :func:`_role_managed_policies` attaches them, so a stack with such a role could not be
+    deleted."""
+    from moto.iam.models import Role, iam_backends
+
+    original = Role.delete_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def delete(cls: Any, /, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str) -> None:
+        backend = iam_backends[account_id][get_partition(region_name)]
+        role = next((r for r in backend.roles.values() if r.name == resource_name), None)
+        for arn in list(role.managed_policies) if role is not None else []:
+            backend.detach_role_policy(arn, resource_name)
+        original(cls, resource_name, cloudformation_json, account_id, region_name)
+
+    Role.delete_from_cloudformation_json = classmethod(delete)  # type: ignore[method-assign,assignment]
+
+
+def _short_form_mappings() -> None:
+    """moto's YAML reader turns a short-form tag over a mapping (``!ImportValue {Fn::Sub: ...}``,
+    ``!Base64 {Fn::Join: ...}``) into the raw YAML nodes, so CloudFormation's own short forms
+    broke: an import named ``[(ScalarNode(...), ...)]`` was "not found". Mappings are
+    constructed as the intrinsic function they spell."""
+    import yaml
+    from moto.cloudformation import models, responses, utils
+
+    original = utils.yaml_tag_constructor
+
+    def constructor(loader: Any, tag: Any, node: Any) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            key = "Ref" if tag == "!Ref" else f"Fn::{tag[1:]}"
+            return {key: loader.construct_mapping(node, deep=True)}
+        return original(loader, tag, node)
+
+    models.yaml_tag_constructor = constructor  # type: ignore[attr-defined]
+    responses.yaml_tag_constructor = constructor  # type: ignore[attr-defined]
+
+
 def _function_file_systems(created: Any, props: dict[str, Any], account: str, region: str) -> None:
     """moto's Lambda has no FileSystemConfigs, and its CloudFormation ignores EphemeralStorage;
     keep both and report them in the configuration."""
@@ -576,11 +615,13 @@ def install() -> None:
     _efs_attributes()
     _physical_ids()
     _role_policy_documents()
+    _role_deletion()
+    _short_form_mappings()
     _cloudformation_gaps()
     _stack_updates()
     _secure_transport()
     _service_quotas()
-    from stackproof.emulator import az_faults, backup_api, efs_data, lambda_local, mariadb_data
+    from stackproof.emulator import az_faults, backup_api, efs_data, lambda_local, mariadb_data, nested_stacks
     from stackproof.emulator.moto_models import register
 
     register()
@@ -589,4 +630,5 @@ def install() -> None:
     lambda_local.install()
     mariadb_data.install()
     az_faults.install()
+    nested_stacks.install()
     _installed = True

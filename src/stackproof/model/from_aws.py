@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,11 @@ from stackproof.model.deployment import Deployment
 from stackproof.template.cfn_yaml import load_text
 from stackproof.template.loader import Template
 from stackproof.template.resolver import ResolvedTemplate, resolve
+from stackproof.template.stack_set import MISSING_EXPORT, SetProblem
 from stackproof.template.values import Unknown
 
 ClientFactory = Callable[[str], Any]
+NESTED_STACK = "AWS::CloudFormation::Stack"
 
 # Which model kinds a resource type feeds: when a target reports the type with physical ID
 # "unknown" (LocalStack's free edition), those kinds are not emulated.
@@ -115,16 +118,124 @@ def optional(s3: Any, operation: str, bucket: str, key: str) -> Any:
         raise
 
 
+@dataclass
+class StackRead:
+    """One stack of the deployment as CloudFormation describes it: named by the run, or
+    nested in one that was (found through its parent's ``AWS::CloudFormation::Stack``)."""
+
+    name: str
+    arn: str
+    description: dict[str, Any]
+    template: Template
+    resources: list[tuple[str, str, str]]  # (logical ID, physical ID, type)
+    parent: str | None = None
+    logical_id: str | None = None  # the AWS::CloudFormation::Stack resource in the parent
+    resolved: ResolvedTemplate | None = None
+    asked: set[str] = field(default_factory=set)  # export names its template imports
+
+    @property
+    def outputs(self) -> dict[str, str]:
+        return {o["OutputKey"]: o.get("OutputValue", "") for o in self.description.get("Outputs", [])}
+
+    @property
+    def parameters(self) -> dict[str, str]:
+        """What the stack was created with; a NoEcho value (shown as ``****``) stays unknown."""
+        return {
+            p["ParameterKey"]: p.get("ResolvedValue") or p.get("ParameterValue", "")
+            for p in self.description.get("Parameters", [])
+            if p.get("ParameterValue") != "****"
+        }
+
+
+class _Exports(Mapping[str, Any]):
+    """The region's exports (``ListExports``) that stacks of this deployment provide,
+    recording every export name a template imports. An export of a stack outside the
+    deployment does not answer: its resources are not in the model, so the import is a link
+    problem, exactly as on the template side."""
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self.provided = values
+        self.asked: set[str] = set()
+
+    def __contains__(self, name: object) -> bool:
+        if isinstance(name, str):
+            self.asked.add(str(name))
+        return name in self.provided
+
+    def __getitem__(self, name: str) -> Any:
+        return self.provided[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.provided)
+
+    def __len__(self) -> int:
+        return len(self.provided)
+
+
+def _unknowns(value: Any) -> Iterator[Unknown]:
+    if isinstance(value, Unknown):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _unknowns(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _unknowns(item)
+
+
+def _stack_name_of(arn: str) -> str:
+    """``arn:aws:cloudformation:region:account:stack/NAME/id`` -> NAME (a name stays a name)."""
+    parts = arn.split(":stack/", 1)
+    return parts[1].split("/", 1)[0] if len(parts) == 2 else arn
+
+
+def _imports(template: Template) -> bool:
+    """Whether the template uses ``Fn::ImportValue`` anywhere (only then are exports listed)."""
+    stack: list[Any] = [template.data]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if "Fn::ImportValue" in node:
+                return True
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
+
+
+def _declared(stacks: Sequence[StackRead]) -> dict[str, Any]:
+    """The stacks' ``Metadata.stackproof`` together, as the template side merges a set's: the
+    first value of each key, and every declared quota increase once (by code, the largest)."""
+    declared: dict[str, Any] = {}
+    increases: dict[str, dict[str, Any]] = {}
+    for stack in stacks:
+        metadata = stack.template.data.get("Metadata") or {}
+        own = metadata.get("stackproof") if isinstance(metadata, dict) else None
+        for key, value in (own or {}).items() if isinstance(own, dict) else ():
+            if key == "quota_increases" and isinstance(value, list):
+                for entry in value:
+                    code = entry.get("code") if isinstance(entry, dict) else None
+                    if code is not None and (code not in increases or entry.get("value", 0) > increases[code]["value"]):
+                        increases[code] = dict(entry)
+            else:
+                declared.setdefault(key, value)
+    if increases:
+        declared["quota_increases"] = list(increases.values())
+    return declared
+
+
 class Builder:
-    def __init__(self, client: ClientFactory, stack_name: str, region: str, target: str) -> None:
+    def __init__(self, client: ClientFactory, stack_names: Sequence[str], region: str, target: str) -> None:
         self.client = client
-        self.stack_name = stack_name
+        self.stack_names = list(stack_names)
         self.region = region
         self.target = target
-        self.physical: dict[str, tuple[str, str]] = {}  # logical ID -> (physical ID, type)
-        self.logical: dict[str, str] = {}  # physical ID -> logical ID
-        self.resolved: ResolvedTemplate | None = None
+        self.physical: dict[str, tuple[str, str]] = {}  # model logical ID -> (physical ID, type)
+        self.logical: dict[str, str] = {}  # physical ID -> model logical ID
+        self.origin: dict[str, tuple[StackRead, str]] = {}  # model logical ID -> (stack, its own logical ID)
+        self.stacks: list[StackRead] = []
         self.seen: set[str] = set()  # association IDs the describes returned
+        self.outside: dict[str, str] = {}  # export name -> the stack outside the deployment exporting it
 
     # ------------------------------------------------------------------ helpers
     def ids(self, resource_type: str) -> list[str]:
@@ -132,13 +243,22 @@ class Builder:
 
     def loc(self, physical_id: str, resource_type: str) -> m.Location:
         logical = self.logical.get(physical_id, physical_id)
-        return m.Location(logical, resource_type, physical_id=physical_id)
+        stack = self.origin.get(logical)
+        return m.Location(logical, resource_type, physical_id=physical_id, stack=stack[0].name if stack else None)
 
     def template_resource(self, physical_id: str) -> Any:
+        """The resource as its own stack's template declares it (resolved with the stack's
+        parameters): the facts only a template holds."""
         logical = self.logical.get(physical_id)
-        if self.resolved is None or logical is None:
+        origin = self.origin.get(logical) if logical is not None else None
+        if origin is None or origin[0].resolved is None:
             return None
-        return self.resolved.resources.get(logical)
+        return origin[0].resolved.resources.get(origin[1])
+
+    @property
+    def resolved(self) -> ResolvedTemplate | None:
+        """The first stack's resolved template."""
+        return self.stacks[0].resolved if self.stacks else None
 
     def unseen(self, d: Deployment) -> dict[str, list[str]]:
         """Resources CloudFormation reports created that the describes did not return: the
@@ -162,44 +282,148 @@ class Builder:
         """Types CloudFormation reports created whose physical ID is missing or "unknown"."""
         return sorted({rtype for pid, rtype in self.physical.values() if not pid or pid == "unknown"} & set(TYPE_KINDS))
 
-    # ------------------------------------------------------------------ the stack
-    def stack(self, d: Deployment) -> None:
+    # ------------------------------------------------------------------ the stacks
+    MAX_DEPTH = 10  # nested stacks deeper than CloudFormation's own limit are not followed
+
+    def read_stack(self, name: str, parent: StackRead | None, logical_id: str | None) -> StackRead | None:
+        """The stack ``name`` (a name or an ARN), or None when it was read already."""
         cloudformation = self.client("cloudformation")
         try:
-            stack = cloudformation.describe_stacks(StackName=self.stack_name)["Stacks"][0]
+            stack = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
         except Exception as exc:  # botocore ClientError: the message names the stack
-            raise StackNotFound(f"stack {self.stack_name}: {exc}") from None
-        d.source = stack["StackId"]
-        for summary in pages(
-            cloudformation, "list_stack_resources", "StackResourceSummaries", StackName=self.stack_name
-        ):
-            logical, physical = summary.get("LogicalResourceId"), summary.get("PhysicalResourceId") or ""
-            if logical:
-                self.physical[logical] = (physical, summary.get("ResourceType", ""))
-                if physical:
-                    self.logical[physical] = logical
-        body = cloudformation.get_template(StackName=self.stack_name, TemplateStage="Original")["TemplateBody"]
+            raise StackNotFound(f"stack {name}: {exc}") from None
+        if any(s.arn == stack["StackId"] for s in self.stacks):
+            return None
+        resources = [
+            (s["LogicalResourceId"], s.get("PhysicalResourceId") or "", s.get("ResourceType", ""))
+            for s in pages(cloudformation, "list_stack_resources", "StackResourceSummaries", StackName=stack["StackId"])
+            if s.get("LogicalResourceId")
+        ]
+        body = cloudformation.get_template(StackName=stack["StackId"], TemplateStage="Original")["TemplateBody"]
         text = body if isinstance(body, str) else json.dumps(body)
-        template = Template(Path(f"{self.stack_name}.template"), load_text(text))
-        given = {
-            p["ParameterKey"]: p.get("ResolvedValue") or p.get("ParameterValue", "")
-            for p in stack.get("Parameters", [])
-            if p.get("ParameterValue") != "****"
-        }
-        self.resolved = resolve(template, given, self.region)
-        d.parameter_values = dict(self.resolved.parameters)
-        metadata = template.data.get("Metadata") or {}
-        d.declared = dict(metadata.get("stackproof") or {}) if isinstance(metadata, dict) else {}
-        for name, spec in (template.data.get("Parameters") or {}).items():
-            spec = spec or {}
-            d.parameters.append(
-                m.Parameter(
-                    name,
-                    str(spec.get("NoEcho", "false")).lower() == "true",
-                    "Default" in spec,
-                    m.Location(name, "Parameter", physical_id=self.stack_name),
-                )
+        template = Template(Path(f"{stack['StackName']}.template"), load_text(text))
+        read = StackRead(
+            stack["StackName"],
+            stack["StackId"],
+            stack,
+            template,
+            resources,
+            parent=parent.name if parent else None,
+            logical_id=logical_id,
+        )
+        self.stacks.append(read)
+        return read
+
+    def stack(self, d: Deployment) -> None:
+        """Read every stack named and every stack nested in them (recursively), each once;
+        resolve each stack's own template with its parameters, its children's outputs and
+        the exports the deployment's stacks provide."""
+        queue: list[tuple[str, StackRead | None, str | None, int]] = [(n, None, None, 0) for n in self.stack_names]
+        while queue:
+            name, parent, logical_id, depth = queue.pop(0)
+            try:
+                stack = self.read_stack(name, parent, logical_id)
+            except StackNotFound as exc:
+                if parent is None:
+                    raise
+                self.problem(d, parent, logical_id, f"nested stack {logical_id} cannot be read: {exc}")
+                continue
+            if stack is None:
+                continue
+            for child_id, physical, rtype in stack.resources:
+                if rtype != NESTED_STACK:
+                    continue
+                if not physical or physical == "unknown":
+                    self.problem(d, stack, child_id, f"nested stack {child_id} was not created: no stack to read")
+                elif depth + 1 > self.MAX_DEPTH:
+                    self.problem(d, stack, child_id, f"nested stack {child_id} is deeper than {self.MAX_DEPTH} stacks")
+                else:
+                    queue.append((physical, stack, child_id, depth + 1))
+                    d.links += 1
+        self.index()
+        exports = self.exports() if any(_imports(s.template) for s in self.stacks) else {}
+        for stack in reversed(self.stacks):  # children (read after their parents) first
+            children = {s.logical_id: s.outputs for s in self.stacks if s.parent == stack.name and s.logical_id}
+            recording = _Exports(exports)
+            stack.resolved = resolve(
+                stack.template,
+                stack.parameters,
+                self.region,
+                imports=recording if _imports(stack.template) else None,
+                nested_outputs=children,
             )
+            stack.asked = recording.asked
+            self.missing_imports(d, stack)
+        d.links += len({name for s in self.stacks for name in s.asked if name in exports})
+        first = self.stacks[0]
+        d.source = ", ".join(s.arn for s in self.stacks) if len(self.stacks) > 1 else first.arn
+        d.stacks = {s.name: s.arn for s in self.stacks}
+        d.declared = _declared(self.stacks)
+        for stack in self.stacks:
+            assert stack.resolved is not None
+            for key, value in stack.resolved.parameters.items():
+                d.parameter_values.setdefault(key, value)
+            for name, spec in (stack.template.data.get("Parameters") or {}).items():
+                spec = spec or {}
+                d.parameters.append(
+                    m.Parameter(
+                        name,
+                        str(spec.get("NoEcho", "false")).lower() == "true",
+                        "Default" in spec,
+                        m.Location(name, "Parameter", physical_id=stack.name, stack=stack.name),
+                    )
+                )
+
+    def index(self) -> None:
+        """Every resource of every stack by a logical ID unique in the deployment: its own, or
+        ``<stack>/<LogicalId>`` where two stacks use the same one (as the template side does)."""
+        count: dict[str, int] = {}
+        for stack in self.stacks:
+            for logical_id, _, _ in stack.resources:
+                count[logical_id] = count.get(logical_id, 0) + 1
+        for stack in self.stacks:
+            for logical_id, physical, rtype in stack.resources:
+                key = logical_id if count[logical_id] == 1 else f"{stack.name}/{logical_id}"
+                self.physical[key] = (physical, rtype)
+                self.origin[key] = (stack, logical_id)
+                if physical:
+                    self.logical[physical] = key
+
+    def exports(self) -> dict[str, str]:
+        """Export name -> value, for the exports a stack of this deployment provides. Every
+        page of ``ListExports`` is read (an incomplete listing would make a present export
+        look missing)."""
+        ours = {s.arn for s in self.stacks}
+        found: dict[str, str] = {}
+        for export in pages(self.client("cloudformation"), "list_exports", "Exports"):
+            if export.get("ExportingStackId") in ours:
+                found[export["Name"]] = export.get("Value", "")
+            else:
+                self.outside[export["Name"]] = _stack_name_of(export.get("ExportingStackId", "another stack"))
+        return found
+
+    def missing_imports(self, d: Deployment, stack: StackRead) -> None:
+        """An import no stack of the deployment answers: a link problem naming the export
+        and the importing resource (DEP-01 ERROR), never a guessed value."""
+        assert stack.resolved is not None
+        for resource in stack.resolved.resources.values():
+            if resource.exists is False:
+                continue
+            reported: set[str] = set()
+            for unknown in _unknowns(resource.properties):
+                if not unknown.reason.startswith(MISSING_EXPORT) or unknown.reason in reported:
+                    continue
+                reported.add(unknown.reason)
+                export = unknown.reason.removeprefix(MISSING_EXPORT)
+                outside = self.outside.get(export)
+                message = f"{resource.logical_id} imports {export}, which no stack of the set exports"
+                if outside:
+                    message += f" (stack {outside} does, outside this deployment: add it to --stack-name)"
+                self.problem(d, stack, resource.logical_id, message, unknown.line or resource.line)
+
+    @staticmethod
+    def problem(d: Deployment, stack: StackRead, resource: str | None, message: str, line: int | None = None) -> None:
+        d.link_problems.append(SetProblem(stack.name, str(stack.template.path), line, resource, message))
 
     # ------------------------------------------------------------------ network
     def network(self, d: Deployment) -> None:
@@ -985,15 +1209,20 @@ class Builder:
 
 def build(
     client: ClientFactory,
-    stack_name: str,
+    stack_name: str | Sequence[str],
     region: str,
     target: str,
     selections: Callable[[str], list[dict[str, Any]]] | None = None,
 ) -> Deployment:
-    """The model of ``stack_name`` as ``client`` (service name -> boto3 client) sees it.
+    """The model of ``stack_name`` (one stack, or several that are one deployment) as
+    ``client`` (service name -> boto3 client) sees it, nested stacks included.
     ``selections`` stands in for the Backup selection API on emulators that lack it."""
-    builder = Builder(client, stack_name, region, target)
-    deployment = Deployment(target=target, name=stack_name, region=region, source=stack_name)
+    names = [stack_name] if isinstance(stack_name, str) else list(stack_name)
+    if not names:
+        raise StackNotFound("no stack named: give --stack-name")
+    builder = Builder(client, names, region, target)
+    name = ",".join(names)
+    deployment = Deployment(target=target, name=name, region=region, source=name)
     builder.stack(deployment)
     steps: list[tuple[Callable[[Deployment], None], tuple[type[m.Obj], ...]]] = [
         (builder.network, (m.Vpc, m.Subnet, m.RouteTable, m.Gateway, m.SecurityGroup, m.NetworkAcl, m.VpcEndpoint)),

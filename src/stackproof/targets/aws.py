@@ -1,4 +1,5 @@
-"""The ``aws`` target: an existing stack in a live account, read-only.
+"""The ``aws`` target: an existing stack in a live account, read-only. ``--stack-name a,b,c``
+names several stacks that are one deployment; the stacks nested in them are read as well.
 
 Credentials come from the standard boto3 chain (``--profile``, SSO, environment variables;
 ``AWS_ENDPOINT_URL`` is honoured by boto3 itself). Every API call passes a botocore hook that
@@ -43,8 +44,11 @@ class AwsTarget:
         def client(service: str) -> Any:
             return session.client(service)  # type: ignore[call-overload]
 
+        names = [n.strip() for n in self.options.stack_name.split(",") if n.strip()]
+        if not names:
+            raise TargetError("target aws needs --stack-name (the existing stack to read)")
         try:
-            model = from_aws.build(client, self.options.stack_name, self.options.region, self.name)
+            model = from_aws.build(client, names, self.options.region, self.name)
         except from_aws.StackNotFound as exc:
             raise TargetError(str(exc)) from None
         except botocore.exceptions.NoCredentialsError:

@@ -6,15 +6,18 @@ module makes that gap visible instead of hiding it. Clients are passed in, never
 
 from __future__ import annotations
 
+import json
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stackproof.template.cfn_yaml import load_text
 from stackproof.template.loader import load_template
 from stackproof.template.resolver import resolve
+from stackproof.template.stack_set import ResolvedSet, Stack
 
 _MOTO_UNSUPPORTED = re.compile(r"Tried to parse (\S+) but it's not supported")
 
@@ -151,13 +154,19 @@ def create_stack(
     s3: Any | None = None,
     staging_bucket: str | None = None,
     keep_failed: bool = False,
+    body: str | None = None,
+    expected: Mapping[str, str] | None = None,
 ) -> DeployResult:
     """Create the stack and wait. With ``keep_failed`` (for emulators that cannot create some
     types) rollback is disabled and a CREATE_FAILED stack is returned with its failures,
-    instead of raising, so what was created can still be examined."""
-    body = template_path.read_text(encoding="utf-8")
-    resolved = resolve(load_template(template_path), parameters)
-    expected = {logical_id: r.type for logical_id, r in resolved.resources.items()}
+    instead of raising, so what was created can still be examined. ``body`` (default: the
+    file's text) is what is sent, e.g. a packaged parent; ``expected`` (default: the file
+    resolved for ``parameters``) is what the stack should hold."""
+    if body is None:
+        body = template_path.read_text(encoding="utf-8")
+    if expected is None:
+        resolved = resolve(load_template(template_path), parameters)
+        expected = {logical_id: r.type for logical_id, r in resolved.resources.items()}
     source = template_source(body, stack_name, s3, staging_bucket)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -177,6 +186,14 @@ def create_stack(
                     f"stack {stack_name} did not reach CREATE_COMPLETE: {failures(cloudformation, stack_name)}"
                 ) from exc
     unsupported = {m[1] for w in caught if (m := _MOTO_UNSUPPORTED.search(str(w.message)))}
+    return examine(cloudformation, stack_name, expected, unsupported)
+
+
+def examine(
+    cloudformation: Any, stack_name: str, expected: Mapping[str, str], unsupported: set[str] | None = None
+) -> DeployResult:
+    """What CloudFormation reports of a created stack (top-level or nested, by name or ARN):
+    its status, the resources it created, and why those that failed did."""
     stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
     created: dict[str, str] = {}
     paginator = cloudformation.get_paginator("list_stack_resources")
@@ -194,12 +211,12 @@ def create_stack(
         else {}
     )
     return DeployResult(
-        stack_name=stack_name,
+        stack_name=stack["StackName"],
         status=stack["StackStatus"],
         reason=stack.get("StackStatusReason"),
-        expected=expected,
+        expected=dict(expected),
         created=created,
-        unsupported_types=unsupported,
+        unsupported_types=set(unsupported or ()),
         failed=failed,
     )
 
@@ -230,3 +247,172 @@ def update_stack(
         ) from exc
     status: str = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]["StackStatus"]
     return status
+
+
+# ---------------------------------------------------------------- a set of stacks
+
+NESTED = "AWS::CloudFormation::Stack"
+_STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
+
+
+@dataclass
+class Planned:
+    """One stack of a set as it will be created: the member of the resolved set, the name
+    CloudFormation will know it by, the body sent (a parent's children already uploaded),
+    the resources it should hold, and its nested children by logical ID in this template."""
+
+    member: Stack
+    stack_name: str
+    body: str
+    expected: dict[str, str]
+    children: dict[str, Planned] = field(default_factory=dict)
+
+    @property
+    def parameters(self) -> dict[str, str]:
+        return {str(k): str(v) for k, v in self.member.parameters.items()}
+
+
+class _Recording(Mapping[str, Any]):
+    """Answers no import; records every export name the resolver asks for."""
+
+    def __init__(self) -> None:
+        self.asked: set[str] = set()
+
+    def __contains__(self, name: object) -> bool:
+        if isinstance(name, str):
+            self.asked.add(str(name))
+        return False
+
+    def __getitem__(self, name: str) -> Any:
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+def _original_ids(stack: Stack) -> dict[str, str]:
+    """Logical IDs as the stack's own template has them (the set renames shared ones)."""
+    return {new: old for old, new in stack.renames.items()}
+
+
+def _expected(stack: Stack) -> dict[str, str]:
+    assert stack.resolved is not None
+    original = _original_ids(stack)
+    return {original.get(lid, lid): r.type for lid, r in stack.resolved.resources.items()}
+
+
+def _family(stack: Stack, stacks: list[Stack]) -> list[Stack]:
+    """``stack`` and every stack nested under it, at any depth."""
+    found = [stack]
+    for child in (s for s in stacks if s.parent == stack.name):
+        found += _family(child, stacks)
+    return found
+
+
+def _imports_and_exports(stack: Stack, stacks: list[Stack], region: str) -> tuple[set[str], set[str]]:
+    """The export names a top-level stack (its nested children included) imports and exports."""
+    asked: set[str] = set()
+    exported: set[str] = set()
+    for member in _family(stack, stacks):
+        recording = _Recording()
+        resolve(member.template, member.parameters, region, imports=recording)
+        asked |= recording.asked
+        assert member.resolved is not None
+        for name in member.resolved.exports:
+            text = str(name)
+            if "${AWS::StackName}" in text and member is stack and stack.stack_name:
+                text = text.replace("${AWS::StackName}", stack.stack_name)
+            if "${" not in text:
+                exported.add(text)
+    return asked, exported
+
+
+def deploy_order(resolved_set: ResolvedSet, region: str) -> list[Stack]:
+    """The top-level stacks of the set, each exporter before its importers (CloudFormation
+    refuses an import of an export that does not exist yet); otherwise in the set's order."""
+    stacks = resolved_set.stacks
+    top = [s for s in stacks if s.parent is None]
+    links = {s.name: _imports_and_exports(s, stacks, region) for s in top}
+    owner = {name: s.name for s in top for name in links[s.name][1]}
+    needs = {s.name: {owner[n] for n in links[s.name][0] if n in owner and owner[n] != s.name} for s in top}
+    ordered: list[Stack] = []
+    while len(ordered) < len(top):
+        done = {s.name for s in ordered}
+        ready = [s for s in top if s.name not in done and needs[s.name] <= done]
+        if not ready:
+            waiting = sorted(n for n in needs if n not in done)
+            raise DeployFailed(f"stacks {', '.join(waiting)} import each other's exports: none can be created first")
+        ordered.append(ready[0])
+    return ordered
+
+
+def deployable_name(stack: Stack, given: bool) -> str:
+    """The name to create ``stack`` under. A name the user gave is sent as is (CloudFormation
+    judges it); one made from a file name is made valid (``dashboard_app`` -> ``dashboard-app``)."""
+    name = stack.stack_name or stack.name
+    if given or _STACK_NAME.match(name):
+        return name
+    cleaned = re.sub(r"[^A-Za-z0-9-]+", "-", name).strip("-") or "stack"
+    return (cleaned if cleaned[0].isalpha() else f"s-{cleaned}")[:128]
+
+
+def package(stack: Stack, stacks: list[Stack], s3: Any, bucket: str, stack_name: str) -> Planned:
+    """What ``aws cloudformation package`` does for nested stacks: each child template the set
+    found locally (a relative ``TemplateURL``, or one ``--template-url`` maps to a directory;
+    its own children first) is uploaded to ``bucket`` and the parent's ``TemplateURL`` rewritten
+    to that object's URL. A stack without such children is sent exactly as written."""
+    children = [s for s in stacks if s.parent == stack.name]
+    body = stack.template.path.read_text(encoding="utf-8")
+    planned = Planned(stack, stack_name, body, _expected(stack))
+    if not children:
+        return planned
+    original = _original_ids(stack)
+    document = json.loads(json.dumps(load_text(body)))
+    resources = document.get("Resources") or {}
+    for child in children:
+        logical_id = original.get(str(child.logical_id), str(child.logical_id))
+        resource = resources.get(logical_id)
+        properties = resource.get("Properties") if isinstance(resource, dict) else None
+        if not isinstance(properties, dict):
+            continue
+        inner = package(child, stacks, s3, bucket, f"{stack_name}-{logical_id}")
+        key = f"stackproof/{stack_name}/{child.name.replace('/', '-')}.template"
+        s3.put_object(Bucket=bucket, Key=key, Body=inner.body.encode("utf-8"))
+        properties["TemplateURL"] = f"https://{bucket}.s3.amazonaws.com/{key}"
+        planned.children[logical_id] = inner
+    planned.body = json.dumps(document, indent=1)
+    return planned
+
+
+def nested_results(cloudformation: Any, planned: Planned, result: DeployResult) -> list[DeployResult]:
+    """The created nested stacks of ``planned`` (recursively), each examined as a stack of its
+    own against what its template declares. A child CloudFormation gave no physical ID is a
+    result with nothing created, so every resource it should hold counts as skipped."""
+    found: list[DeployResult] = []
+    for logical_id, child in planned.children.items():
+        arn = result.created.get(logical_id, "")
+        if not arn or arn == "unknown":
+            found.append(DeployResult(child.stack_name, "NOT_CREATED", None, dict(child.expected), {}))
+            continue
+        inner = examine(cloudformation, arn, child.expected)
+        found += [inner, *nested_results(cloudformation, child, inner)]
+    return found
+
+
+def delete_stacks(cloudformation: Any, stack_names: list[str]) -> list[str]:
+    """Delete the stacks in reverse creation order (importers before the stacks they import
+    from, which CloudFormation would otherwise refuse to delete), waiting for each. Every
+    stack is attempted; the failures are returned, never raised halfway."""
+    errors: list[str] = []
+    for name in reversed(stack_names):
+        try:
+            cloudformation.delete_stack(StackName=name)
+            cloudformation.get_waiter("stack_delete_complete").wait(
+                StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 600}
+            )
+        except Exception as exc:
+            errors.append(f"stack {name}: {type(exc).__name__}: {exc}")
+    return errors

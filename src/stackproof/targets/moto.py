@@ -21,8 +21,35 @@ from stackproof.targets import TargetError, TargetOptions, deploy, quota_usage
 from stackproof.targets.aws_calls import CallRecorder
 from stackproof.targets.stack_handle import StackHandle
 from stackproof.template.loader import TemplateError, load_parameters, load_template
+from stackproof.template.stack_set import expand, resolve_set
 
-STACK_NAME = "stackproof"
+STACK_NAME = "stackproof"  # a single template's stack; a set's stacks keep the names their importers expect
+
+
+def combine(results: list[deploy.DeployResult]) -> deploy.DeployResult:
+    """One result for every stack created (a set's stacks and nested stacks): logical IDs are
+    qualified with their stack's name when there is more than one stack."""
+    if len(results) == 1:
+        return results[0]
+
+    def qualified(items: dict[str, Any], result: deploy.DeployResult) -> dict[str, Any]:
+        return {f"{result.stack_name}/{lid}": value for lid, value in items.items()}
+
+    combined = deploy.DeployResult(
+        stack_name=", ".join(r.stack_name for r in results),
+        status="CREATE_COMPLETE"
+        if all(r.status == "CREATE_COMPLETE" for r in results)
+        else next(r.status for r in results if r.status != "CREATE_COMPLETE"),
+        reason="; ".join(f"{r.stack_name}: {r.reason}" for r in results if r.reason) or None,
+        expected={},
+        created={},
+    )
+    for result in results:
+        combined.expected.update(qualified(result.expected, result))
+        combined.created.update(qualified(result.created, result))
+        combined.failed.update(qualified(result.failed, result))
+        combined.unsupported_types |= result.unsupported_types
+    return combined
 
 
 def reset_data_plane() -> None:
@@ -45,6 +72,7 @@ class MotoTarget:
         self._mock: Any = None
         self._client: Any = None
         self.created: list[tuple[str, str]] = []  # prerequisites made for the stack
+        self.deployed: list[str] = []  # the stacks created, in order (a set: exporters first)
 
     # Where the clients point: in process here, an HTTP endpoint for moto-server.
     def start(self) -> str | None:
@@ -88,15 +116,22 @@ class MotoTarget:
         return lookup
 
     def _open(self) -> tuple[Any, Any, dict[str, str], deploy.DeployResult]:
-        """Start the emulator and create the stack: (session, client factory, parameters, result)."""
+        """Start the emulator and create the stack or set: (session, client factory,
+        parameters, the combined result). A set's stacks are created exporters first, a
+        parent after its children are uploaded; ``self.deployed`` keeps their names."""
         import boto3
 
-        template_path = Path(self.options.template)
+        specs = self.options.templates or (self.options.template,)
         try:
-            template = load_template(template_path)
+            paths = expand(specs)
+            templates = [load_template(p) for p in paths]
             parameters = load_parameters(Path(self.options.params)) if self.options.params else {}
         except TemplateError as exc:
             raise TargetError(str(exc)) from None
+        given = bool(self.options.stack_name) and len(paths) > 1
+        names = self.options.stack_name.split(",") if given and self.options.stack_name else None
+        if len(paths) == 1:
+            names = [STACK_NAME]
         self.prepare_emulator()
         endpoint = self.start()
         session = boto3.Session(
@@ -108,27 +143,45 @@ class MotoTarget:
             return made
 
         self._client = client
-        self.provide_prerequisites(client, template.parameters, parameters)
+        declared = {name: spec for template in templates for name, spec in template.parameters.items()}
+        self.provide_prerequisites(client, declared, parameters)
         try:
-            result = deploy.create_stack(
-                client("cloudformation"),
-                STACK_NAME,
-                template_path,
-                parameters,
-                s3=client("s3"),
-                staging_bucket=parameters.get("SyncFunctionCodeBucket") or self.staging_bucket(client),
-                keep_failed=self.keep_failed,
-            )
-        except deploy.DeployFailed:
-            raise
-        except Exception as exc:  # the API refused the stack (a ClientError, or an emulator's own)
-            raise TargetError(f"{self.name}: CreateStack failed: {type(exc).__name__}: {exc}") from None
-        if result.status != "CREATE_COMPLETE" and not result.failed:
-            raise TargetError(f"{self.name}: stack {result.status}: {result.reason}")
-        if result.skipped and not self.keep_failed:  # the emulator reported success without creating these
-            skipped = ", ".join(f"{lid} ({rtype})" for lid, rtype in sorted(result.skipped.items()))
+            urls = {prefix: Path(directory) for prefix, directory in self.options.template_urls}
+            resolved = resolve_set(paths, parameters, self.options.region, stack_names=names, template_urls=urls)
+        except TemplateError as exc:
+            raise TargetError(str(exc)) from None
+        bucket = parameters.get("SyncFunctionCodeBucket") or self.staging_bucket(client)
+        cloudformation = client("cloudformation")
+        results: list[deploy.DeployResult] = []
+        for member in deploy.deploy_order(resolved, self.options.region):
+            stack_name = deploy.deployable_name(member, given or len(paths) == 1)
+            planned = deploy.package(member, resolved.stacks, client("s3"), bucket, stack_name)
+            self.deployed.append(stack_name)  # before creating: a refused create may leave a stack behind
+            try:
+                result = deploy.create_stack(
+                    cloudformation,
+                    stack_name,
+                    member.template.path,
+                    planned.parameters,
+                    s3=client("s3"),
+                    staging_bucket=bucket,
+                    keep_failed=self.keep_failed,
+                    body=planned.body,
+                    expected=planned.expected,
+                )
+            except deploy.DeployFailed:
+                raise
+            except Exception as exc:  # the API refused the stack (a ClientError, or an emulator's own)
+                failure = f"{type(exc).__name__}: {exc}"
+                raise TargetError(f"{self.name}: CreateStack {stack_name} failed: {failure}") from None
+            if result.status != "CREATE_COMPLETE" and not result.failed:
+                raise TargetError(f"{self.name}: stack {stack_name} {result.status}: {result.reason}")
+            results += [result, *deploy.nested_results(cloudformation, planned, result)]
+        combined = combine(results)
+        if combined.skipped and not self.keep_failed:  # the emulator reported success without creating these
+            skipped = ", ".join(f"{lid} ({rtype})" for lid, rtype in sorted(combined.skipped.items()))
             raise TargetError(f"{self.name} cannot create {skipped}; its results would be incomplete")
-        return session, client, parameters, result
+        return session, client, parameters, combined
 
     def staging_bucket(self, client: Any) -> str:
         """A bucket for templates over CloudFormation's inline limit (as the AWS CLI stages them)."""
@@ -149,7 +202,10 @@ class MotoTarget:
         except BaseException:
             self.cleanup(True)
             raise
-        return StackHandle(client, STACK_NAME, parameters, Path(self.options.template), self.options.region)
+        if len(self.deployed) != 1:
+            self.cleanup(True)
+            raise TargetError(f"{self.name}: a drill changes one stack; this deployment is {len(self.deployed)} stacks")
+        return StackHandle(client, self.deployed[0], parameters, Path(self.options.template), self.options.region)
 
     def deployment(self) -> Deployment:
         from stackproof.model import from_aws
@@ -161,7 +217,7 @@ class MotoTarget:
         try:
             session, client, _, result = self._open()
             recorder = CallRecorder(session)
-            model = from_aws.build(client, STACK_NAME, region, self.name, selections=self.selections(region))
+            model = from_aws.build(client, self.deployed, region, self.name, selections=self.selections(region))
             model.api_calls = dict(recorder.calls)
             for logical_id, (resource_type, reason) in result.failed.items():
                 for kind in from_aws.TYPE_KINDS.get(resource_type, ()):
@@ -179,10 +235,25 @@ class MotoTarget:
         finally:
             self.cleanup(failed)
 
+    @property
+    def deletes_stacks(self) -> bool:
+        """Whether cleaning up deletes each stack (reverse order) before stopping. moto and
+        moto-server are reset wholesale on stop, which removes every stack and resource at
+        once; their DeleteStack cannot be relied on instead (moto 5.2.5 leaves a VPC's route
+        tables, network ACLs, endpoints and NAT gateway behind and then refuses the VPC with
+        DependencyViolation). An emulator that persists (LocalStack) gets every stack deleted."""
+        return self.name not in ("moto", "moto-server")
+
     def cleanup(self, failed: bool) -> None:
         """Remove what was created; a cleanup error never hides the error that came first."""
         try:
+            errors: list[str] = []
+            if self.deletes_stacks and self._client is not None and self.deployed:
+                errors = deploy.delete_stacks(self._client("cloudformation"), self.deployed)
+            self.deployed.clear()
             self.stop()
+            if errors:
+                raise TargetError("; ".join(errors))
         except Exception as exc:
             if not failed:
                 raise TargetError(f"{self.name}: cleaning up failed: {exc}") from None
