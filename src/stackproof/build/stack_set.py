@@ -20,6 +20,7 @@ import yaml
 
 SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
 PSEUDO = re.compile(r"^AWS::")
+SSM_TYPE = "AWS::SSM::Parameter::Value<"
 SECRET_NAME = re.compile(r"(?i)password|secret|token")  # passed as NoEcho parameters, never shown
 
 
@@ -234,6 +235,17 @@ def _assemble(
     return result
 
 
+def _take_resolved_values(child: dict[str, Any]) -> None:
+    """A nested child receives what its parent already resolved: an SSM-typed parameter of the
+    parent (``AWS::SSM::Parameter::Value<T>``) arrives as its value, so the child declares ``T``
+    (CloudFormation would look the value up in Parameter Store again and fail)."""
+    for spec in (child.get("Parameters") or {}).values():
+        kind = str(spec.get("Type", ""))
+        if kind.startswith(SSM_TYPE) and kind.endswith(">"):
+            spec["Type"] = kind[len(SSM_TYPE) : -1]
+            spec.pop("Default", None)
+
+
 def _exported_value(template: Mapping[str, Any], link: Link) -> Any:
     """What the owning part outputs for ``link``; a resource that exists only under a
     condition outputs "none" otherwise, so that importers can always import."""
@@ -348,6 +360,7 @@ def nested(
             body,
             unused if part is split[0] else (),
         )
+        _take_resolved_values(child)
         documents[part.name] = child
         passed = {p: {"Ref": p} for p in child.get("Parameters", {}) if not p.startswith("Imported")}
         passed |= {
