@@ -17,7 +17,26 @@ from stackproof.template.values import Unknown
 
 
 def declared_increases(deployment: Deployment) -> dict[str, dict[str, Any]]:
-    return {str(x.get("code")): x for x in deployment.declared.get("quota_increases") or [] if isinstance(x, dict)}
+    """The quota increases Metadata.stackproof declares; an entry that is not a mapping, or
+    whose value is not a whole number, declares nothing (the demand is then judged against the
+    default quota: a FAIL, never a crash)."""
+    entries = deployment.declared.get("quota_increases")
+    found = {}
+    for x in entries if isinstance(entries, list) else []:
+        if isinstance(x, dict) and _whole(x.get("value")) is not None:
+            found[str(x.get("code"))] = {**x, "value": _whole(x.get("value"))}
+    return found
+
+
+def _whole(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    try:
+        return int(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 @pytest.mark.control("QTA-01")
@@ -35,7 +54,7 @@ def test_demand_at_full_scale_fits_default_quotas(
             if count <= default:
                 continue
             declared = increases.get(quota["code"])
-            if declared and int(declared.get("value", 0)) >= count and str(declared.get("reason", "")).strip():
+            if declared and declared["value"] >= count and str(declared.get("reason", "")).strip():
                 record_property(
                     "note",
                     f"{quota['code']} {quota['name']}: demand {count} exceeds the default {default}; "

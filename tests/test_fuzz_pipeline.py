@@ -195,7 +195,23 @@ def templates(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.booleans()):
         template["Outputs"] = {"O": {"Value": draw(value), "Export": {"Name": "Exported"}}}
     if draw(st.booleans()):
-        template["Metadata"] = {"stackproof": draw(st.one_of(value, st.just({"reference": "analytics"})))}
+        declared = st.builds(
+            lambda reference, increases: {"reference": reference, "quota_increases": increases},
+            st.sampled_from(["dashboard", "analytics"]),
+            st.one_of(
+                value,
+                st.lists(
+                    st.fixed_dictionaries(
+                        {
+                            "code": st.sampled_from(["L-1216C47A", "L-0263D0A3"]),
+                            "value": st.one_of(st.integers(0, 10_000), value),
+                            "reason": value,
+                        }
+                    )
+                ),
+            ),
+        )
+        template["Metadata"] = {"stackproof": draw(st.one_of(value, declared))}
     return template
 
 

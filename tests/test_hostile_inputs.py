@@ -342,6 +342,16 @@ REFUSED = [
         'Resources:\n  B:\n    Type: AWS::S3::Bucket\n    Properties: {BucketName: "a\x7fb"}\n',
         "4: character #x007f is not allowed in YAML (control characters are not allowed)",
     ),
+    (
+        "Metadata:\n  stackproof:\n    quota_increases: 5\nResources:\n  B:\n    Type: AWS::S3::Bucket\n",
+        "3: Metadata.stackproof.quota_increases must be a list of {code, value, reason} with a quota code"
+        " and a whole-number value",
+    ),
+    (
+        "Metadata:\n  stackproof:\n    quota_increases: [{code: L-1, value: lots}]\nResources:\n  B:\n    Type: AWS::S3::Bucket\n",
+        "3: Metadata.stackproof.quota_increases must be a list of {code, value, reason} with a quota code"
+        " and a whole-number value",
+    ),
     ("Resources:\n  B\x00:\n    Type: AWS::S3::Bucket\n", "2: template is binary, not text"),
     ("Resources:\n  B:\n", "2: resource B must be a mapping"),
     (
@@ -394,6 +404,29 @@ def test_unknown_values_are_error_in_the_checks_that_read_them(
 ) -> None:
     status, message = evaluate(load(tmp_path, HEAD + text), control, crashes=True)
     assert status == expected, message
+
+
+GROUP = (
+    "  Lc:\n    Type: AWS::AutoScaling::LaunchConfiguration\n    Properties: {ImageId: ami-1, InstanceType: t3.medium}\n"
+    "  Asg:\n    Type: AWS::AutoScaling::AutoScalingGroup\n"
+    "    Properties: {MinSize: 1, MaxSize: 1000, LaunchConfigurationName: !Ref Lc}\n"
+)
+DECLARED = [
+    ("a number (was TypeError: 'int' object is not iterable)", {"quota_increases": 5}),
+    ("a value that is no number (was ValueError)", {"quota_increases": [{"code": "L-1216C47A", "value": "lots"}]}),
+    ("entries that are not mappings", {"quota_increases": ["L-1216C47A"]}),
+]
+
+
+@pytest.mark.parametrize("declared", [d for _, d in DECLARED], ids=[i for i, _ in DECLARED])
+def test_a_malformed_declaration_from_a_deployed_stack_declares_nothing(
+    tmp_path: Path, declared: dict[str, Any]
+) -> None:
+    """The aws target reads Metadata from the deployed template, past the loader's refusal:
+    QTA-01 then judges the demand against the default quota (FAIL), never crashes."""
+    deployment = load(tmp_path, HEAD + GROUP)
+    deployment.declared = declared
+    assert evaluate(deployment, "QTA-01", crashes=True)[0] == "FAIL"
 
 
 def test_five_thousand_resources_in_seconds(tmp_path: Path) -> None:

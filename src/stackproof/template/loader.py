@@ -60,8 +60,9 @@ def load_template(path: Path) -> Template:
 def _check_declaration(template: Template) -> None:
     """``Metadata.stackproof`` is stackproof's own: a declaration that is not a mapping is
     ignored with a warning (CloudFormation accepts any Metadata, so the template is still
-    judged, as the default reference); a ``reference`` that names no reference system is
-    refused, since it would otherwise make every control a SKIP about another system."""
+    judged, as the default reference). Inside the mapping the schema is ours, so a
+    ``reference`` that names no reference system (every control would be a SKIP about another
+    system) and ``quota_increases`` that are not ``{code, value, reason}`` entries are refused."""
     metadata = template.data.get("Metadata")
     if not isinstance(metadata, LocatedDict) or "stackproof" not in metadata:
         return
@@ -74,12 +75,29 @@ def _check_declaration(template: Template) -> None:
             )
         )
         return
+
+    def at(key: str) -> int:
+        return own.line_of(key) if isinstance(own, LocatedDict) else line
+
     reference = own.get("reference")
     if reference is not None and reference not in REFERENCES:
-        at = own.line_of("reference") if isinstance(own, LocatedDict) else line
         raise TemplateError(
-            f"{template.path}:{at}: Metadata.stackproof.reference {reference!r} is not one of {', '.join(REFERENCES)}"
+            f"{template.path}:{at('reference')}: Metadata.stackproof.reference {reference!r}"
+            f" is not one of {', '.join(REFERENCES)}"
         )
+    increases = own.get("quota_increases")
+    if increases is not None and not (isinstance(increases, list) and all(_is_increase(entry) for entry in increases)):
+        raise TemplateError(
+            f"{template.path}:{at('quota_increases')}: Metadata.stackproof.quota_increases must be a list of"
+            " {code, value, reason} with a quota code and a whole-number value"
+        )
+
+
+def _is_increase(entry: object) -> bool:
+    if not isinstance(entry, dict):
+        return False
+    value = entry.get("value")
+    return isinstance(entry.get("code"), str) and isinstance(value, int) and not isinstance(value, bool)
 
 
 def load_parameters(path: Path) -> dict[str, str]:
