@@ -254,6 +254,12 @@ MODEL: list[tuple[str, str, Callable[[Deployment], Any], Any]] = [
         UNKNOWN,
     ),
     (
+        "a list inside a list of subnets (was TypeError: unhashable type in NET-07)",
+        "  Lb:\n    Type: AWS::ElasticLoadBalancingV2::LoadBalancer\n    Properties: {Subnets: [[subnet-a, subnet-b]]}\n",
+        field(m.LoadBalancer, lambda b: b.subnets),
+        UNKNOWN,
+    ),
+    (
         "Listener Protocol a list",
         "  L:\n    Type: AWS::ElasticLoadBalancingV2::Listener\n    Properties: {Protocol: [HTTPS]}\n",
         field(m.Listener, lambda x: x.protocol),

@@ -40,9 +40,10 @@ class Context:
 
 
 def key(value: Any) -> Any:
-    """The model key a reference points to: a logical ID, or the raw value when external."""
+    """The model key a reference points to: a logical ID, or the raw value when external; a
+    list or object where one reference belongs is Unknown (checks put keys in sets)."""
     lid = refers_to(value)
-    return lid if lid is not None else value
+    return lid if lid is not None else scalar(value)
 
 
 def describe(value: Any) -> str:
