@@ -77,11 +77,13 @@ def _cmd_build_lambda(args: argparse.Namespace) -> int:
 
 def _cmd_gate(args: argparse.Namespace) -> int:
     from stackproof.gate.tools import ToolMissing, cfn_lint_command, checkov_command, run_tool
+    from stackproof.template.stack_set import StackSetError, expand
 
     directory = Path(args.directory) if args.directory else paths.reference_dir() / "cloudformation"
-    templates = sorted(
-        p for p in [*directory.glob("*.yaml"), *directory.glob("*.json")] if not p.name.endswith(".params.json")
-    )
+    try:
+        templates = expand([str(directory)]) if directory.is_dir() else []
+    except StackSetError:
+        templates = []
     if not templates:
         print(f"stackproof: no templates in {directory}", file=sys.stderr)
         return EXIT_USAGE

@@ -21,6 +21,7 @@ from typing import Any
 
 from stackproof.model import types as m
 from stackproof.model.deployment import Deployment
+from stackproof.model.from_stack_set import declared_of
 from stackproof.template.cfn_yaml import load_text
 from stackproof.template.loader import Template
 from stackproof.template.resolver import ResolvedTemplate, resolve
@@ -203,27 +204,6 @@ def _imports(template: Template) -> bool:
     return False
 
 
-def _declared(stacks: Sequence[StackRead]) -> dict[str, Any]:
-    """The stacks' ``Metadata.stackproof`` together, as the template side merges a set's: the
-    first value of each key, and every declared quota increase once (by code, the largest)."""
-    declared: dict[str, Any] = {}
-    increases: dict[str, dict[str, Any]] = {}
-    for stack in stacks:
-        metadata = stack.template.data.get("Metadata") or {}
-        own = metadata.get("stackproof") if isinstance(metadata, dict) else None
-        for key, value in (own or {}).items() if isinstance(own, dict) else ():
-            if key == "quota_increases" and isinstance(value, list):
-                for entry in value:
-                    code = entry.get("code") if isinstance(entry, dict) else None
-                    if code is not None and (code not in increases or entry.get("value", 0) > increases[code]["value"]):
-                        increases[code] = dict(entry)
-            else:
-                declared.setdefault(key, value)
-    if increases:
-        declared["quota_increases"] = list(increases.values())
-    return declared
-
-
 class Builder:
     def __init__(self, client: ClientFactory, stack_names: Sequence[str], region: str, target: str) -> None:
         self.client = client
@@ -358,7 +338,7 @@ class Builder:
         first = self.stacks[0]
         d.source = ", ".join(s.arn for s in self.stacks) if len(self.stacks) > 1 else first.arn
         d.stacks = {s.name: s.arn for s in self.stacks}
-        d.declared = _declared(self.stacks)
+        d.declared = declared_of(s.template for s in self.stacks)
         for stack in self.stacks:
             assert stack.resolved is not None
             for key, value in stack.resolved.parameters.items():

@@ -8,13 +8,14 @@ file, line and stack it came from, so evidence names them.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from stackproof.model import types as m
 from stackproof.model.deployment import Deployment
 from stackproof.model.from_template import Context, populate
 from stackproof.template.cfn_yaml import LocatedDict
+from stackproof.template.loader import Template
 from stackproof.template.resolver import ResolvedResource, ResolvedTemplate
 from stackproof.template.stack_set import ResolvedSet, Stack
 from stackproof.template.values import refers_to
@@ -41,24 +42,29 @@ class SetContext(Context):
         return resource.type if resource else None
 
 
-def _declared(stacks: Sequence[Stack]) -> dict[str, Any]:
-    """The stacks' ``Metadata.stackproof`` together: the first reference any declares, and
-    every declared quota increase once (by code, the largest value)."""
+def declared_of(templates: Iterable[Template]) -> dict[str, Any]:
+    """The ``Metadata.stackproof`` of a set's templates together: the first value of each key,
+    and every declared quota increase once (by code, the largest whole value). An increase
+    whose value is not a whole number is no declaration (the loader refuses it in a template;
+    a deployed stack's Metadata is read without the loader)."""
     declared: dict[str, Any] = {}
-    increases: dict[str, Any] = {}
-    for stack in stacks:
-        metadata = stack.template.data.get("Metadata") or {}
+    increases: dict[str, dict[str, Any]] = {}
+    for template in templates:
+        metadata = template.data.get("Metadata") or {}
         own = metadata.get("stackproof") if isinstance(metadata, dict) else None
         if not isinstance(own, dict):
             continue
         for key, value in own.items():
-            if key == "quota_increases" and isinstance(value, list):
-                for entry in value:
-                    code = entry.get("code") if isinstance(entry, dict) else None
-                    if code is not None and (code not in increases or entry.get("value", 0) > increases[code]["value"]):
-                        increases[code] = dict(entry)
-            else:
+            if key != "quota_increases":
                 declared.setdefault(key, value)
+                continue
+            for entry in value if isinstance(value, list) else ():
+                code = entry.get("code") if isinstance(entry, dict) else None
+                amount = entry.get("value") if isinstance(entry, dict) else None
+                if not isinstance(code, str) or not isinstance(amount, int) or isinstance(amount, bool):
+                    continue
+                if code not in increases or amount > increases[code]["value"]:
+                    increases[code] = dict(entry)
     if increases:
         declared["quota_increases"] = list(increases.values())
     return declared
@@ -91,7 +97,7 @@ def build_set(resolved_set: ResolvedSet, name: str) -> Deployment:
     deployment.link_problems = list(resolved_set.problems)
     deployment.links = resolved_set.imports + sum(1 for s in stacks if s.parent is not None)
     deployment.parameter_values = parameters
-    deployment.declared = _declared(stacks)
+    deployment.declared = declared_of(s.template for s in stacks)
     for stack in stacks:
         params = stack.template.data.get("Parameters") or LocatedDict()
         for param_name, spec in params.items():
