@@ -64,6 +64,11 @@ TYPE_KINDS: dict[str, tuple[type[m.Obj], ...]] = {
     "AWS::ECR::Repository": (m.EcrRepository,),
     "AWS::Redshift::Cluster": (m.RedshiftCluster,),
     "AWS::Redshift::ClusterSubnetGroup": (m.DbSubnetGroup,),
+    # A role or policy the target did not create leaves the stack's permissions unknown: IAM-03
+    # reads roles and their policies together, so either makes roles not shown, never "none".
+    "AWS::IAM::Role": (m.Role,),
+    "AWS::IAM::Policy": (m.Role,),
+    "AWS::IAM::ManagedPolicy": (m.Role,),
 }
 # Kinds whose objects are keyed by the physical ID CloudFormation reports, so a resource the
 # describes do not return can be noticed; associations are checked by their IDs.
