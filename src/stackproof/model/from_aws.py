@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from stackproof.model.from_stack_set import declared_of
 from stackproof.template.cfn_yaml import load_text
 from stackproof.template.loader import Template
 from stackproof.template.resolver import ResolvedTemplate, resolve
-from stackproof.template.stack_set import MISSING_EXPORT, SetProblem
+from stackproof.template.stack_set import MISSING_EXPORT, AskedExports, SetProblem, unknowns
 from stackproof.template.values import Unknown
 
 ClientFactory = Callable[[str], Any]
@@ -151,42 +151,6 @@ class StackRead:
             for p in self.description.get("Parameters", [])
             if p.get("ParameterValue") != "****"
         }
-
-
-class _Exports(Mapping[str, Any]):
-    """The region's exports (``ListExports``) that stacks of this deployment provide,
-    recording every export name a template imports. An export of a stack outside the
-    deployment does not answer: its resources are not in the model, so the import is a link
-    problem, exactly as on the template side."""
-
-    def __init__(self, values: Mapping[str, str]) -> None:
-        self.provided = values
-        self.asked: set[str] = set()
-
-    def __contains__(self, name: object) -> bool:
-        if isinstance(name, str):
-            self.asked.add(str(name))
-        return name in self.provided
-
-    def __getitem__(self, name: str) -> Any:
-        return self.provided[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.provided)
-
-    def __len__(self) -> int:
-        return len(self.provided)
-
-
-def _unknowns(value: Any) -> Iterator[Unknown]:
-    if isinstance(value, Unknown):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _unknowns(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _unknowns(item)
 
 
 def _stack_name_of(arn: str) -> str:
@@ -329,7 +293,7 @@ class Builder:
         exports = self.exports() if any(_imports(s.template) for s in self.stacks) else {}
         for stack in reversed(self.stacks):  # children (read after their parents) first
             children = {s.logical_id: s.outputs for s in self.stacks if s.parent == stack.name and s.logical_id}
-            recording = _Exports(exports)
+            recording = AskedExports(exports)
             stack.resolved = resolve(
                 stack.template,
                 stack.parameters,
@@ -395,7 +359,7 @@ class Builder:
             if resource.exists is False:
                 continue
             reported: set[str] = set()
-            for unknown in _unknowns(resource.properties):
+            for unknown in unknowns(resource.properties):
                 if not unknown.reason.startswith(MISSING_EXPORT) or unknown.reason in reported:
                     continue
                 reported.add(unknown.reason)

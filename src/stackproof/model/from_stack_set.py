@@ -13,8 +13,8 @@ from typing import Any
 
 from stackproof.model import types as m
 from stackproof.model.deployment import Deployment
-from stackproof.model.from_template import Context, populate
-from stackproof.template.cfn_yaml import LocatedDict
+from stackproof.model.from_template import Context, parameters_of, populate
+from stackproof.model.from_template import declared as declared_by
 from stackproof.template.loader import Template
 from stackproof.template.resolver import ResolvedResource, ResolvedTemplate
 from stackproof.template.stack_set import ResolvedSet, Stack
@@ -50,11 +50,7 @@ def declared_of(templates: Iterable[Template]) -> dict[str, Any]:
     declared: dict[str, Any] = {}
     increases: dict[str, dict[str, Any]] = {}
     for template in templates:
-        metadata = template.data.get("Metadata") or {}
-        own = metadata.get("stackproof") if isinstance(metadata, dict) else None
-        if not isinstance(own, dict):
-            continue
-        for key, value in own.items():
+        for key, value in declared_by(template.data).items():
             if key != "quota_increases":
                 declared.setdefault(key, value)
                 continue
@@ -99,22 +95,6 @@ def build_set(resolved_set: ResolvedSet, name: str) -> Deployment:
     deployment.parameter_values = parameters
     deployment.declared = declared_of(s.template for s in stacks)
     for stack in stacks:
-        params = stack.template.data.get("Parameters") or LocatedDict()
-        for param_name, spec in params.items():
-            spec = spec if isinstance(spec, dict) else {}
-            deployment.parameters.append(
-                m.Parameter(
-                    name=param_name,
-                    no_echo=str(spec.get("NoEcho", "false")).lower() == "true",
-                    has_default="Default" in spec,
-                    location=m.Location(
-                        param_name,
-                        "Parameter",
-                        str(stack.template.path),
-                        params.line_of(param_name) if isinstance(params, LocatedDict) else None,
-                        stack=stack.name,
-                    ),
-                )
-            )
+        deployment.parameters += parameters_of(stack.template.data, str(stack.template.path), stack.name)
     populate(SetContext(merged, deployment, origin), merged_resources.values())
     return deployment

@@ -1086,6 +1086,24 @@ def declared(data: dict[str, Any]) -> dict[str, Any]:
     return dict(own) if isinstance(own, dict) else {}
 
 
+def parameters_of(data: dict[str, Any], file: str, stack: str | None = None) -> list[m.Parameter]:
+    """The template's parameters as the checks see them (DAT-03 reads NoEcho and defaults)."""
+    params = data.get("Parameters") or LocatedDict()
+    found = []
+    for param_name, spec in params.items() if isinstance(params, dict) else ():
+        spec = spec if isinstance(spec, dict) else {}
+        line = params.line_of(param_name) if isinstance(params, LocatedDict) else None
+        found.append(
+            m.Parameter(
+                name=param_name,
+                no_echo=str(spec.get("NoEcho", "false")).lower() == "true",
+                has_default="Default" in spec,
+                location=m.Location(param_name, "Parameter", file, line, stack=stack),
+            )
+        )
+    return found
+
+
 def build(resolved: ResolvedTemplate, name: str | None = None) -> Deployment:
     deployment = Deployment(
         target="template",
@@ -1096,17 +1114,7 @@ def build(resolved: ResolvedTemplate, name: str | None = None) -> Deployment:
     context = Context(resolved, deployment)
     deployment.parameter_values = dict(resolved.parameters)
     deployment.declared = declared(resolved.template.data)
-    params = resolved.template.data.get("Parameters") or LocatedDict()
-    for param_name, spec in params.items():
-        spec = spec if isinstance(spec, dict) else {}
-        deployment.parameters.append(
-            m.Parameter(
-                name=param_name,
-                no_echo=str(spec.get("NoEcho", "false")).lower() == "true",
-                has_default="Default" in spec,
-                location=m.Location(param_name, "Parameter", context.file, params.line_of(param_name)),
-            )
-        )
+    deployment.parameters += parameters_of(resolved.template.data, context.file)
     populate(context, resolved.resources.values())
     return deployment
 

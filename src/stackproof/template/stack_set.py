@@ -98,8 +98,9 @@ def _is_template(path: Path) -> bool:
     return path.is_file() and path.name.endswith(TEMPLATE_SUFFIXES) and not path.name.endswith(NOT_TEMPLATES)
 
 
-class _Asked(Mapping[str, Any]):
-    """The exports the set provides, recording every name an importer asks for."""
+class AskedExports(Mapping[str, Any]):
+    """The exports a set provides (a template's ``imports``), recording every name an importer
+    asks for: what names the exporting stacks, and what no stack answers."""
 
     def __init__(self, provided: Mapping[str, Any]) -> None:
         self.provided = provided
@@ -156,15 +157,16 @@ def _renamed(resolved: ResolvedTemplate, renames: Mapping[str, str]) -> Resolved
     )
 
 
-def _unknowns(value: Any) -> Iterator[Unknown]:
+def unknowns(value: Any) -> Iterator[Unknown]:
+    """Every Unknown inside a resolved value."""
     if isinstance(value, Unknown):
         yield value
     elif isinstance(value, dict):
         for v in value.values():
-            yield from _unknowns(v)
+            yield from unknowns(v)
     elif isinstance(value, list):
         for v in value:
-            yield from _unknowns(v)
+            yield from unknowns(v)
 
 
 def _pattern(symbolic: str) -> re.Pattern[str] | None:
@@ -297,7 +299,7 @@ class _SetResolver:
             for stack in list(self.stacks):
                 children = {s.logical_id: outputs.get(s.name) for s in self.stacks if s.parent == stack.name}
                 nested = {lid: o for lid, o in children.items() if lid is not None and o is not None}
-                recording = _Asked(provided)
+                recording = AskedExports(provided)
                 resolved = resolve(
                     stack.template,
                     stack.parameters,
@@ -336,7 +338,7 @@ class _SetResolver:
                 if resource.exists is False:
                     continue
                 reported: set[str] = set()
-                for unknown in _unknowns(resource.properties):
+                for unknown in unknowns(resource.properties):
                     if unknown.reason.startswith(MISSING_EXPORT) and unknown.reason not in reported:
                         reported.add(unknown.reason)
                         export = unknown.reason.removeprefix(MISSING_EXPORT)
