@@ -382,3 +382,19 @@ def test_a_nested_stack_on_s3_is_read_from_the_directory_its_location_maps_to(tm
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "DEP-01   high     PASS" in proc.stdout
+
+
+def test_an_import_whose_name_is_not_known_offline_is_an_error_naming_why(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "net.yaml": NETWORK,
+            "db.yaml": DATABASE.replace(
+                "NetworkStack: {Type: String, Default: team-net}", "NetworkStack: {Type: String}"
+            ),
+        },
+    )
+    status, message = evaluate(model(tmp_path), "DEP-01")
+    assert status == "ERROR"
+    assert "Subnets imports an export whose name is not known offline" in message
+    assert "parameter NetworkStack has no default and no value was given" in message

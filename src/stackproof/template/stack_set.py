@@ -31,7 +31,8 @@ STACK = "AWS::CloudFormation::Stack"
 TEMPLATE_SUFFIXES = (".yaml", ".yml", ".json", ".template")
 NOT_TEMPLATES = (".params.json", ".parts.yaml", ".parameters.json")
 STACK_NAME = "${AWS::StackName}"
-MISSING_EXPORT = "no stack of the set exports "
+MISSING_EXPORT = "no stack of the set exports "  # the resolver's reasons for an import it cannot answer
+UNKNOWN_EXPORT_NAME = "Fn::ImportValue of an export name not known offline: "
 
 
 class StackSetError(TemplateError):
@@ -339,15 +340,21 @@ class _SetResolver:
                     continue
                 reported: set[str] = set()
                 for unknown in unknowns(resource.properties):
-                    if unknown.reason.startswith(MISSING_EXPORT) and unknown.reason not in reported:
-                        reported.add(unknown.reason)
+                    if unknown.reason in reported:
+                        continue
+                    if unknown.reason.startswith(MISSING_EXPORT):
                         export = unknown.reason.removeprefix(MISSING_EXPORT)
-                        self._problem(
-                            stack,
-                            resource,
-                            f"{resource.logical_id} imports {export}, which no stack of the set exports",
-                            unknown.line,
+                        message = f"{resource.logical_id} imports {export}, which no stack of the set exports"
+                    elif unknown.reason.startswith(UNKNOWN_EXPORT_NAME):
+                        why = unknown.reason.removeprefix(UNKNOWN_EXPORT_NAME)
+                        message = (
+                            f"{resource.logical_id} imports an export whose name is not known offline ({why});"
+                            " give the parameters it is built from a value"
                         )
+                    else:
+                        continue
+                    reported.add(unknown.reason)
+                    self._problem(stack, resource, message, unknown.line)
 
 
 def resolve_set(
