@@ -204,7 +204,11 @@ def _target_options(parser: argparse.ArgumentParser, default_target: str) -> Non
         " repeatable",
     )
     parser.add_argument("--params", help="parameters file (CloudFormation CLI JSON or a plain mapping)")
-    parser.add_argument("--region", default="us-east-1", help="region for pseudo parameters and Fn::GetAZs")
+    parser.add_argument(
+        "--region",
+        help="region for pseudo parameters and Fn::GetAZs (default us-east-1); target aws: the region to read"
+        " (default: the profile's region, else AWS_REGION / AWS_DEFAULT_REGION)",
+    )
     parser.add_argument("--stack-name", help="target aws: the existing stack to read")
     parser.add_argument("--profile", help="target aws: a profile of the standard credential chain")
     parser.add_argument(

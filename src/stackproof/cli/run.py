@@ -40,6 +40,9 @@ from stackproof.template.stack_set import StackSetError, expand
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
 
+DEFAULT_REGION = "us-east-1"  # the template target's pseudo parameters when nothing names a region
+
+
 class RunError(Exception):
     """Usage or input error: the message is for the user; exit 2."""
 
@@ -49,7 +52,7 @@ class RunOptions:
     targets: str = "template,moto"
     template: list[str] = field(default_factory=list)  # a deployment's templates: files, directories, globs
     params: str | None = None
-    region: str = "us-east-1"
+    region: str | None = None  # None: us-east-1, or for target aws the profile's, else the environment's
     checks: list[str] = field(default_factory=list)  # a team's own check directories or packages
     builtin_checks: bool = True  # False: only the directories in ``checks``
     keyword: str | None = None
@@ -68,6 +71,25 @@ class RunOptions:
     drills: list[str] | None = None  # `stackproof drill`: the scenarios' controls to run ([] = all)
     allow_destructive: bool = False  # drills on aws
     account_id: str | None = None  # drills on aws
+
+
+def run_region(chosen: list[str], options: RunOptions) -> str:
+    """``--region``; else, when the aws target reads an account, the region its credential chain
+    names (the profile's, else AWS_REGION / AWS_DEFAULT_REGION), which every target of the run
+    then shares; else us-east-1, the template target's pseudo-parameter default."""
+    if options.region:
+        return options.region
+    if "aws" not in chosen:
+        return DEFAULT_REGION
+    from stackproof.targets.aws import resolve_region
+
+    try:
+        region = resolve_region(options.profile)
+    except targets.TargetError as exc:
+        raise RunError(str(exc)) from None
+    if not region:
+        raise RunError("target aws: no region (give --region, set region in the profile, or set AWS_REGION)")
+    return region
 
 
 def new_session(options: RunOptions) -> Session:
@@ -92,7 +114,7 @@ def new_session(options: RunOptions) -> Session:
         chosen,
         templates[0],
         params,
-        options.region,
+        run_region(chosen, options),
         options.stack_name,
         options.profile,
         templates=templates,

@@ -1,28 +1,64 @@
 """The ``aws`` target: an existing stack in a live account, read-only. ``--stack-name a,b,c``
 names several stacks that are one deployment; the stacks nested in them are read as well.
 
-Credentials come from the standard boto3 chain (``--profile``, SSO, environment variables;
-``AWS_ENDPOINT_URL`` is honoured by boto3 itself). Every API call passes a botocore hook that
-refuses anything but reads, so a check can never change the account; scenarios that must
-change it are allowed explicitly, by name, through ``allowed``.
+Credentials come from the standard boto3 chain (``--profile`` with keys, ``role_arn`` +
+``source_profile`` or SSO, ``AWS_ROLE_ARN`` + ``AWS_WEB_IDENTITY_TOKEN_FILE``, environment keys;
+``AWS_ENDPOINT_URL`` is honoured by boto3 itself). Every API call of a client stackproof makes
+passes a botocore hook that refuses anything but reads, so a check can never change the account;
+scenarios that must change it are allowed explicitly, by name, through ``allowed``. The hook is
+on those clients only, so the credential providers' own STS calls are not refused.
+
+The region is ``--region`` if given, else the profile's, else ``AWS_REGION`` /
+``AWS_DEFAULT_REGION`` (:func:`resolve_region`); without any the run stops rather than guess.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import os
 
 from stackproof.model.deployment import Deployment
 from stackproof.targets import TargetError, TargetOptions
-from stackproof.targets.aws_calls import CallRecorder
+from stackproof.targets.aws_calls import DEFAULT_DEADLINE, CallRecorder, ClientCache
+
+NO_CREDENTIALS = (
+    "target aws: no credentials (set AWS_PROFILE, use --profile, log in with `aws sso login`,"
+    " or set AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE)"
+)
+
+
+def resolve_region(profile: str | None, given: str | None = None) -> str | None:
+    """``given`` (``--region``), else the region of the profile (``profile``, else
+    ``AWS_PROFILE``, else ``default``), else ``AWS_REGION``, else ``AWS_DEFAULT_REGION``; None
+    when none says. botocore itself lets ``AWS_DEFAULT_REGION`` beat the profile, which is not
+    what a user who names a profile expects."""
+    if given:
+        return given
+    import botocore.exceptions
+    import botocore.session
+
+    try:
+        scoped = botocore.session.Session(profile=profile).get_scoped_config()
+    except botocore.exceptions.ProfileNotFound as exc:
+        raise TargetError(f"target aws: {exc}") from None
+    region = scoped.get("region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    return str(region) if region else None
 
 
 class AwsTarget:
     name = "aws"
 
-    def __init__(self, options: TargetOptions, allowed: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, options: TargetOptions, allowed: frozenset[str] = frozenset(), deadline: float = DEFAULT_DEADLINE
+    ) -> None:
         self.options = options
         self.allowed = allowed
+        self.deadline = deadline  # seconds for the whole read; after it what is unread is ERROR
         self.recorder: CallRecorder | None = None  # every call of the run, for the least-privilege test
+        self.clients: ClientCache | None = None
+        # What was read, for the banner and the report: the account, region and stacks.
+        self.account: str | None = None
+        self.region: str | None = None
+        self.stacks: list[str] = []
 
     def close(self) -> None:
         """Nothing was created."""
@@ -35,27 +71,30 @@ class AwsTarget:
 
         if not self.options.stack_name:
             raise TargetError("target aws needs --stack-name (the existing stack to read)")
-        try:
-            session = boto3.Session(profile_name=self.options.profile, region_name=self.options.region)
-        except botocore.exceptions.ProfileNotFound as exc:
-            raise TargetError(f"target aws: {exc}") from None
-        recorder = self.recorder = CallRecorder(session, read_only=True, allowed=self.allowed)
-
-        def client(service: str) -> Any:
-            return session.client(service)  # type: ignore[call-overload]
-
         names = [n.strip() for n in self.options.stack_name.split(",") if n.strip()]
         if not names:
             raise TargetError("target aws needs --stack-name (the existing stack to read)")
+        region = resolve_region(self.options.profile, self.options.region)
+        if not region:
+            raise TargetError("target aws: no region (give --region, set region in the profile, or set AWS_REGION)")
         try:
-            model = from_aws.build(client, names, self.options.region, self.name)
+            session = boto3.Session(profile_name=self.options.profile, region_name=region)
+        except botocore.exceptions.ProfileNotFound as exc:
+            raise TargetError(f"target aws: {exc}") from None
+        recorder = self.recorder = CallRecorder(read_only=True, allowed=self.allowed, deadline=self.deadline)
+        client = self.clients = ClientCache(session, recorder)
+        self.region, self.stacks = region, names
+        try:
+            self.account = str(client("sts").get_caller_identity()["Account"])
+            model = from_aws.build(client, names, region, self.name)
         except from_aws.StackNotFound as exc:
             raise TargetError(str(exc)) from None
-        except botocore.exceptions.NoCredentialsError:
-            raise TargetError(
-                "target aws: no credentials (set AWS_PROFILE, use --profile, or log in with SSO)"
-            ) from None
-        model.api_calls = dict(recorder.calls)
+        except (botocore.exceptions.NoCredentialsError, botocore.exceptions.PartialCredentialsError):
+            raise TargetError(NO_CREDENTIALS) from None
+        except botocore.exceptions.BotoCoreError as exc:  # the credential chain or the deadline
+            raise TargetError(f"target aws: {exc}") from None
+        except botocore.exceptions.ClientError as exc:  # GetCallerIdentity refused: bad credentials
+            raise TargetError(f"target aws: the credentials were refused: {exc}") from None
         from stackproof.domain import policy
         from stackproof.targets import quota_usage
 
@@ -70,4 +109,6 @@ class AwsTarget:
             from stackproof.template.values import Unknown
 
             model.tls_probes = [Unknown("TLS probing was turned off for this run")]
+        # Every call, the quota reads and the identity included: the printed count is this one.
+        model.api_calls = dict(recorder.calls)
         return model

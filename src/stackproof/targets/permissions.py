@@ -48,8 +48,13 @@ def allowed_actions(policy_path: Path) -> list[str]:
     return actions
 
 
+# Actions no policy can deny and none needs to grant: the aws target's GetCallerIdentity (the
+# account the banner and report name) works for any credentials.
+ALWAYS_ALLOWED = frozenset({"sts:GetCallerIdentity"})
+
+
 def is_allowed(action: str, allowed: list[str]) -> bool:
-    return any(fnmatch.fnmatchcase(action.lower(), pattern.lower()) for pattern in allowed)
+    return action in ALWAYS_ALLOWED or any(fnmatch.fnmatchcase(action.lower(), pattern.lower()) for pattern in allowed)
 
 
 def non_read(allowed: list[str]) -> list[str]:

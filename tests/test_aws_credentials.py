@@ -1,0 +1,335 @@
+"""The aws target with the credential chain as users have it, on moto's server on loopback.
+
+A profile with ``role_arn`` + ``source_profile``, web identity (``AWS_ROLE_ARN`` +
+``AWS_WEB_IDENTITY_TOKEN_FILE``) and the region rules each read a deployed stack; the credential
+providers' own STS calls are not refused by the read-only hook, the calls stackproof makes still
+are; every client has the one documented botocore Config, one per service and region; the run's
+deadline turns what is unread into gaps, never into PASS.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stackproof.targets import TargetError, TargetOptions
+from stackproof.targets.aws import AwsTarget, resolve_region
+from stackproof.targets.aws_calls import (
+    ATTEMPTS,
+    CONNECT_TIMEOUT,
+    MAX_RETRIES,
+    READ_TIMEOUT,
+    DeadlinePassed,
+    WriteRefused,
+    client_config,
+)
+
+pytestmark = pytest.mark.moto
+
+ACCOUNT = "111122223333"  # the stacks' account; the test keys alone see moto's default one
+OTHER_ACCOUNT = "123456789012"
+REGIONS = ("eu-west-1", "eu-central-1", "us-west-2")
+TEMPLATE = {
+    "AWSTemplateFormatVersion": "2010-09-09",
+    "Resources": {
+        "Vpc": {"Type": "AWS::EC2::VPC", "Properties": {"CidrBlock": "10.0.0.0/16"}},
+        "Web": {
+            "Type": "AWS::EC2::SecurityGroup",
+            "Properties": {
+                "GroupDescription": "web",
+                "VpcId": {"Ref": "Vpc"},
+                "SecurityGroupIngress": [{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "CidrIp": "0.0.0.0/0"}],
+            },
+        },
+        "Data": {"Type": "AWS::S3::Bucket"},
+    },
+}
+
+
+@dataclass
+class Server:
+    endpoint: str
+    template: Path
+    config: Path
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """moto's server on loopback with stack "small" in ACCOUNT in every region of REGIONS,
+    created through an assumed role (moto keeps one backend per account)."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from stackproof.support.ports import free_port
+
+    port = free_port()
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    moto.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    tmp = tmp_path_factory.mktemp("aws-credentials")
+    template = tmp / "small.json"
+    template.write_text(json.dumps(TEMPLATE))
+    try:
+        plain: dict[str, Any] = {
+            "endpoint_url": endpoint,
+            "aws_access_key_id": "testing",
+            "aws_secret_access_key": "testing",
+        }
+        creds = boto3.client("sts", region_name=REGIONS[0], **plain).assume_role(
+            RoleArn=f"arn:aws:iam::{ACCOUNT}:role/deployer", RoleSessionName="setup"
+        )["Credentials"]
+        for region in REGIONS:
+            cfn = boto3.client(
+                "cloudformation",
+                region_name=region,
+                endpoint_url=endpoint,
+                aws_access_key_id=creds["AccessKeyId"],
+                aws_secret_access_key=creds["SecretAccessKey"],
+                aws_session_token=creds["SessionToken"],
+            )
+            cfn.create_stack(StackName="small", TemplateBody=template.read_text())
+        yield Server(endpoint, template, tmp / "config")
+    finally:
+        moto.stop()
+
+
+@pytest.fixture
+def env(server: Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Server:
+    """Nothing of the machine's AWS setup; only loopback reachable: every endpoint is the server
+    (STS included) and any other traffic would go to a proxy on a closed loopback port."""
+    for key in (
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_SECURITY_TOKEN",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ROLE_ARN",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_SESSION_NAME",
+    ):
+        monkeypatch.delenv(key, raising=False)
+    config = tmp_path / "config"
+    config.write_text("")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", server.endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", server.endpoint)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    return Server(server.endpoint, server.template, config)
+
+
+def write_config(env: Server, text: str) -> None:
+    env.config.write_text(text)
+
+
+ROLE_PROFILE = f"""
+[profile base]
+aws_access_key_id = testing
+aws_secret_access_key = testing
+region = us-west-2
+
+[profile reader]
+role_arn = arn:aws:iam::{ACCOUNT}:role/reader
+source_profile = base
+region = eu-central-1
+"""
+
+
+def target(env: Server, *, region: str | None = None, profile: str | None = None, **extra: Any) -> AwsTarget:
+    options = TargetOptions(
+        str(env.template),
+        None,
+        region,  # type: ignore[arg-type]  # None: the chain's region, as the CLI passes it resolved
+        stack_name="small",
+        profile=profile,
+        probe_tls=False,
+    )
+    return AwsTarget(options, **extra)
+
+
+def read(t: AwsTarget) -> Any:
+    model = t.deployment()
+    assert t.recorder is not None
+    # The credential providers' STS calls were made (the account is the role's) but are not the run's.
+    assert not [c for c in t.recorder.calls if c.startswith("sts.Assume")]
+    assert t.recorder.calls["sts.GetCallerIdentity"] == 1
+    assert model.api_calls == dict(t.recorder.calls)
+    return model
+
+
+def test_a_profile_with_role_arn_and_source_profile_reads_the_role_s_account_in_its_region(env: Server) -> None:
+    write_config(env, ROLE_PROFILE)
+    t = target(env, profile="reader")
+    read(t)
+    assert (t.account, t.region, t.stacks) == (ACCOUNT, "eu-central-1", ["small"])
+
+
+def test_the_profile_may_come_from_aws_profile(env: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_config(env, ROLE_PROFILE)
+    monkeypatch.setenv("AWS_PROFILE", "reader")
+    t = target(env)
+    read(t)
+    assert (t.account, t.region) == (ACCOUNT, "eu-central-1")
+
+
+def test_web_identity_reads_the_role_s_account(env: Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("header.payload.signature")  # moto does not verify the token
+    monkeypatch.setenv("AWS_ROLE_ARN", f"arn:aws:iam::{ACCOUNT}:role/ci")
+    monkeypatch.setenv("AWS_WEB_IDENTITY_TOKEN_FILE", str(token))
+    monkeypatch.setenv("AWS_REGION", "us-west-2")
+    t = target(env)
+    read(t)
+    assert (t.account, t.region) == (ACCOUNT, "us-west-2")
+
+
+def test_environment_keys_read_their_own_account(env: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    t = target(env, region="eu-west-1")
+    with pytest.raises(TargetError, match="stack small"):  # the stacks are in ACCOUNT, not this one
+        t.deployment()
+    assert t.account == OTHER_ACCOUNT
+
+
+def test_no_credentials_says_how_to_get_them(env: Server) -> None:
+    with pytest.raises(TargetError, match=r"no credentials .*AWS_WEB_IDENTITY_TOKEN_FILE"):
+        target(env, region="eu-west-1").deployment()
+
+
+# given --region, the profile's region, AWS_REGION, AWS_DEFAULT_REGION -> the region read
+REGION_RULES = [
+    ("eu-west-1", "eu-central-1", "us-west-2", "us-west-2", "eu-west-1"),
+    (None, "eu-central-1", "us-west-2", "eu-west-1", "eu-central-1"),
+    (None, None, "us-west-2", "eu-west-1", "us-west-2"),
+    (None, None, None, "eu-west-1", "eu-west-1"),
+    (None, None, None, None, None),
+]
+
+
+@pytest.mark.parametrize(("given", "profile_region", "aws_region", "default_region", "expected"), REGION_RULES)
+def test_region_rules(
+    env: Server,
+    monkeypatch: pytest.MonkeyPatch,
+    given: str | None,
+    profile_region: str | None,
+    aws_region: str | None,
+    default_region: str | None,
+    expected: str | None,
+) -> None:
+    region_line = f"region = {profile_region}\n" if profile_region else ""
+    write_config(
+        env,
+        f"[profile base]\naws_access_key_id = testing\naws_secret_access_key = testing\n\n"
+        f"[profile reader]\nrole_arn = arn:aws:iam::{ACCOUNT}:role/reader\nsource_profile = base\n{region_line}",
+    )
+    for name, value in (("AWS_REGION", aws_region), ("AWS_DEFAULT_REGION", default_region)):
+        if value:
+            monkeypatch.setenv(name, value)
+    assert resolve_region("reader", given) == expected
+    t = target(env, region=given, profile="reader")
+    if expected is None:
+        with pytest.raises(TargetError, match="no region"):
+            t.deployment()
+        return
+    read(t)
+    assert (t.account, t.region) == (ACCOUNT, expected)
+
+
+def test_an_unknown_profile_is_a_target_error(env: Server) -> None:
+    with pytest.raises(TargetError, match="nope"):
+        resolve_region("nope")
+    with pytest.raises(TargetError, match="nope"):
+        target(env, region="eu-west-1", profile="nope").deployment()
+
+
+def test_writes_by_stackproof_are_still_refused_under_an_assumed_role(env: Server) -> None:
+    write_config(env, ROLE_PROFILE)
+    t = target(env, profile="reader")
+    read(t)
+    assert t.clients is not None
+    before = dict(t.clients.recorder.calls)
+    with pytest.raises(WriteRefused, match=r"s3\.CreateBucket changes the account"):
+        t.clients("s3").create_bucket(Bucket="nope", CreateBucketConfiguration={"LocationConstraint": "eu-central-1"})
+    with pytest.raises(WriteRefused, match=r"sts\.AssumeRole changes the account"):
+        t.clients("sts").assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/x", RoleSessionName="stackproof")
+    assert dict(t.clients.recorder.calls) == before
+    assert "nope" not in [b["Name"] for b in t.clients("s3").list_buckets()["Buckets"]]
+
+
+def test_every_client_has_the_one_config_and_there_is_one_per_service_and_region(env: Server) -> None:
+    write_config(env, ROLE_PROFILE)
+    t = target(env, profile="reader")
+    read(t)
+    clients = t.clients
+    assert clients is not None
+    assert t.recorder is not None
+    services = {call.split(".")[0] for call in t.recorder.calls}
+    # botocore names services by their endpoint prefix in events; the cache keys by client name
+    assert len(clients.clients) == len(services) >= 5
+    for (_, region), made in clients.clients.items():
+        config = made.meta.config
+        assert region == "eu-central-1" == made.meta.region_name
+        # botocore keeps max_attempts (retries) as total_max_attempts (the first attempt included)
+        assert (
+            config.retries
+            == {"mode": "adaptive", "total_max_attempts": ATTEMPTS}
+            == {
+                "mode": "adaptive",
+                "total_max_attempts": MAX_RETRIES + 1,
+            }
+        )
+        assert (config.connect_timeout, config.read_timeout) == (CONNECT_TIMEOUT, READ_TIMEOUT)
+    assert client_config().retries == {"mode": "adaptive", "max_attempts": MAX_RETRIES}
+    assert clients("ec2") is clients("ec2") is clients("ec2", "eu-central-1")
+    other = clients("ec2", "us-west-2")
+    assert other is not clients("ec2")
+    assert other.meta.region_name == "us-west-2"
+
+
+def test_after_the_deadline_what_is_unread_is_a_gap_never_a_value(env: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A clock that advances one second per call: the deadline falls in the middle of the read."""
+    import stackproof.targets.aws_calls as aws_calls
+
+    write_config(env, ROLE_PROFILE)
+    now = [0.0]
+
+    class Clock:
+        @staticmethod
+        def monotonic() -> float:
+            now[0] += 1.0
+            return now[0]
+
+    monkeypatch.setattr(aws_calls, "time", Clock)
+    t = target(env, profile="reader", deadline=6.0)
+    model = t.deployment()
+    assert t.recorder is not None
+    assert 0 < t.recorder.total <= 6
+    assert model.gaps, "kinds read after the deadline are gaps"
+    assert all("deadline" in str(gap) for gap in model.gaps.values())
+    assert all("deadline" in str(facts.applied) for facts in model.quota_facts.values())
+
+
+def test_a_deadline_before_the_first_call_stops_the_run(env: Server) -> None:
+    write_config(env, ROLE_PROFILE)
+    with pytest.raises(TargetError, match="deadline"):
+        target(env, profile="reader", deadline=-1.0).deployment()
+
+
+def test_the_deadline_error_is_a_botocore_error() -> None:
+    """from_aws and quota_usage turn any failed call into an unknown; this one must look like one."""
+    from botocore.exceptions import BotoCoreError
+
+    assert issubclass(DeadlinePassed, BotoCoreError)
+    assert "ec2.DescribeVpcs" in str(DeadlinePassed(operation="ec2.DescribeVpcs", deadline=900.0))
