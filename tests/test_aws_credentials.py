@@ -333,3 +333,36 @@ def test_the_deadline_error_is_a_botocore_error() -> None:
 
     assert issubclass(DeadlinePassed, BotoCoreError)
     assert "ec2.DescribeVpcs" in str(DeadlinePassed(operation="ec2.DescribeVpcs", deadline=900.0))
+
+
+def test_a_cli_run_without_region_names_account_region_and_stacks_in_banner_and_report(
+    env: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No --region: the profile's region is read, named in the banner and in report.json, which
+    the schema accepts; the printed call count is the report's, the quota reads included."""
+    import jsonschema
+
+    from stackproof.cli.main import main
+    from stackproof.reports.run_report import SCHEMA
+
+    write_config(env, ROLE_PROFILE)
+    argv = ["run", "--target", "aws", "--template", str(env.template), "--stack-name", "small", "--profile", "reader"]
+    main([*argv, "--tools", "none", "--reports", str(tmp_path / "reports")])
+    out = capsys.readouterr().out
+    assert f"account {ACCOUNT}, region eu-central-1, stacks small" in out
+    (path,) = (tmp_path / "reports").glob("2*/report.json")
+    report = json.loads(path.read_text())
+    jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text())).validate(report)
+    run = report["run"]
+    assert (run["account"], run["region"], run["stacks"]) == (ACCOUNT, "eu-central-1", ["small"])
+    assert f"{run['api_calls']['aws']} API calls" in out
+    calls = read_calls(env)  # the same read again: every call, the quota reads included, is in the count
+    assert any(call.startswith("service-quotas.") for call in calls)
+    assert sum(calls.values()) == run["api_calls"]["aws"]
+
+
+def read_calls(env: Server) -> dict[str, int]:
+    t = target(env, profile="reader")
+    t.deployment()
+    assert t.recorder is not None
+    return dict(t.recorder.calls)

@@ -293,16 +293,18 @@ def live_stack(state: Session) -> Any:
     import boto3
 
     from stackproof.drills.guards import TOUCHED, check_allowed, check_tagged, live_tags
+    from stackproof.targets.aws_calls import CallRecorder, ClientCache
     from stackproof.targets.stack_handle import StackHandle
 
     allowed, account = state.allow_destructive, state.account_id
     check_allowed(allowed, account, None, state.stack_name)
     session = boto3.Session(profile_name=state.profile, region_name=state.region)
-    actual = session.client("sts").get_caller_identity()["Account"]
+    # The run's one botocore Config and one client per service and region. Not read-only: the
+    # guards above decided this drill may change the stack; the hook is on these clients only,
+    # so the credential providers' STS calls (role_arn profiles, web identity, SSO) work.
+    client = ClientCache(session, CallRecorder())
+    actual = client("sts").get_caller_identity()["Account"]
     stack_name = check_allowed(allowed, account, actual, state.stack_name)
-
-    def client(service: str) -> Any:
-        return session.client(service)  # type: ignore[call-overload]
 
     handle = StackHandle(client, stack_name, {}, Path(state.template), state.region, actual, False)
     summaries = client("cloudformation").get_paginator("list_stack_resources").paginate(StackName=stack_name)

@@ -29,6 +29,7 @@ from stackproof import catalogue, targets
 from stackproof.gate.findings import loader_report, parse_tools, run_tool
 from stackproof.plugin import control_of, session_key
 from stackproof.reports.console import print_session
+from stackproof.reports.run_report import deployed_where
 from stackproof.reports.write import write_reports
 from stackproof.results.coverage import MOSTLY_SHOWN, shortfall, verdict
 from stackproof.results.gating import broken_suppressions, failing_tool_findings, gating
@@ -154,6 +155,10 @@ def prepare(options: RunOptions, out: TextIO) -> Session:
             file=out,
             flush=True,
         )
+        where = deployed_where(model) if name == "aws" else {}
+        if where:
+            stacks = ", ".join(where["stacks"])
+            print(f"stackproof:   account {where['account']}, region {model.region}, stacks {stacks}", file=out)
     return session
 
 

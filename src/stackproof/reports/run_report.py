@@ -62,6 +62,17 @@ def parameters(session: Session) -> dict[str, str]:
     return shown
 
 
+def deployed_where(model: Any) -> dict[str, Any]:
+    """The account and the stacks an ``aws`` model was read from: the account is the one in
+    the stacks' ARNs (CloudFormation's own answer, whichever credentials were used), so a report
+    of a sweep over several accounts names each. Empty when nothing names an account."""
+    arns = [arn.split(":") for arn in getattr(model, "stacks", {}).values() if str(arn).startswith("arn:")]
+    accounts = sorted({parts[4] for parts in arns if len(parts) > 5 and parts[4]})
+    if len(accounts) != 1:
+        return {}
+    return {"account": accounts[0], "stacks": list(model.stacks)}
+
+
 @dataclass
 class RunTimes:
     started: datetime.datetime
@@ -95,6 +106,7 @@ def build(session: Session, exit_code: int, times: RunTimes, identifier: str) ->
                     for d in compare(template_model, model)
                 ]
     coverage = session.coverage()
+    where = deployed_where(session.models["aws"]) if "aws" in session.models else {}
     controls = []
     for control in catalogue.load().values():
         entry = {
@@ -133,6 +145,7 @@ def build(session: Session, exit_code: int, times: RunTimes, identifier: str) ->
                 }
             ],
             "region": session.region,
+            **where,
             "stack_name": session.stack_name,
             "api_calls": calls,
             "started": times.started.isoformat(),
