@@ -366,3 +366,101 @@ def read_calls(env: Server) -> dict[str, int]:
     t.deployment()
     assert t.recorder is not None
     return dict(t.recorder.calls)
+
+
+@pytest.mark.parametrize(("value", "expected"), [("", 900.0), ("30", 30.0), ("2.5", 2.5)])
+def test_the_deadline_comes_from_stackproof_deadline(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: float
+) -> None:
+    from stackproof.targets.aws import run_deadline
+    from stackproof.targets.aws_calls import DEFAULT_DEADLINE
+
+    monkeypatch.setenv("STACKPROOF_DEADLINE", value)
+    assert run_deadline() == expected
+    assert DEFAULT_DEADLINE == 900.0
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "soon", "nan", "inf"])
+def test_a_deadline_that_is_not_a_positive_number_stops_the_run(
+    env: Server, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("STACKPROOF_DEADLINE", value)
+    with pytest.raises(TargetError, match="STACKPROOF_DEADLINE"):
+        target(env, region="eu-west-1").deployment()
+
+
+def test_load_balancers_that_could_not_be_read_make_the_tls_probe_unknown_not_a_traceback(
+    env: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The describe fails: the model marks the kind as a gap, and the TLS probe's host list,
+    which needs that kind, is an Unknown (TLS-05 ERROR), not an exception out of the target."""
+    import stackproof.targets.aws_calls as aws_calls
+    from stackproof.model.types import LoadBalancer
+    from stackproof.template.values import Unknown
+
+    write_config(env, ROLE_PROFILE)
+    seen = aws_calls.CallRecorder._before_call
+
+    def refuse_load_balancers(self: aws_calls.CallRecorder, event_name: str, model: Any, **kwargs: Any) -> None:
+        if getattr(model, "name", "") == "DescribeLoadBalancers":
+            raise DeadlinePassed(operation="elbv2.DescribeLoadBalancers", deadline=1.0)
+        seen(self, event_name, model, **kwargs)
+
+    monkeypatch.setattr(aws_calls.CallRecorder, "_before_call", refuse_load_balancers)
+    monkeypatch.setattr("stackproof.targets.tls_probe.probe_all", no_probing)
+    create_in_account(env.endpoint, "eu-central-1", "with-lb", WITH_LOAD_BALANCER)
+    options = TargetOptions(str(env.template), None, "eu-central-1", stack_name="with-lb", profile="reader")
+    model = AwsTarget(options).deployment()
+    assert LoadBalancer in model.gaps
+    (probe,) = model.tls_probes
+    assert isinstance(probe, Unknown)
+    assert "could not be read" in str(probe)
+
+
+def no_probing(hosts: list[str]) -> list[Any]:
+    raise AssertionError(f"no handshake may leave loopback: {hosts}")
+
+
+WITH_LOAD_BALANCER = {
+    "AWSTemplateFormatVersion": "2010-09-09",
+    "Resources": {
+        "Vpc": {"Type": "AWS::EC2::VPC", "Properties": {"CidrBlock": "10.1.0.0/16"}},
+        **{
+            f"Subnet{i}": {
+                "Type": "AWS::EC2::Subnet",
+                "Properties": {
+                    "VpcId": {"Ref": "Vpc"},
+                    "CidrBlock": f"10.1.{i}.0/24",
+                    "AvailabilityZone": f"eu-central-1{az}",
+                },
+            }
+            for i, az in ((1, "a"), (2, "b"))
+        },
+        "Balancer": {
+            "Type": "AWS::ElasticLoadBalancingV2::LoadBalancer",
+            "Properties": {"Scheme": "internet-facing", "Subnets": [{"Ref": "Subnet1"}, {"Ref": "Subnet2"}]},
+        },
+    },
+}
+
+
+def create_in_account(endpoint: str, region: str, name: str, template: dict[str, Any]) -> None:
+    """Stack ``name`` in ACCOUNT (through an assumed role: moto keeps one backend per account)."""
+    import boto3
+
+    keys: dict[str, Any] = {
+        "endpoint_url": endpoint,
+        "aws_access_key_id": "testing",
+        "aws_secret_access_key": "testing",
+    }
+    creds = boto3.client("sts", region_name=region, **keys).assume_role(
+        RoleArn=f"arn:aws:iam::{ACCOUNT}:role/deployer", RoleSessionName="setup"
+    )["Credentials"]
+    boto3.client(
+        "cloudformation",
+        region_name=region,
+        endpoint_url=endpoint,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    ).create_stack(StackName=name, TemplateBody=json.dumps(template))

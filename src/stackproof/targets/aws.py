@@ -26,6 +26,22 @@ NO_CREDENTIALS = (
 )
 
 
+def run_deadline() -> float:
+    """``STACKPROOF_DEADLINE`` (seconds, > 0) or DEFAULT_DEADLINE: how long the whole read of a
+    deployment may take. A value that is not a positive number stops the run rather than
+    reading without a bound."""
+    text = os.environ.get("STACKPROOF_DEADLINE", "").strip()
+    if not text:
+        return DEFAULT_DEADLINE
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value == float("inf"):
+        raise TargetError(f"STACKPROOF_DEADLINE={text!r}: expected a number of seconds greater than 0")
+    return value
+
+
 def resolve_region(profile: str | None, given: str | None = None) -> str | None:
     """``given`` (``--region``), else the region of the profile (``profile``, else
     ``AWS_PROFILE``, else ``default``), else ``AWS_REGION``, else ``AWS_DEFAULT_REGION``; None
@@ -48,11 +64,13 @@ class AwsTarget:
     name = "aws"
 
     def __init__(
-        self, options: TargetOptions, allowed: frozenset[str] = frozenset(), deadline: float = DEFAULT_DEADLINE
+        self, options: TargetOptions, allowed: frozenset[str] = frozenset(), deadline: float | None = None
     ) -> None:
         self.options = options
         self.allowed = allowed
-        self.deadline = deadline  # seconds for the whole read; after it what is unread is ERROR
+        # Seconds for the whole read (None: STACKPROOF_DEADLINE, else DEFAULT_DEADLINE); after it
+        # every call fails at once and what is unread is ERROR.
+        self.deadline = deadline
         self.recorder: CallRecorder | None = None  # every call of the run, for the least-privilege test
         self.clients: ClientCache | None = None
         # What was read, for the banner and the report: the account, region and stacks.
@@ -81,7 +99,8 @@ class AwsTarget:
             session = boto3.Session(profile_name=self.options.profile, region_name=region)
         except botocore.exceptions.ProfileNotFound as exc:
             raise TargetError(f"target aws: {exc}") from None
-        recorder = self.recorder = CallRecorder(read_only=True, allowed=self.allowed, deadline=self.deadline)
+        deadline = run_deadline() if self.deadline is None else self.deadline
+        recorder = self.recorder = CallRecorder(read_only=True, allowed=self.allowed, deadline=deadline)
         client = self.clients = ClientCache(session, recorder)
         self.region, self.stacks = region, names
         try:
@@ -99,15 +118,21 @@ class AwsTarget:
         from stackproof.targets import quota_usage
 
         model.quota_facts = quota_usage.collect(client, policy.load())
+        from stackproof.template.values import Unknown
+
         if self.options.probe_tls:
+            from stackproof.model.outcomes import NotEmulated, Undecidable
             from stackproof.model.types import LoadBalancer
             from stackproof.targets.tls_probe import probe_all
 
-            hosts = [lb.dns_name for lb in model.all(LoadBalancer) if lb.scheme == "internet-facing" and lb.dns_name]
-            model.tls_probes = probe_all(hosts)
+            try:
+                balancers = model.all(LoadBalancer)
+            except (NotEmulated, Undecidable) as exc:  # not read: which hosts to probe is unknown
+                model.tls_probes = [Unknown(f"the load balancers to probe could not be read: {exc}")]
+            else:
+                hosts = [lb.dns_name for lb in balancers if lb.scheme == "internet-facing" and lb.dns_name]
+                model.tls_probes = probe_all(hosts)
         else:
-            from stackproof.template.values import Unknown
-
             model.tls_probes = [Unknown("TLS probing was turned off for this run")]
         # Every call, the quota reads and the identity included: the printed count is this one.
         model.api_calls = dict(recorder.calls)
