@@ -464,3 +464,34 @@ def create_in_account(endpoint: str, region: str, name: str, template: dict[str,
         aws_secret_access_key=creds["SecretAccessKey"],
         aws_session_token=creds["SessionToken"],
     ).create_stack(StackName=name, TemplateBody=json.dumps(template))
+
+
+# seconds left of the deadline at each handshake -> which probes are made, with which timeout
+PROBE_DEADLINES = [
+    ([None, None, None], [10.0, 10.0, 10.0]),
+    ([30.0, 4.0, 0.5], [10.0, 4.0, 0.5]),
+    ([2.0, 0.0, -1.0], [2.0, None, None]),
+]
+
+
+@pytest.mark.parametrize(("left", "timeouts"), PROBE_DEADLINES)
+def test_tls_probes_wait_no_longer_than_the_deadline(
+    monkeypatch: pytest.MonkeyPatch, left: list[float | None], timeouts: list[float | None]
+) -> None:
+    """No network: ``probe`` is replaced; what is checked is the timeout each handshake gets and
+    that none is attempted (an Unknown instead) once the deadline has passed."""
+    from stackproof.model.types import TlsProbe
+    from stackproof.targets import tls_probe
+    from stackproof.template.values import Unknown
+
+    made: list[float] = []
+
+    def fake(host: str, version: str, port: int = 443, timeout: float = 10.0) -> TlsProbe:
+        made.append(timeout)
+        return TlsProbe(host, version, True)
+
+    monkeypatch.setattr(tls_probe, "probe", fake)
+    clock = iter(left)
+    probes = tls_probe.probe_all(["lb.example"], lambda: next(clock))
+    assert made == [t for t in timeouts if t is not None]
+    assert [isinstance(p.accepted, Unknown) for p in probes] == [t is None for t in timeouts]

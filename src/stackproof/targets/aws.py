@@ -131,7 +131,7 @@ class AwsTarget:
                 model.tls_probes = [Unknown(f"the load balancers to probe could not be read: {exc}")]
             else:
                 hosts = [lb.dns_name for lb in balancers if lb.scheme == "internet-facing" and lb.dns_name]
-                model.tls_probes = probe_all(hosts)
+                model.tls_probes = probe_all(hosts, recorder.remaining)
         else:
             model.tls_probes = [Unknown("TLS probing was turned off for this run")]
         # Every call, the quota reads and the identity included: the printed count is this one.

@@ -86,6 +86,10 @@ class CallRecorder:
         if session is not None:
             session.events.register("before-call", self._before_call)
 
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline (negative once it passed); None without one."""
+        return None if self._ends is None else self._ends - time.monotonic()
+
     def watch(self, client: Any) -> Any:
         """Hook ``client``'s own event bus; the client, for chaining."""
         client.meta.events.register("before-call", self._before_call)

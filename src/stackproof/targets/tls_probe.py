@@ -5,9 +5,12 @@ from __future__ import annotations
 import socket
 import ssl
 import warnings
+from collections.abc import Callable
 
 from stackproof.model.types import TlsProbe
 from stackproof.template.values import Unknown
+
+DEFAULT_TIMEOUT = 10.0  # seconds per handshake
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)  # naming the old versions warns
@@ -18,7 +21,7 @@ with warnings.catch_warnings():
     }
 
 
-def probe(host: str, version: str, port: int = 443, timeout: float = 10.0) -> TlsProbe:
+def probe(host: str, version: str, port: int = 443, timeout: float = DEFAULT_TIMEOUT) -> TlsProbe:
     """Whether ``host`` completes a handshake offering only ``version``. Trust is not checked:
     the question is which protocols the listener accepts, not who signed its certificate."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -44,5 +47,16 @@ def probe(host: str, version: str, port: int = 443, timeout: float = 10.0) -> Tl
         return TlsProbe(host, version, Unknown(f"could not reach {host}:{port}: {exc}"))
 
 
-def probe_all(hosts: list[str]) -> list[TlsProbe]:
-    return [probe(host, version) for host in hosts for version in VERSIONS]
+def probe_all(hosts: list[str], remaining: Callable[[], float | None] | None = None) -> list[TlsProbe]:
+    """Every host with every version. ``remaining`` gives the seconds left of the run's
+    deadline (None: no deadline): each handshake waits at most that long, and once none is
+    left the rest are Unknown, so probing cannot carry a run past its deadline."""
+    found = []
+    for host in hosts:
+        for version in VERSIONS:
+            left = remaining() if remaining is not None else None
+            if left is not None and left <= 0:
+                found.append(TlsProbe(host, version, Unknown("the run's deadline passed before this handshake")))
+                continue
+            found.append(probe(host, version, timeout=DEFAULT_TIMEOUT if left is None else min(DEFAULT_TIMEOUT, left)))
+    return found
