@@ -495,3 +495,20 @@ def test_tls_probes_wait_no_longer_than_the_deadline(
     probes = tls_probe.probe_all(["lb.example"], lambda: next(clock))
     assert made == [t for t in timeouts if t is not None]
     assert [isinstance(p.accepted, Unknown) for p in probes] == [t is None for t in timeouts]
+
+
+def test_clients_the_target_did_not_make_are_not_hooked(env: Server) -> None:
+    """What every credential provider (AssumeRole, web identity, SSO's GetRoleCredentials) does:
+    a client of its own from the same session. The session's event bus carries no hook, so its
+    calls are neither refused nor counted; the target's clients stay read-only."""
+    write_config(env, ROLE_PROFILE)
+    t = target(env, profile="reader")
+    read(t)
+    assert t.clients is not None
+    assert t.recorder is not None
+    before = dict(t.recorder.calls)
+    own = t.clients.session.client("sts", region_name="eu-central-1")
+    own.assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/x", RoleSessionName="provider")
+    assert dict(t.recorder.calls) == before
+    with pytest.raises(WriteRefused):
+        t.clients("sts").assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/x", RoleSessionName="provider")
