@@ -92,8 +92,11 @@ class Deployment:
                         found.add(key)
         return found
 
-    def all(self, kind: type[T]) -> list[T]:
-        """Every object of ``kind``; Undecidable when the target could not read that kind."""
+    def unreadable(self, kind: type[Obj]) -> None:
+        """Raise when ``kind`` could not be read: NotEmulated (SKIP) where an emulator declared
+        it missing, Undecidable (ERROR) where the target could not read it or its listing is not
+        proven complete. Every accessor calls this first, so no lookup answers "none" or "not
+        found" over a kind that was never seen: a check cannot pass over what was not read."""
         if kind in self.not_emulated:
             from stackproof.model.outcomes import NotEmulated
 
@@ -102,20 +105,36 @@ class Deployment:
             from stackproof.model.outcomes import Undecidable
 
             raise Undecidable(f"{kind.__name__} objects: {self.gaps[kind].reason}")
+
+    def all(self, kind: type[T]) -> list[T]:
+        """Every object of ``kind``; Undecidable when the target could not read that kind."""
+        self.unreadable(kind)
         return list(self._objects.get(kind, {}).values())  # type: ignore[arg-type]
 
     def get(self, kind: type[T], key: Any) -> T | None:
+        """The object of ``kind`` that ``key`` names, or None when there is none; Undecidable
+        (or NotEmulated) when ``kind`` was not fully read, since "none" would then be a guess."""
+        self.unreadable(kind)
+        return self.lookup(kind, key)
+
+    def lookup(self, kind: type[T], key: Any) -> T | None:
+        """What was read of ``kind`` under ``key``, gaps ignored: for the builders that record
+        the gaps, never for checks (they use :meth:`get`)."""
         if not isinstance(key, str):
             return None
         found = self._objects.get(kind, {}).get(self.resolve_key(key))
         return found  # type: ignore[return-value]
 
     def find(self, key: Any) -> Obj | None:
+        """The object of any kind keyed ``key``; not finding it while some kind is unread is
+        Undecidable (it could be that kind's)."""
         if not isinstance(key, str):
             return None
         for objects in self._objects.values():
             if key in objects:
                 return objects[key]
+        for kind in (*self.not_emulated, *self.gaps):
+            self.unreadable(kind)
         return None
 
     def count(self) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +69,7 @@ TYPE_KINDS: dict[str, tuple[type[m.Obj], ...]] = {
     "AWS::IAM::Role": (m.Role,),
     "AWS::IAM::Policy": (m.Role,),
     "AWS::IAM::ManagedPolicy": (m.Role,),
+    "AWS::Logs::LogGroup": (m.LogGroup,),
 }
 # Kinds whose objects are keyed by the physical ID CloudFormation reports, so a resource the
 # describes do not return can be noticed; associations are checked by their IDs.
@@ -87,8 +88,67 @@ VERIFIED_OBJECTS = frozenset(
         "AWS::RDS::DBInstance",
         "AWS::EFS::FileSystem",
         "AWS::S3::Bucket",
+        "AWS::AutoScaling::ScalingPolicy",
+        "AWS::CloudWatch::Alarm",
+        "AWS::EC2::LaunchTemplate",
+        "AWS::EFS::AccessPoint",
+        "AWS::EFS::MountTarget",
+        "AWS::RDS::DBSubnetGroup",
+        "AWS::RDS::DBParameterGroup",
+        "AWS::Lambda::Function",
+        "AWS::IAM::Role",
+        "AWS::Logs::LogGroup",
     }
 )
+# What a resource feeds beyond TYPE_KINDS, for a resource the stack's template creates that the
+# listing does not return: those kinds are then not known to be complete. A type in neither map
+# could feed anything, so it makes every kind unknown (see kinds_fed_by).
+LISTING_KINDS: dict[str, tuple[type[m.Obj], ...]] = {
+    "AWS::EC2::InternetGateway": (m.Gateway, m.RouteTable),
+    "AWS::EC2::VPCGatewayAttachment": (m.Gateway, m.RouteTable),
+    "AWS::EC2::NatGateway": (m.Gateway, m.RouteTable),
+    "AWS::EC2::EIP": (m.Gateway, m.Other),
+    "AWS::EC2::Route": (m.RouteTable,),
+    "AWS::EC2::SecurityGroupIngress": (m.SecurityGroup,),
+    "AWS::EC2::SecurityGroupEgress": (m.SecurityGroup,),
+    "AWS::EC2::NetworkAclEntry": (m.NetworkAcl,),
+    "AWS::EC2::VPCEndpoint": (m.VpcEndpoint,),
+    "AWS::ElasticLoadBalancingV2::ListenerRule": (m.Listener,),
+    "AWS::ElasticLoadBalancingV2::ListenerCertificate": (m.Listener, m.Certificate),
+    "AWS::CertificateManager::Certificate": (m.Certificate,),
+    "AWS::IAM::InstanceProfile": (m.InstanceProfile, m.Role),
+    "AWS::Logs::LogGroup": (m.LogGroup,),
+    "AWS::SecretsManager::Secret": (m.Secret,),
+    "AWS::SecretsManager::SecretTargetAttachment": (m.Secret,),
+    "AWS::S3::BucketPolicy": (m.Bucket,),
+    "AWS::Backup::BackupVault": (m.BackupPlan, m.BackupSelection),
+}
+
+
+def _kinds() -> tuple[type[m.Obj], ...]:
+    found: list[type[m.Obj]] = []
+    todo = list(m.Obj.__subclasses__())
+    while todo:
+        kind = todo.pop()
+        found.append(kind)
+        todo.extend(kind.__subclasses__())
+    return tuple(found)
+
+
+ALL_KINDS = _kinds()
+
+
+def kinds_fed_by(resource_type: str) -> tuple[type[m.Obj], ...]:
+    """The model kinds a resource of ``resource_type`` feeds; every kind for a type not mapped,
+    since a resource nothing accounts for could change what any control reads."""
+    return TYPE_KINDS.get(resource_type) or LISTING_KINDS.get(resource_type) or ALL_KINDS
+
+
+# Targets that emulate AWS and declare what they did not create (physical ID "unknown", a failed
+# creation): only there is a gap "not emulated" (SKIP). Any other target, aws above all, is live:
+# a resource it does not show is a gap in what was read (ERROR).
+EMULATORS = frozenset({"moto", "moto-server", "localstack"})
+
 VERIFIED_ASSOCIATIONS = frozenset({"AWS::EC2::SubnetRouteTableAssociation", "AWS::EC2::SubnetNetworkAclAssociation"})
 
 
@@ -96,13 +156,27 @@ class StackNotFound(Exception):
     pass
 
 
+class IncompleteAnswer(Exception):
+    """An answer without the list it must carry: an error, never an empty list."""
+
+
+def required(answer: Any, operation: str, key: str) -> list[Any]:
+    """``answer[key]``, which must be a list: an answer that parses to nothing (``{}``, an
+    empty or cut body) would otherwise read as "there are none" and let a control pass."""
+    items = answer.get(key) if isinstance(answer, dict) else None
+    if not isinstance(items, list):
+        raise IncompleteAnswer(f"{operation} answered without its {key} list")
+    return items
+
+
 def pages(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[Any]:
-    """Every item of a (possibly paginated) list operation."""
+    """Every item of a (possibly paginated) list operation; a page without ``key`` is an
+    :class:`IncompleteAnswer`."""
     if client.can_paginate(operation):
         for page in client.get_paginator(operation).paginate(**kwargs):
-            yield from page.get(key, [])
+            yield from required(page, operation, key)
     else:
-        yield from getattr(client, operation)(**kwargs).get(key, [])
+        yield from required(getattr(client, operation)(**kwargs), operation, key)
 
 
 NOT_CONFIGURED = frozenset(
@@ -219,12 +293,29 @@ class Builder:
             if rtype in VERIFIED_ASSOCIATIONS:
                 present = pid in self.seen
             elif rtype in TYPE_KINDS and rtype in VERIFIED_OBJECTS:
-                present = any(d.get(kind, pid) is not None for kind in TYPE_KINDS[rtype] if kind not in d.gaps)
+                present = any(d.lookup(kind, pid) is not None for kind in TYPE_KINDS[rtype] if kind not in d.gaps)
                 present = present or any(kind in d.gaps for kind in TYPE_KINDS[rtype])
             else:
                 continue
             if not present:
                 missing.setdefault(rtype, []).append(logical)
+        return missing
+
+    def unlisted(self) -> dict[str, list[str]]:
+        """Resources a stack's own template creates (its condition true or not known to be false)
+        that ``ListStackResources`` did not return, by type. The listing is complete only when it
+        holds every one of them: an emptied or cut listing would otherwise read as a stack with
+        fewer resources, and controls looping over them would pass."""
+        missing: dict[str, list[str]] = {}
+        for stack in self.stacks:
+            if stack.resolved is None:
+                continue
+            listed = {logical_id for logical_id, _, _ in stack.resources}
+            for logical_id, resource in stack.resolved.resources.items():
+                if resource.exists is False or logical_id in listed:
+                    continue
+                name = logical_id if len(self.stacks) == 1 else f"{stack.name}/{logical_id}"
+                missing.setdefault(resource.type, []).append(name)
         return missing
 
     def not_created(self) -> list[str]:
@@ -1095,7 +1186,7 @@ class Builder:
             )
             for profile in role.get("InstanceProfileList", []):
                 if profile["InstanceProfileName"] in profiles:
-                    existing = d.get(m.InstanceProfile, profile["InstanceProfileName"])
+                    existing = d.lookup(m.InstanceProfile, profile["InstanceProfileName"])
                     if existing is None:
                         existing = m.InstanceProfile(
                             profile["InstanceProfileName"],
@@ -1189,21 +1280,41 @@ def build(
         (builder.analytics_database, (m.RedshiftCluster,)),
         (lambda d: builder.backup(d, selections), (m.BackupPlan, m.BackupSelection)),
     ]
+    emulated = target in EMULATORS
+
+    def missing(kinds: Iterable[type[m.Obj]], reason: str) -> None:
+        """Kinds something is missing from: SKIP on an emulator, ERROR on a live account."""
+        for kind in kinds:
+            if emulated:
+                deployment.not_emulated.setdefault(kind, reason)
+            else:
+                deployment.gaps.setdefault(kind, Unknown(reason))
+
     for resource_type in builder.not_created():
-        reason = f"the {target} target does not emulate {resource_type} (CloudFormation gave it no physical ID)"
-        for kind in TYPE_KINDS.get(resource_type, ()):
-            deployment.not_emulated[kind] = reason
+        reason = (
+            f"the {target} target does not emulate {resource_type} (CloudFormation gave it no physical ID)"
+            if emulated
+            else f"CloudFormation gave {resource_type} no physical ID on {target}: it was not created or not read"
+        )
+        missing(TYPE_KINDS.get(resource_type, ()), reason)
     for step, kinds in steps:
         try:
             step(deployment)
         except Exception as exc:  # an API the target lacks or refused: those kinds are unknown, never empty
             gap = Unknown(f"the {target} target could not read them: {type(exc).__name__}: {exc}")
-            deployment.gaps.update(dict.fromkeys(kinds, gap))
+            for kind in kinds:
+                deployment.gaps.setdefault(kind, gap)
     for resource_type, logical_ids in builder.unseen(deployment).items():
-        reason = (
+        missing(
+            TYPE_KINDS[resource_type],
             f"CloudFormation reports {resource_type} {', '.join(sorted(logical_ids))} created, "
-            f"but the {target} target's describe calls do not return it"
+            f"but the {target} target's describe calls do not return it",
         )
-        for kind in TYPE_KINDS[resource_type]:
-            deployment.not_emulated.setdefault(kind, reason)
+    for resource_type, logical_ids in builder.unlisted().items():
+        gap = Unknown(
+            f"the stack's template creates {resource_type} {', '.join(sorted(logical_ids))}, but "
+            f"ListStackResources on {target} did not return it: the listing is not complete"
+        )
+        for kind in kinds_fed_by(resource_type):
+            deployment.gaps.setdefault(kind, gap)
     return deployment

@@ -1,0 +1,239 @@
+"""The aws target fails closed when AWS answers badly (issue 13, point 1).
+
+The reference and mutants that break one promise each are deployed as stacks on moto's server
+(loopback only), then read by the ``aws`` target while a fault-injecting wrapper around botocore's
+``BaseClient._make_api_call`` empties, cuts or fails one chosen operation's answer. Whatever the
+fault, a control that reads what the fault hid is never PASS, and a FAIL or an ERROR never turns
+into a SKIP: on a live account a resource not shown is a gap in what was read, not something
+"not emulated".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stackproof.model.deployment import Deployment
+from stackproof.model.from_aws import IncompleteAnswer, pages
+from stackproof.results.evaluate import evaluate
+from stackproof.targets import TargetOptions, deploy, load
+from tests.conftest import REGION, ROOT, TEMPLATE
+from tests.mutants import MUTANTS
+
+pytestmark = pytest.mark.moto
+
+Answer = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One operation answered badly: ``kind`` is ``empty`` (its list emptied), ``first-page``
+    (the first few items, no NextToken: as if pagination stopped), ``no-key`` (the list left out,
+    as an empty or unparseable body parses) or ``fail`` (a 500 after botocore's retries)."""
+
+    operation: str
+    kind: str
+    key: str = ""
+
+    def answer(self, call: Callable[[], Answer]) -> Answer:
+        if self.kind == "fail":
+            from botocore.exceptions import ClientError
+
+            error = {"Error": {"Code": "InternalFailure", "Message": "injected"}, "ResponseMetadata": {}}
+            raise ClientError(error, self.operation)  # type: ignore[arg-type]
+        result = dict(call())
+        if self.kind == "empty":
+            result[self.key] = []
+        elif self.kind == "first-page":
+            result[self.key] = list(result[self.key])[:5]
+            result.pop("NextToken", None)
+            result.pop("Marker", None)
+        elif self.kind == "no-key":
+            result.pop(self.key, None)
+        return result
+
+
+@contextmanager
+def injected(fault: Fault | None) -> Iterator[None]:
+    """Every botocore call in this process goes through ``fault`` (when there is one)."""
+    from botocore.client import BaseClient
+
+    original = BaseClient._make_api_call
+
+    def faulty(self: Any, operation_name: str, api_params: Any) -> Any:
+        if fault is None or operation_name != fault.operation:
+            return original(self, operation_name, api_params)
+        return fault.answer(lambda: original(self, operation_name, api_params))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(BaseClient, "_make_api_call", faulty)
+        yield
+
+
+LISTING = "StackResourceSummaries"
+FAULTS: dict[str, Fault] = {
+    "listing-emptied": Fault("ListStackResources", "empty", LISTING),
+    "listing-first-page": Fault("ListStackResources", "first-page", LISTING),
+    "security-groups-emptied": Fault("DescribeSecurityGroups", "empty", "SecurityGroups"),
+    "security-groups-no-key": Fault("DescribeSecurityGroups", "no-key", "SecurityGroups"),
+    "roles-emptied": Fault("GetAccountAuthorizationDetails", "empty", "RoleDetailList"),
+    "route-tables-failing": Fault("DescribeRouteTables", "fail"),
+}
+# Which controls each fault hides the facts of, and the mutant (a stack name) that FAILs each.
+MUTANT_OF = {
+    "IAM-03": "admin-inline-policy",
+    "TLS-02": "http-listener-forwards",
+    "TLS-04": "content-bucket-allows-http",
+    "NET-03": "db-open-to-vpc-range",
+    "QTA-02": None,
+}
+HIDES: dict[str, list[str]] = {
+    "listing-emptied": ["IAM-03", "TLS-02", "TLS-04", "NET-03", "QTA-02"],
+    "listing-first-page": ["IAM-03", "TLS-02", "TLS-04", "NET-03", "QTA-02"],
+    "security-groups-emptied": ["NET-03"],
+    "security-groups-no-key": ["NET-03"],
+    "roles-emptied": ["IAM-03"],
+    "route-tables-failing": ["NET-03"],
+}
+REFERENCE = "reference"
+# moto's server answers Service Quotas with defaults below the reference's demand at full scale:
+# QTA-02 FAILs there without a fault, and must not PASS under one.
+ON_REFERENCE = {"QTA-02": "FAIL"}
+
+
+def stacks_for(controls: list[str]) -> list[str]:
+    """The reference and the mutant of each control (QTA-02 has none deployable here)."""
+    return [REFERENCE, *sorted({mutant for c in controls if (mutant := MUTANT_OF[c])})]
+
+
+CASES = [
+    pytest.param(fault, stack, id=f"{fault}-{stack}")
+    for fault, controls in HIDES.items()
+    for stack in stacks_for(controls)
+]
+
+
+def controls_on(fault: str, stack: str) -> list[str]:
+    return [c for c in HIDES[fault] if stack == REFERENCE or MUTANT_OF[c] == stack]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    """moto's server on a loopback port, with fake credentials; its endpoint."""
+    from moto.server import ThreadedMotoServer
+
+    from stackproof.emulator.moto_patches import install
+    from stackproof.support.ports import free_port
+
+    with pytest.MonkeyPatch.context() as env:
+        for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL"):
+            env.delenv(key, raising=False)
+        for key, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_CONFIG_FILE": "/dev/null",
+            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+        }.items():
+            env.setenv(key, value)
+        install()
+        port = free_port()
+        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        moto.start()
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            moto.stop()
+
+
+def deploy_alone(endpoint: str, stack: str, template: Path, tmp: Path) -> None:
+    """``template`` deployed as ``stack`` on an emptied moto (the reference's names, of log
+    groups and buckets, are fixed: two stacks of it cannot share one account)."""
+    import urllib.request
+
+    import boto3
+
+    from stackproof.build.lambda_zip import build_zip
+
+    assert endpoint.startswith("http://127.0.0.1:")  # loopback only, ever
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=30).close()
+    s3 = boto3.client("s3", region_name=REGION, endpoint_url=endpoint)
+    code = build_zip(ROOT / "reference" / "lambda" / "s3_to_efs", tmp / "code.zip")
+    deploy.upload_code(s3, "code", "s3_to_efs.zip", code, REGION)
+    acm = boto3.client("acm", region_name=REGION, endpoint_url=endpoint)
+    parameters = {
+        "CertificateArn": deploy.import_certificate(acm, "d.example.com"),
+        "SyncFunctionCodeBucket": "code",
+        "DomainName": "d.example.com",
+    }
+    cfn = boto3.client("cloudformation", region_name=REGION, endpoint_url=endpoint)
+    deploy.create_stack(cfn, stack, template, parameters, s3=s3, staging_bucket="code")
+
+
+def read(endpoint: str, stack: str, fault: Fault | None) -> Deployment:
+    """The aws target's model of ``stack`` at ``endpoint``, with ``fault`` injected."""
+    assert endpoint.startswith("http://127.0.0.1:")  # loopback only, ever
+    with pytest.MonkeyPatch.context() as env, injected(fault):
+        env.setenv("AWS_ENDPOINT_URL", endpoint)
+        return load("aws", TargetOptions(str(TEMPLATE), None, REGION, stack_name=stack, probe_tls=False)).deployment()
+
+
+@pytest.mark.parametrize("stack", stacks_for(list(MUTANT_OF)))
+def test_no_fault_makes_a_control_pass_or_a_verdict_skip(stack: str, server: str, tmp_path: Path) -> None:
+    """For the reference and each mutant: without a fault the controls decide (PASS on the
+    reference, FAIL on the mutant: otherwise the table proves nothing); under each fault that
+    hides what a control reads, that control is FAIL or ERROR, never PASS and never SKIP."""
+    mutant = next((m for m in MUTANTS if m.name == stack), None)
+    deploy_alone(server, stack, mutant.apply(TEMPLATE, tmp_path) if mutant else TEMPLATE, tmp_path)
+    baseline = read(server, stack, None)
+    hidden = sorted({c for fault in HIDES for c in controls_on(fault, stack)})
+    before = {c: evaluate(baseline, c)[0] for c in hidden}
+    assert before == {c: ON_REFERENCE.get(c, "PASS") if stack == REFERENCE else "FAIL" for c in hidden}
+    wrong = []
+    for name, fault in FAULTS.items():
+        controls = controls_on(name, stack)
+        if not controls:
+            continue
+        model = read(server, stack, fault)
+        for control in controls:
+            status, message = evaluate(model, control)
+            if status not in ("FAIL", "ERROR"):
+                wrong.append(f"{control} under {name}: {before[control]} became {status}: {message}")
+    assert wrong == []
+
+
+class Client:
+    """A client whose one operation answers ``answers`` (pages), for the parsing rule alone."""
+
+    def __init__(self, *answers: Any) -> None:
+        self.answers = answers
+
+    def can_paginate(self, operation: str) -> bool:
+        return False
+
+    def describe_things(self) -> Any:
+        return self.answers[0]
+
+
+@pytest.mark.parametrize(
+    ("answer", "items"),
+    [
+        ({"Things": [1, 2]}, [1, 2]),
+        ({"Things": []}, []),
+        ({}, None),
+        ({"Things": None}, None),
+        (None, None),
+        ({"Other": [1]}, None),
+    ],
+)
+def test_an_answer_without_its_list_is_an_error_not_an_empty_list(answer: Any, items: list[int] | None) -> None:
+    if items is None:
+        with pytest.raises(IncompleteAnswer, match="describe_things answered without its Things list"):
+            list(pages(Client(answer), "describe_things", "Things"))
+    else:
+        assert list(pages(Client(answer), "describe_things", "Things")) == items
