@@ -45,7 +45,7 @@ Answer = dict[str, Any]
 @dataclass(frozen=True)
 class Fault:
     """One operation answered badly: ``kind`` is ``empty`` (its list emptied), ``first-page``
-    (the first few items, no NextToken: as if pagination stopped), ``no-key`` (the list left out,
+    (its first item alone, no NextToken or Marker: as if pagination stopped), ``no-key`` (the list left out,
     as an empty or unparseable body parses) or ``fail`` (a 500 after botocore's retries)."""
 
     operation: str
@@ -62,9 +62,9 @@ class Fault:
         if self.kind == "empty":
             result[self.key] = []
         elif self.kind == "first-page":
-            result[self.key] = list(result[self.key])[:5]
-            result.pop("NextToken", None)
-            result.pop("Marker", None)
+            result[self.key] = list(result[self.key])[:1]
+            for more in ("NextToken", "Marker", "IsTruncated"):
+                result.pop(more, None)
         elif self.kind == "no-key":
             result.pop(self.key, None)
         return result
@@ -93,8 +93,11 @@ FAULTS: dict[str, Fault] = {
     "listing-first-page": Fault("ListStackResources", "first-page", LISTING),
     "security-groups-emptied": Fault("DescribeSecurityGroups", "empty", "SecurityGroups"),
     "security-groups-no-key": Fault("DescribeSecurityGroups", "no-key", "SecurityGroups"),
+    "security-groups-first-page": Fault("DescribeSecurityGroups", "first-page", "SecurityGroups"),
     "roles-emptied": Fault("GetAccountAuthorizationDetails", "empty", "RoleDetailList"),
+    "roles-first-page": Fault("GetAccountAuthorizationDetails", "first-page", "RoleDetailList"),
     "route-tables-failing": Fault("DescribeRouteTables", "fail"),
+    "vpcs-failing": Fault("DescribeVpcs", "fail"),
 }
 # Which controls each fault hides the facts of, and the mutant (a stack name) that FAILs each.
 MUTANT_OF = {
@@ -109,8 +112,11 @@ HIDES: dict[str, list[str]] = {
     "listing-first-page": ["IAM-03", "TLS-02", "TLS-04", "NET-03", "QTA-02"],
     "security-groups-emptied": ["NET-03"],
     "security-groups-no-key": ["NET-03"],
+    "security-groups-first-page": ["NET-03"],
     "roles-emptied": ["IAM-03"],
+    "roles-first-page": ["IAM-03"],
     "route-tables-failing": ["NET-03"],
+    "vpcs-failing": ["NET-03"],
 }
 REFERENCE = "reference"
 # QTA-02 on the reference weighs the region's usage, which in moto is process-wide: other tests
