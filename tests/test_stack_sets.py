@@ -6,8 +6,6 @@ reference and for every mutant."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ from stackproof.results.evaluate import evaluate
 from stackproof.targets import TargetError, TargetOptions
 from stackproof.targets.template import TemplateTarget
 from stackproof.template.cfn_yaml import load_text
-from tests.conftest import REGION, ROOT, TEMPLATE
+from tests.conftest import REGION, ROOT, TEMPLATE, stackproof_run
 from tests.mutants import MUTANTS, Mutant
 
 CFN = ROOT / "reference" / "cloudformation"
@@ -256,27 +254,8 @@ def test_a_nested_template_that_is_not_there_is_refused_with_its_line(tmp_path: 
 
 def test_the_command_takes_a_set_and_names_each_file(tmp_path: Path) -> None:
     write(tmp_path, {"net.yaml": NETWORK, "db.yaml": DATABASE.replace('-DbSubnetA"}', '-Missing"}')})
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "stackproof.cli",
-            "run",
-            "--target",
-            "template",
-            "--tools",
-            "none",
-            "--no-reports",
-            "--template",
-            str(tmp_path / "net.yaml"),
-            "--template",
-            str(tmp_path / "db.yaml"),
-            "-k",
-            "fit_together",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+    proc = stackproof_run(
+        "--template", str(tmp_path / "net.yaml"), "--template", str(tmp_path / "db.yaml"), "-k", "fit_together"
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "DEP-01   high     ERROR" in proc.stdout
@@ -372,14 +351,14 @@ def test_a_nested_stack_on_s3_is_read_from_the_directory_its_location_maps_to(tm
     deployment = TemplateTarget(options).deployment()
     assert sorted(deployment.stacks) == ["parent", "parent/App", "parent/Network"]
     assert evaluate(deployment, "DEP-01")[0] == "PASS"
-    proc = subprocess.run(
-        [
-            sys.executable, "-m", "stackproof.cli", "run", "--target", "template", "--tools", "none", "--no-reports",
-            "--template", str(tmp_path / "parent.yaml"), "-k", "fit_together",
-            "--template-url", f"https://bucket.s3.amazonaws.com/t={tmp_path / 'children'}",
-        ],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    proc = stackproof_run(
+        "--template",
+        str(tmp_path / "parent.yaml"),
+        "-k",
+        "fit_together",
+        "--template-url",
+        f"https://bucket.s3.amazonaws.com/t={tmp_path / 'children'}",
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "DEP-01   high     PASS" in proc.stdout
 

@@ -17,6 +17,7 @@ from typing import Any
 from stackproof.model import types as m
 from stackproof.model.deployment import Deployment
 from stackproof.model.documents import parse_document
+from stackproof.template.base import describe
 from stackproof.template.cfn_yaml import LocatedDict
 from stackproof.template.resolver import ResolvedResource, ResolvedTemplate
 from stackproof.template.values import AttrRef, ResourceRef, Symbolic, Unknown, refers_to
@@ -44,16 +45,6 @@ def key(value: Any) -> Any:
     list or object where one reference belongs is Unknown (checks put keys in sets)."""
     lid = refers_to(value)
     return lid if lid is not None else scalar(value)
-
-
-def describe(value: Any) -> str:
-    """A short name for a value of the wrong shape, for an Unknown's reason."""
-    if isinstance(value, list):
-        return f"a list of {len(value)}"
-    if isinstance(value, dict):
-        return "a mapping"
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def props(r: ResolvedResource) -> dict[str, Any]:

@@ -249,7 +249,7 @@ def _validate_lists(template: Template, logical_id: str, resource: Mapping[str, 
         if value is None or isinstance(value, (dict, Unknown)):
             continue
         if not isinstance(value, list):
-            raise _fail(template, at, f"{prop} of {logical_id} must be a list, not {_describe(value)}")
+            raise _fail(template, at, f"{prop} of {logical_id} must be a list, not {describe(value)}")
         if prop in _LISTS_OF_OBJECTS.get(str(rtype), ()):
             for item in value:
                 if not isinstance(item, (dict, Unknown)):
@@ -323,11 +323,11 @@ def _check_function(template: Template, key: str, arg: Any, line: int, language_
         return  # a transform left it unknown: not an input error
     if key == "Ref":
         if not isinstance(arg, str) and not (language_extensions and isinstance(arg, dict)):
-            raise _fail(template, line, f"Ref needs a name, not {_describe(arg)}")
+            raise _fail(template, line, f"Ref needs a name, not {describe(arg)}")
         return
     shape = _SHAPES.get(key)
     if shape is not None and not shape[0](arg):
-        raise _fail(template, line, f"{key} needs {shape[1]}, not {_describe(arg)}")
+        raise _fail(template, line, f"{key} needs {shape[1]}, not {describe(arg)}")
     if key == "Fn::Cidr":
         count = arg[1]
         if isinstance(count, (int, str)) and not isinstance(count, bool):
@@ -339,7 +339,8 @@ def _check_function(template: Template, key: str, arg: Any, line: int, language_
                 raise _fail(template, line, f"Fn::Cidr count {number} is outside CloudFormation's 1..256")
 
 
-def _describe(value: Any) -> str:
+def describe(value: Any) -> str:
+    """A short name for a value of the wrong shape, for a message or an Unknown's reason."""
     if isinstance(value, list):
         return f"a list of {len(value)}"
     if isinstance(value, dict):
