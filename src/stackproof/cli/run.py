@@ -284,9 +284,10 @@ def chosen_tools(options: RunOptions) -> tuple[str, ...]:
         raise RunError(str(exc)) from None
 
 
-def main(options: RunOptions, out: TextIO = sys.stdout) -> int:
+def main(options: RunOptions, out: TextIO | None = None) -> int:
     """One run; with ``--reference dashboard,analytics`` one run per reference, one report.
     Drills build no model first: each deploys (or, on aws, guards) the stack it changes."""
+    out = out or sys.stdout  # looked up per call: a test's captured stream may be gone by the next
     started = datetime.datetime.now(datetime.UTC)
     references: list[str | None] = [r.strip() for r in (options.reference or "").split(",") if r.strip()] or [None]
     sessions: list[Session] = []
