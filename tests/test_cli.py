@@ -76,3 +76,22 @@ def test_short_forms_become_long_forms() -> None:
         "C": {"Fn::Sub": "a-${X}"},
         "D": {"Fn::If": ["C", 1, 2]},
     }
+
+
+def test_run_writes_to_the_stdout_of_the_moment(capsys: pytest.CaptureFixture[str]) -> None:
+    """A stream bound when the module was imported can be closed by the time of the call (a
+    test's captured stdout was, under xdist): the output goes to sys.stdout as it is then."""
+    import io
+    import sys
+
+    from stackproof.cli.run import RunOptions
+    from stackproof.cli.run import main as run_main
+
+    replaced = io.StringIO()
+    original, sys.stdout = sys.stdout, replaced
+    try:
+        code = run_main(RunOptions(targets="template", tools="none", write_reports=False, keyword="every_tier"))
+    finally:
+        sys.stdout = original
+    assert code == 0
+    assert "stackproof: 1 pass" in replaced.getvalue()
