@@ -94,4 +94,4 @@ def test_run_writes_to_the_stdout_of_the_moment(capsys: pytest.CaptureFixture[st
     finally:
         sys.stdout = original
     assert code == 0
-    assert "stackproof: 1 pass" in replaced.getvalue()
+    assert "stackproof: passed" in replaced.getvalue()
