@@ -114,6 +114,29 @@ def test_run_on_template_and_both_emulators_agrees() -> None:
     assert "40 API calls" in proc.stdout
 
 
+def test_moto_server_clients_come_from_the_one_client_cache_and_count_from_the_deploy(aws_credentials: None) -> None:
+    from stackproof.targets.aws_calls import CONNECT_TIMEOUT, READ_TIMEOUT, ClientCache
+
+    target = load("moto-server", TargetOptions(str(TEMPLATE), PARAMS, REGION))
+    try:
+        stack = target.open_stack()
+        clients = stack.client
+        assert isinstance(clients, ClientCache)
+        ec2 = clients("ec2")
+        assert clients("ec2") is ec2
+        assert clients("ec2", "us-east-1") is not ec2
+        assert ec2.meta.endpoint_url == clients.endpoint_url == target._endpoint
+        config = ec2.meta.config
+        assert (config.connect_timeout, config.read_timeout) == (CONNECT_TIMEOUT, READ_TIMEOUT)
+        assert config.retries == {"mode": "adaptive", "total_max_attempts": 5}
+        # Deploying is not counted; what the stack's user does from then on is.
+        assert dict(clients.recorder.calls) == {}
+        stack.resources()
+        assert dict(clients.recorder.calls) == {"cloudformation.ListStackResources": 1}
+    finally:
+        target.close()
+
+
 @dataclass
 class LiveStack:
     endpoint: str

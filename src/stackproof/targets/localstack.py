@@ -5,6 +5,10 @@ The free edition emulates no RDS, ELBv2, Auto Scaling, EFS or Backup; CloudForma
 reports such resources CREATE_COMPLETE with physical ID ``unknown``. Those kinds are marked
 not emulated, so the checks that need them are skipped with that reason, never passed.
 The stack and what was created for it are deleted on close.
+
+Its clients are the moto targets' (:meth:`MotoTarget._open`): one
+:class:`~stackproof.targets.aws_calls.ClientCache` at the LocalStack endpoint, so one botocore
+Config and one client per service and region, every call counted by the target's recorder.
 """
 
 from __future__ import annotations

@@ -2,7 +2,16 @@
 threaded HTTP server on a free loopback port, reached through an endpoint URL exactly as
 AWS is). Both deploy the template through CloudFormation ``create_stack``, creating first
 what it needs (the listener's ACM certificate, the sync function's zip), then build the
-model from describe calls and tear everything down on close."""
+model from describe calls and tear everything down on close.
+
+Their clients come from the :class:`~stackproof.targets.aws_calls.ClientCache` the aws target
+uses (one botocore Config, one client per service and region), watched by one
+:class:`~stackproof.targets.aws_calls.CallRecorder` per target. In-process moto fits it as well
+as the server does: ``mock_aws`` intercepts every client of the process whatever its endpoint or
+Config, so the cache only spares remaking a client per call, and the hook per client counts the
+same calls the session-wide hook did. The recorder is reset once the stack is deployed: the
+count printed is what reading the deployment took (the quota reads excepted, as before), and on
+a drill's stack what the drill did, never the deploy itself."""
 
 from __future__ import annotations
 
@@ -18,7 +27,7 @@ from stackproof.model.deployment import Deployment
 from stackproof.support import paths
 from stackproof.support.ports import free_port
 from stackproof.targets import TargetError, TargetOptions, deploy, quota_usage
-from stackproof.targets.aws_calls import CallRecorder
+from stackproof.targets.aws_calls import CallRecorder, ClientCache
 from stackproof.targets.stack_handle import StackHandle
 from stackproof.template.loader import TemplateError, load_parameters, load_template
 from stackproof.template.stack_set import expand, resolve_set
@@ -70,7 +79,9 @@ class MotoTarget:
     def __init__(self, options: TargetOptions) -> None:
         self.options = options
         self._mock: Any = None
-        self._client: Any = None
+        self._client: ClientCache | None = None
+        # Every call of the clients of ``_client`` since the stack was deployed (see the module's doc).
+        self.recorder = CallRecorder()
         self.created: list[tuple[str, str]] = []  # prerequisites made for the stack
         self.deployed: list[str] = []  # the stacks created, in order (a set: exporters first)
 
@@ -115,7 +126,7 @@ class MotoTarget:
 
         return lookup
 
-    def _open(self) -> tuple[Any, Any, dict[str, str], deploy.DeployResult]:
+    def _open(self) -> tuple[Any, ClientCache, dict[str, str], deploy.DeployResult]:
         """Start the emulator and create the stack or set: (session, client factory,
         parameters, the combined result). A set's stacks are created exporters first, a
         parent after its children are uploaded; ``self.deployed`` keeps their names."""
@@ -137,12 +148,7 @@ class MotoTarget:
         session = boto3.Session(
             region_name=self.options.region, aws_access_key_id="testing", aws_secret_access_key="testing"
         )
-
-        def client(service: str) -> Any:
-            made: Any = session.client(service, endpoint_url=endpoint)  # type: ignore[call-overload]
-            return made
-
-        self._client = client
+        client = self._client = ClientCache(session, self.recorder, endpoint_url=endpoint)
         declared = {name: spec for template in templates for name, spec in template.parameters.items()}
         self.provide_prerequisites(client, declared, parameters)
         try:
@@ -181,6 +187,7 @@ class MotoTarget:
         if combined.skipped and not self.keep_failed:  # the emulator reported success without creating these
             skipped = ", ".join(f"{lid} ({rtype})" for lid, rtype in sorted(combined.skipped.items()))
             raise TargetError(f"{self.name} cannot create {skipped}; its results would be incomplete")
+        self.recorder.reset()
         return session, client, parameters, combined
 
     def staging_bucket(self, client: Any) -> str:
@@ -215,10 +222,9 @@ class MotoTarget:
         # when deploying fails or is interrupted; moto targets share one emulator per process.
         failed = True
         try:
-            session, client, _, result = self._open()
-            recorder = CallRecorder(session)
+            _, client, _, result = self._open()
             model = from_aws.build(client, self.deployed, region, self.name, selections=self.selections(region))
-            model.api_calls = dict(recorder.calls)
+            model.api_calls = dict(self.recorder.calls)
             for logical_id, (resource_type, reason) in result.failed.items():
                 for kind in from_aws.TYPE_KINDS.get(resource_type, ()):
                     model.not_emulated[kind] = f"{self.name} could not create {resource_type} {logical_id}: {reason}"
