@@ -163,6 +163,27 @@ def _cmd_drill(args: argparse.Namespace) -> int:
     return main(options)
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from stackproof.cli.sweep import SweepOptions, main
+    from stackproof.sweep.executors import PROCESSES, SCHEDULER, SERIAL, THREADS, Mode
+
+    if args.workers < 1:
+        print("stackproof: --workers must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    kind = SCHEDULER if args.scheduler else SERIAL if args.serial else THREADS if args.threads else PROCESSES
+    options = SweepOptions(
+        file=args.environments,
+        mode=Mode(kind, args.workers, args.scheduler),
+        reports=args.reports,
+        write_reports=not args.no_reports,
+        fail_on=args.fail_on,
+        min_coverage=args.min_coverage,
+        suppressions=args.suppressions,
+        verbose=args.verbose,
+    )
+    return main(options)
+
+
 def _cmd_controls(args: argparse.Namespace) -> int:
     from stackproof import catalogue
 
@@ -243,6 +264,7 @@ commands, one example each:
   stackproof run --template my.yaml --params my.json        every control on your template and a moto deployment
   stackproof run --checks team_checks/                       the built-in checks plus your own
   stackproof drill RES-01                                    the RDS snapshot-restore drill on a moto deployment
+  stackproof sweep environments.yaml                         every environment of the file, read-only, one report
   stackproof controls                                        the control catalogue
   stackproof gate --directory templates/                     cfn-lint and checkov on a directory of templates
   stackproof build lambda --output build/s3_to_efs.zip       the sync function's zip
@@ -323,6 +345,37 @@ def build_parser() -> argparse.ArgumentParser:
     drill.add_argument("--checks", action="append", metavar="DIR", help="a directory of your own scenarios; repeatable")
     drill.add_argument("--no-builtin-checks", action="store_true", help="run only the --checks directories")
     drill.set_defaults(func=_cmd_drill)
+
+    sweep = commands.add_parser(
+        "sweep",
+        help="run the checks on many environments (accounts, regions) at once, read-only, one report",
+        description="`stackproof run --target aws` for every environment of an environments file, concurrently"
+        " on Dask distributed (an embedded LocalCluster by default), and one report with a column per environment.",
+    )
+    sweep.add_argument("environments", help="the environments file (YAML; see README, Sweeps)")
+    where = sweep.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="an existing Dask cluster's scheduler")
+    where.add_argument("--serial", action="store_true", help="no Dask: one environment after another")
+    where.add_argument("--threads", action="store_true", help="an embedded Dask cluster of threads in this process")
+    sweep.add_argument(
+        "--workers", type=int, default=2, help="worker processes (or threads) of the embedded cluster (default: 2)"
+    )
+    sweep.add_argument("--reports", help="where <run-id>/ and latest go (default: ./reports/ of the working directory)")
+    sweep.add_argument("--no-reports", action="store_true", help="write no report files")
+    sweep.add_argument("--suppressions", help="a suppressions file (YAML), for every environment")
+    sweep.add_argument(
+        "--fail-on",
+        choices=["low", "medium", "high", "critical"],
+        help="fail only on FAIL or ERROR of controls at this severity or above (default: any)",
+    )
+    sweep.add_argument(
+        "--min-coverage",
+        type=float,
+        metavar="PERCENT",
+        help="fail when an environment proves fewer than PERCENT of its system's controls (default: report only)",
+    )
+    sweep.add_argument("-v", "--verbose", action="store_true", help="also show skips")
+    sweep.set_defaults(func=_cmd_sweep)
 
     listing = commands.add_parser("controls", help="list the control catalogue")
     listing.set_defaults(func=_cmd_controls)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from stackproof.reports.sweep_report import column_label, place
 from stackproof.reports.tool_rules import tool_findings, tool_rules
 from stackproof.results import matrix, tally
 
@@ -187,7 +188,7 @@ def render(report: dict[str, Any]) -> str:
             f'data-family="{esc(control.get("family", ""))}" data-statuses="{esc(result["status"])}"'
             f"{' open' if result['status'] in ('FAIL', 'ERROR') else ''}>"
             f'<summary><span class="{esc(result["status"])}">&nbsp;{esc(result["status"])}&nbsp;</span> '
-            f"<strong>{esc(result['control'])}</strong> on <code>{esc(result['target'])}</code> — "
+            f"<strong>{esc(result['control'])}</strong> on <code>{esc(place(result))}</code> — "
             f"{esc(result['check'])}</summary>{body}{notes}</details>"
         )
     for row in rules:
@@ -232,7 +233,7 @@ Template <code>{esc(run["template"]["path"])}</code> (sha256 <code>{esc(run["tem
 <h2>Coverage</h2>
 <table><thead><tr><th>reference</th><th>target</th><th>proven</th><th>failed</th><th>suppressed</th><th>not shown</th></tr></thead><tbody>{coverage}</tbody></table>
 <h2>Controls &times; targets</h2>
-<table><thead><tr><th>control</th><th>severity</th>{"".join(f"<th>{esc(t)}</th>" for t in targets)}<th>statement and source</th></tr></thead>
+<table><thead><tr><th>control</th><th>severity</th>{"".join(f"<th>{esc(column_label(run, t))}</th>" for t in targets)}<th>statement and source</th></tr></thead>
 <tbody>{"".join(rows)}</tbody></table>
 <h2>Findings, skips and notes</h2>{"".join(findings) or "<p>None.</p>"}
 {f"<h2>Suppressions</h2><table><thead><tr><th>control</th><th>resource</th><th>state</th><th>reason</th><th>owner</th><th>expires</th><th>where</th></tr></thead><tbody>{suppressions}</tbody></table>" if suppressions else ""}

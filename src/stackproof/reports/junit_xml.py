@@ -7,6 +7,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any
 
+from stackproof.reports.sweep_report import tags_of
 from stackproof.reports.tool_rules import tool_rules
 
 OUTCOME = {"FAIL": "failure", "ERROR": "error", "SKIP": "skipped", "SUPPRESSED": "skipped", "WARNING": "system-out"}
@@ -40,8 +41,9 @@ def render(report: dict[str, Any]) -> str:
         for name, value in (
             ("template", run["template"]["path"]),
             ("template_sha256", run["template"]["sha256"]),
-            ("region", run["region"]),
+            ("region", next((e["region"] for e in run.get("environments", []) if e["name"] == target), run["region"])),
             ("target", target),
+            *suite_tags(run, target),
             *coverage_properties(run, target),
         ):
             ET.SubElement(properties, "property", name=name, value=str(value))
@@ -60,6 +62,7 @@ def render(report: dict[str, Any]) -> str:
                 ("severity", control.get("severity", "")),
                 ("status", result["status"]),
                 ("source", f"{control.get('seed', '')}: {control.get('quote', '')}"),
+                *tags_of(result).items(),
             ):
                 ET.SubElement(case_properties, "property", name=name, value=str(value))
             outcome = OUTCOME.get(result["status"])
@@ -167,6 +170,15 @@ def _suppression_suite(
         else:
             cases.append((name, "stackproof.suppressions", None, ""))
     _suite(root, "stackproof.suppressions", run, cases, totals)
+
+
+def suite_tags(run: dict[str, Any], column: str) -> list[tuple[str, Any]]:
+    """In a sweep, the suite's environment with its account, region and stacks."""
+    for environment in run.get("environments", []):
+        if environment["name"] == column:
+            stacks = ",".join(environment["stacks"])
+            return [("environment", column), ("account", environment["account"] or ""), ("stacks", stacks)]
+    return []
 
 
 def coverage_properties(run: dict[str, Any], column: str) -> list[tuple[str, Any]]:

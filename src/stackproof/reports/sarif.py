@@ -13,6 +13,7 @@ import os
 from typing import Any
 
 from stackproof import __version__
+from stackproof.reports.sweep_report import tags_of
 
 LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note"}
 KIND = {"PASS": "pass", "FAIL": "fail", "ERROR": "review", "SKIP": "notApplicable", "SUPPRESSED": "fail"}
@@ -96,6 +97,7 @@ def render(report: dict[str, Any]) -> dict[str, Any]:
                 "target": result["target"],
                 "status": result["status"],
                 "check": result["check"],
+                **tags_of(result),
                 **(
                     {"rto_seconds": result["drill"]["rto_seconds"], "rpo_seconds": result["drill"]["rpo_seconds"]}
                     if result.get("drill")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from stackproof.reports.sweep_report import column_label, place
 from stackproof.reports.tool_rules import tool_findings, tool_rules
 from stackproof.results import matrix, tally
 
@@ -31,7 +32,7 @@ def render(report: dict[str, Any]) -> str:
         "",
         *coverage_lines(run["coverage"]),
         "",
-        "| control | severity | " + " | ".join(targets) + " |",
+        "| control | severity | " + " | ".join(column_label(run, t) for t in targets) + " |",
         "| --- | --- | " + " | ".join("---" for _ in targets) + " |",
     ]
     for control in report["catalogue"]:
@@ -50,7 +51,7 @@ def render(report: dict[str, Any]) -> str:
         lines += ["", "#### Findings", ""]
         for result in failing:
             first = result["message"].splitlines()[0] if result["message"] else ""
-            lines.append(f"- **{result['control']}** `{result['target']}` {result['status']}: {first}")
+            lines.append(f"- **{result['control']}** `{place(result)}` {result['status']}: {first}")
         for row, finding in tool_failing:
             at = f" ({finding['file']}:{finding['line']})" if finding["line"] else ""
             name = row.id if row.id != row.tool else row.tool

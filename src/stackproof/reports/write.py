@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 from pathlib import Path
+from typing import Any
 
 from stackproof.reports import html_report, junit_xml, run_report, sarif, summary_md
 from stackproof.results.session import Session
@@ -22,7 +23,13 @@ def write_reports(
     report = run_report.combine(
         [run_report.build(s, code, run_report.RunTimes(started, ended), identifier) for s in chosen]
     )
-    shown = run_report.by_reference_and_target(report)
+    return write_report(report, run_report.by_reference_and_target(report), root)
+
+
+def write_report(report: dict[str, Any], shown: dict[str, Any], root: Path | None = None) -> Path:
+    """``report`` as ``report.json`` and ``shown`` (its columns as the other formats show them)
+    in the other four formats, in ``root/<run id>/``, and ``latest`` pointed at it."""
+    identifier = str(report["run"]["id"])
     root = root or Path.cwd() / "reports"
     directory = root / identifier
     directory.mkdir(parents=True, exist_ok=True)
