@@ -11,10 +11,29 @@ import pytest
 REGION = "eu-west-1"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--exhaustive",
+        action="store_true",
+        help="also run the tests marked exhaustive (every mutant in every form, deployed; minutes, not in CI)",
+    )
+
+
 def pytest_configure(config: pytest.Config) -> None:
     from stackproof.plugin import register_markers
 
     register_markers(config)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Exhaustive tests are deselected, not skipped, unless asked for: a skip would read as a
+    gap in every ordinary run."""
+    if config.getoption("--exhaustive"):
+        return
+    deselected = [item for item in items if item.get_closest_marker("exhaustive") is not None]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if item.get_closest_marker("exhaustive") is None]
 
 
 @pytest.fixture

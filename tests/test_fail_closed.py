@@ -94,8 +94,9 @@ FAULTS: dict[str, Fault] = {
     "security-groups-emptied": Fault("DescribeSecurityGroups", "empty", "SecurityGroups"),
     "security-groups-no-key": Fault("DescribeSecurityGroups", "no-key", "SecurityGroups"),
     "security-groups-first-page": Fault("DescribeSecurityGroups", "first-page", "SecurityGroups"),
-    "roles-emptied": Fault("GetAccountAuthorizationDetails", "empty", "RoleDetailList"),
-    "roles-first-page": Fault("GetAccountAuthorizationDetails", "first-page", "RoleDetailList"),
+    "role-policies-emptied": Fault("ListRolePolicies", "empty", "PolicyNames"),
+    "role-policies-first-page": Fault("ListRolePolicies", "first-page", "PolicyNames"),
+    "role-policies-no-key": Fault("ListRolePolicies", "no-key", "PolicyNames"),
     "route-tables-failing": Fault("DescribeRouteTables", "fail"),
     "vpcs-failing": Fault("DescribeVpcs", "fail"),
 }
@@ -113,8 +114,9 @@ HIDES: dict[str, list[str]] = {
     "security-groups-emptied": ["NET-03"],
     "security-groups-no-key": ["NET-03"],
     "security-groups-first-page": ["NET-03"],
-    "roles-emptied": ["IAM-03"],
-    "roles-first-page": ["IAM-03"],
+    "role-policies-emptied": ["IAM-03"],
+    "role-policies-first-page": ["IAM-03"],
+    "role-policies-no-key": ["IAM-03"],
     "route-tables-failing": ["NET-03"],
     "vpcs-failing": ["NET-03"],
 }

@@ -7,6 +7,7 @@ target reads ``--stack-name a,b`` (and the stacks nested in them) as one deploym
 from __future__ import annotations
 
 import json
+import random
 import textwrap
 import urllib.request
 from collections.abc import Iterator
@@ -136,6 +137,42 @@ def test_the_three_forms_agree_on_moto_for_mutants(group: list[Mutant], tmp_path
             assert seen in ("PASS", "FAIL"), (mutant.name, seen)
         else:
             assert seen == mutant.expected, (mutant.name, seen)
+
+
+def deployable() -> list[Mutant]:
+    return [m for m in MUTANTS if m.control in ON_MOTO and m.name not in NOT_DEPLOYABLE]
+
+
+def assert_forms_agree_for(mutant: Mutant, directory: Path) -> None:
+    """Every control, not only the mutant's own, agrees across the forms: a mutant must not
+    change another control's verdict in one form and not in the others."""
+    found = verdicts_on_moto(mutant.apply(TEMPLATE, directory), directory)
+    assert found["set"] == found["single"], differences(found["single"], found["set"])
+    assert found["nested"] == found["single"], differences(found["single"], found["nested"])
+    seen = found["single"][mutant.control]
+    if mutant.name in DEPLOYED_DECIDES:
+        assert seen in ("PASS", "FAIL"), (mutant.name, seen)
+    else:
+        assert seen == mutant.expected, (mutant.name, seen)
+
+
+# CI deploys a fixed sample of single mutants besides the groups above; `pytest --exhaustive -m
+# exhaustive tests/test_stack_sets_deployed.py` deploys every one (README: the three forms).
+SAMPLE = random.Random(12).sample([m for m in deployable() if m not in representatives()], 3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mutant", SAMPLE, ids=lambda m: f"{m.control}:{m.name}")
+def test_the_three_forms_agree_on_moto_for_a_sample_of_single_mutants(
+    mutant: Mutant, tmp_path: Path, aws_credentials: None
+) -> None:
+    assert_forms_agree_for(mutant, tmp_path)
+
+
+@pytest.mark.exhaustive
+@pytest.mark.parametrize("mutant", deployable(), ids=lambda m: f"{m.control}:{m.name}")
+def test_the_three_forms_agree_on_moto_for_every_mutant(mutant: Mutant, tmp_path: Path, aws_credentials: None) -> None:
+    assert_forms_agree_for(mutant, tmp_path)
 
 
 @pytest.mark.slow

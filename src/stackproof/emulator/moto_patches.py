@@ -76,19 +76,38 @@ def _physical_ids() -> None:
 
 def _role_policy_documents() -> None:
     """Roles created by moto's CloudFormation keep inline policies as dicts, and
-    get_account_authorization_details then fails quoting them; serialize them first."""
+    GetRolePolicy then answers their Python ``repr`` as the document; answer JSON, as IAM
+    does for a policy put through its API."""
     import json
-    from urllib import parse
 
-    from moto.iam.models import Role
+    from moto.iam.models import IAMBackend
 
-    def role_policy_list(self: Role) -> list[dict[str, str]]:
-        return [
-            {"PolicyName": name, "PolicyDocument": parse.quote(doc if isinstance(doc, str) else json.dumps(doc))}
-            for name, doc in self.policies.items()
-        ]
+    original = IAMBackend.get_role_policy
 
-    Role.role_policy_list = property(role_policy_list)  # type: ignore[method-assign,assignment]
+    def get_role_policy(self: IAMBackend, role_name: str, policy_name: str) -> tuple[str, str]:
+        name, document = original(self, role_name, policy_name)
+        return name, document if isinstance(document, str) else json.dumps(document)
+
+    IAMBackend.get_role_policy = get_role_policy  # type: ignore[method-assign]
+
+
+def _lambda_account_settings() -> None:
+    """moto 5.2 has no Lambda ``GetAccountSettings``; answer it from the functions' reserved
+    concurrency under AWS's default account limit of 1000."""
+    import json
+
+    from moto.awslambda import urls
+    from moto.awslambda.responses import LambdaResponse
+
+    def get_account_settings(self: LambdaResponse) -> tuple[int, dict[str, str], str]:
+        functions = list(self.backend.list_functions())
+        reserved = sum(int(f.reserved_concurrency or 0) for f in functions)
+        limit = {"ConcurrentExecutions": 1000, "UnreservedConcurrentExecutions": 1000 - reserved}
+        usage = {"FunctionCount": len(functions), "TotalCodeSize": sum(int(f.code_size or 0) for f in functions)}
+        return 200, {}, json.dumps({"AccountLimit": limit, "AccountUsage": usage})
+
+    LambdaResponse.get_account_settings = get_account_settings  # type: ignore[attr-defined]
+    urls.url_paths.setdefault(r"{0}/(?P<api_version>[^/]+)/account-settings/?$", LambdaResponse.dispatch)
 
 
 AfterCreate = Callable[[Any, dict[str, Any], str, str], Any]
@@ -615,6 +634,7 @@ def install() -> None:
     _efs_attributes()
     _physical_ids()
     _role_policy_documents()
+    _lambda_account_settings()
     _role_deletion()
     _short_form_mappings()
     _cloudformation_gaps()

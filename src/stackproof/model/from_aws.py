@@ -26,7 +26,7 @@ from stackproof.template.cfn_yaml import load_text
 from stackproof.template.loader import Template
 from stackproof.template.resolver import ResolvedTemplate, resolve
 from stackproof.template.stack_set import MISSING_EXPORT, AskedExports, SetProblem, unknowns
-from stackproof.template.values import Unknown
+from stackproof.template.values import Unknown, refers_to
 
 ClientFactory = Callable[[str], Any]
 NESTED_STACK = "AWS::CloudFormation::Stack"
@@ -1039,7 +1039,10 @@ class Builder:
         if not (fs_ids or mounted or points):
             return
         efs = self.client("efs")
-        for fs in pages(efs, "describe_file_systems", "FileSystems") if fs_ids else []:
+        described = (
+            f for i in sorted(set(fs_ids)) for f in pages(efs, "describe_file_systems", "FileSystems", FileSystemId=i)
+        )
+        for fs in described:
             fid = fs["FileSystemId"]
             if fid not in fs_ids:
                 continue
@@ -1060,7 +1063,12 @@ class Builder:
                     )
                 )
         systems = {p for p in fs_ids}
-        for point in pages(efs, "describe_access_points", "AccessPoints") if points else []:
+        listed = (
+            p
+            for i in sorted(set(points))
+            for p in pages(efs, "describe_access_points", "AccessPoints", AccessPointId=i)
+        )
+        for point in listed:
             if point["AccessPointId"] not in points:
                 continue
             systems.add(point["FileSystemId"])
@@ -1158,42 +1166,76 @@ class Builder:
                 arn,
             )
 
+    def declared_attachments(self, role: str) -> tuple[set[str], set[str]]:
+        """The inline policy names and managed policy ARNs the templates attach to ``role``
+        (its own ``Policies`` and ``ManagedPolicyArns``, and the stack's ``AWS::IAM::Policy``
+        and ``AWS::IAM::ManagedPolicy`` naming it), where they are plain text: what the IAM
+        listings must return for them to be complete."""
+        inline: set[Any] = set()
+        managed: set[Any] = set()
+        spec = self.template_resource(role)
+        logical = self.logical.get(role)
+        if spec is not None:
+            inline |= {p.get("PolicyName") for p in spec.properties.get("Policies") or [] if isinstance(p, dict)}
+            managed |= set(spec.properties.get("ManagedPolicyArns") or [])
+        for pid, rtype in self.physical.values():
+            if rtype not in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+                continue
+            other = self.template_resource(pid)
+            roles = other.properties.get("Roles") if other is not None else None
+            if not isinstance(roles, list) or not any(r == role or refers_to(r) == logical for r in roles):
+                continue
+            if rtype == "AWS::IAM::Policy":
+                inline.add(other.properties.get("PolicyName"))
+            else:
+                managed.add(pid)
+        return {n for n in inline if type(n) is str}, {a for a in managed if type(a) is str}
+
     def iam(self, d: Deployment) -> None:
-        roles = set(self.ids("AWS::IAM::Role"))
-        profiles = set(self.ids("AWS::IAM::InstanceProfile"))
-        if not roles:
+        """The stack's roles and instance profiles, each read by name: the calls grow with the
+        stack, not with the account (GetAccountAuthorizationDetails would read every role)."""
+        roles = sorted(set(self.ids("AWS::IAM::Role")))
+        profiles = sorted(set(self.ids("AWS::IAM::InstanceProfile")))
+        if not (roles or profiles):
             return
         iam = self.client("iam")
-        for role in pages(iam, "get_account_authorization_details", "RoleDetailList", Filter=["Role"]):
-            name = role["RoleName"]
-            if name not in roles:
-                continue
+        for name in roles:
+            role = iam.get_role(RoleName=name)["Role"]
             location = self.loc(name, "AWS::IAM::Role")
             documents = [
-                m.PolicyDocument(p["PolicyName"], p["PolicyDocument"], [name], location)
-                for p in role.get("RolePolicyList", [])
+                m.PolicyDocument(
+                    policy,
+                    iam.get_role_policy(RoleName=name, PolicyName=policy)["PolicyDocument"],
+                    [name],
+                    location,
+                )
+                for policy in pages(iam, "list_role_policies", "PolicyNames", RoleName=name)
             ]
+            attached = [
+                p["PolicyArn"] for p in pages(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=name)
+            ]
+            inline, managed = self.declared_attachments(name)
+            unlisted = sorted((inline - {doc.name for doc in documents}) | (managed - set(attached)))
+            if unlisted:
+                raise IncompleteAnswer(
+                    f"the IAM listings of role {name} leave out {', '.join(unlisted)}, which its stack attaches"
+                )
             d.policies.extend(documents)
             d.add(
                 m.Role(
                     name,
                     location,
                     trust=role.get("AssumeRolePolicyDocument"),
-                    managed_policies=[p["PolicyArn"] for p in role.get("AttachedManagedPolicies", [])],
+                    managed_policies=attached,
                     policies=documents,
                 ),
                 role["Arn"],
             )
-            for profile in role.get("InstanceProfileList", []):
-                if profile["InstanceProfileName"] in profiles:
-                    existing = d.lookup(m.InstanceProfile, profile["InstanceProfileName"])
-                    if existing is None:
-                        existing = m.InstanceProfile(
-                            profile["InstanceProfileName"],
-                            self.loc(profile["InstanceProfileName"], "AWS::IAM::InstanceProfile"),
-                        )
-                        d.add(existing, profile["Arn"])
-                    existing.roles.append(name)
+        for name in profiles:
+            profile = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
+            found = m.InstanceProfile(name, self.loc(name, "AWS::IAM::InstanceProfile"))
+            found.roles.extend(r["RoleName"] for r in required(profile, "iam.GetInstanceProfile", "Roles"))
+            d.add(found, profile["Arn"])
 
     def secrets(self, d: Deployment) -> None:
         for arn in self.ids("AWS::SecretsManager::Secret"):
@@ -1207,18 +1249,19 @@ class Builder:
         names = set(self.ids("AWS::Logs::LogGroup"))
         if not names:
             return
-        for group in pages(self.client("logs"), "describe_log_groups", "logGroups"):
-            if group["logGroupName"] in names:
-                name = group["logGroupName"]
-                d.add(
-                    m.LogGroup(
-                        name,
-                        self.loc(name, "AWS::Logs::LogGroup"),
-                        name=name,
-                        retention_days=group.get("retentionInDays"),
-                    ),
-                    group.get("arn", ""),
-                )
+        logs = self.client("logs")
+        for name in sorted(names):  # by prefix, one name at a time: not every group in the region
+            for group in pages(logs, "describe_log_groups", "logGroups", logGroupNamePrefix=name):
+                if group["logGroupName"] == name:
+                    d.add(
+                        m.LogGroup(
+                            name,
+                            self.loc(name, "AWS::Logs::LogGroup"),
+                            name=name,
+                            retention_days=group.get("retentionInDays"),
+                        ),
+                        group.get("arn", ""),
+                    )
 
     def backup(self, d: Deployment, selections: Callable[[str], list[dict[str, Any]]] | None) -> None:
         plans = self.ids("AWS::Backup::BackupPlan")

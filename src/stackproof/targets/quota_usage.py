@@ -75,13 +75,14 @@ def regional_usage(client: ClientFactory, vcpus: dict[str, int]) -> dict[str, in
 
 
 def reserved_concurrency(client: ClientFactory) -> int:
-    """Concurrency the region's functions reserve, plus the 100 AWS keeps unreserved."""
-    awslambda = client("lambda")
-    total = 100
-    for function in pages(awslambda, "list_functions", "Functions"):
-        described = awslambda.get_function(FunctionName=function["FunctionName"])
-        total += int((described.get("Concurrency") or {}).get("ReservedConcurrentExecutions") or 0)
-    return total
+    """Concurrency the region's functions reserve, plus the 100 AWS keeps unreserved: one
+    GetAccountSettings, whose limit less its unreserved part is what the functions reserve (a
+    call per function would grow with the account)."""
+    limit = client("lambda").get_account_settings()["AccountLimit"]
+    reserved = int(limit["ConcurrentExecutions"]) - int(limit["UnreservedConcurrentExecutions"])
+    if reserved < 0:
+        raise ValueError(f"GetAccountSettings answered an unreserved part above the limit: {limit}")
+    return reserved + 100
 
 
 def running_vcpus(client: ClientFactory, vcpus: dict[str, int]) -> int:
