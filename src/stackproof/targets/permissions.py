@@ -1,7 +1,11 @@
-"""The IAM actions behind the API calls a run records, for the least-privilege policy.
+"""The IAM actions behind the API calls a run records, for the least-privilege policies:
+``reference/iam/stackproof-readonly.json`` (the aws target's reads) and
+``reference/iam/stackproof-drills.json`` (what the drills do to a live stack).
 
 botocore names calls ``service.Operation`` by its service id; IAM names actions by the
-service prefix and, for a few S3 calls, by a different action name.
+service prefix and, for a few S3 calls, by a different action name. A few calls need a second
+action besides their own (the "Dependent actions" of the AWS Service Authorization Reference):
+:func:`actions_for` names them all.
 """
 
 from __future__ import annotations
@@ -19,23 +23,55 @@ PREFIXES = {
     "cloudwatch-logs": "logs",
     "efs": "elasticfilesystem",
     "service-quotas": "servicequotas",
+    "secrets-manager": "secretsmanager",
 }
-# S3 operations whose IAM action has another name.
+# S3 operations whose IAM action has another name (Service Authorization Reference, Amazon S3:
+# the API operations table maps each operation to the action that authorizes it).
 S3_ACTIONS = {
     "GetPublicAccessBlock": "GetBucketPublicAccessBlock",
     "GetBucketEncryption": "GetEncryptionConfiguration",
     "GetBucketNotificationConfiguration": "GetBucketNotification",
     "ListBuckets": "ListAllMyBuckets",
     "ListObjectsV2": "ListBucket",
+    "ListObjectVersions": "ListBucketVersions",
 }
+# Actions a call needs besides its own, as the calls stackproof makes use them (Service
+# Authorization Reference, "Dependent actions"; Amazon S3 "DeleteObject" with a versionId).
+ALSO_NEEDS: dict[str, tuple[str, ...]] = {
+    "backup.StartBackupJob": ("iam:PassRole",),  # IamRoleArn: the stack's backup role
+    "backup.StartRestoreJob": ("iam:PassRole",),
+    "s3.DeleteObject": ("s3:DeleteObjectVersion",),  # the drills delete canaries by VersionId
+}
+# What the drills policy scopes by the stack's tag: actions whose resource type takes the
+# aws:ResourceTag/${TagKey} condition key (Service Authorization Reference, Resource types tables)
+# and that the drills use only on resources CloudFormation made, and tagged, for the stack. Others
+# take the key too (rds:ModifyDBInstance, rds:DeleteDBInstance, elasticfilesystem:DeleteFileSystem)
+# but also act on what a drill creates, which cannot carry an aws:-prefixed tag: their own statement.
+RESOURCE_TAG_SCOPABLE = frozenset(
+    {
+        "autoscaling:SetDesiredCapacity",  # autoScalingGroup
+        "autoscaling:TerminateInstanceInAutoScalingGroup",  # autoScalingGroup
+        "backup:PutBackupVaultAccessPolicy",  # backupVault
+        "backup:StartBackupJob",  # backupVault
+        "ec2:TerminateInstances",  # instance
+        "rds:RebootDBInstance",  # db
+        "secretsmanager:GetSecretValue",  # Secret
+    }
+)
 
 
 def action_for(call: str) -> str:
+    """The IAM action that authorizes ``call`` (``service.Operation`` as the recorder names it)."""
     service, operation = call.split(".", 1)
     prefix = PREFIXES.get(service, service)
     if prefix == "s3":
         operation = S3_ACTIONS.get(operation, operation)
     return f"{prefix}:{operation}"
+
+
+def actions_for(call: str) -> tuple[str, ...]:
+    """Every action ``call`` needs: its own and those it depends on (:data:`ALSO_NEEDS`)."""
+    return (action_for(call), *ALSO_NEEDS.get(call, ()))
 
 
 def allowed_actions(policy_path: Path) -> list[str]:
