@@ -9,6 +9,7 @@ deadline turns what is unread into gaps, never into PASS.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -355,6 +356,10 @@ def test_a_cli_run_without_region_names_account_region_and_stacks_in_banner_and_
     jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text())).validate(report)
     run = report["run"]
     assert (run["account"], run["region"], run["stacks"]) == (ACCOUNT, "eu-central-1", ["small"])
+    # The template CloudFormation holds for the stack, as it holds it: here the one deployed.
+    deployed = hashlib.sha256(env.template.read_text(encoding="utf-8").encode()).hexdigest()
+    assert run["deployed_templates"] == [{"stack": "small", "sha256": deployed}]
+    assert f"stack small: deployed template sha256 {deployed}" in out
     assert f"{run['api_calls']['aws']} API calls" in out
     calls = read_calls(env)  # the same read again: every call, the quota reads included, is in the count
     assert any(call.startswith("service-quotas.") for call in calls)

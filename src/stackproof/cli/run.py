@@ -159,6 +159,9 @@ def prepare(options: RunOptions, out: TextIO) -> Session:
         if where:
             stacks = ", ".join(where["stacks"])
             print(f"stackproof:   account {where['account']}, region {model.region}, stacks {stacks}", file=out)
+            for deployed in where["deployed_templates"]:
+                digest = deployed["sha256"]
+                print(f"stackproof:   stack {deployed['stack']}: deployed template sha256 {digest}", file=out)
     return session
 
 

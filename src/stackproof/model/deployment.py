@@ -57,6 +57,7 @@ class Deployment:
     parameter_values: dict[str, Any] = field(default_factory=dict)  # the stack's (or template's) parameters
     tls_probes: list[Any] = field(default_factory=list)  # aws: live handshakes (TlsProbe)
     stacks: dict[str, str] = field(default_factory=dict)  # a set: each stack's name and its template or ARN
+    template_digests: dict[str, str] = field(default_factory=dict)  # deployed: sha256 of each stack's template
     link_problems: list[Any] = field(default_factory=list)  # a set: imports nothing exports, missing children
     links: int = 0  # a set: imports another stack satisfied, and nested stacks expanded
     _objects: dict[type[Obj], dict[str, Obj]] = field(default_factory=lambda: defaultdict(dict))

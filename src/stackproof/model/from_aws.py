@@ -13,6 +13,7 @@ Clients are passed in; this module never creates a session.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -212,6 +213,7 @@ class StackRead:
     logical_id: str | None = None  # the AWS::CloudFormation::Stack resource in the parent
     resolved: ResolvedTemplate | None = None
     asked: set[str] = field(default_factory=set)  # export names its template imports
+    digest: str = ""  # sha256 of the template body CloudFormation holds for it (GetTemplate)
 
     @property
     def outputs(self) -> dict[str, str]:
@@ -350,6 +352,7 @@ class Builder:
             resources,
             parent=parent.name if parent else None,
             logical_id=logical_id,
+            digest=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         )
         self.stacks.append(read)
         return read
@@ -398,6 +401,7 @@ class Builder:
         first = self.stacks[0]
         d.source = ", ".join(s.arn for s in self.stacks) if len(self.stacks) > 1 else first.arn
         d.stacks = {s.name: s.arn for s in self.stacks}
+        d.template_digests = {s.name: s.digest for s in self.stacks}
         d.declared = declared_of(s.template for s in self.stacks)
         for stack in self.stacks:
             assert stack.resolved is not None

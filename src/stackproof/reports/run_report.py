@@ -70,7 +70,9 @@ def deployed_where(model: Any) -> dict[str, Any]:
     accounts = sorted({parts[4] for parts in arns if len(parts) > 5 and parts[4]})
     if len(accounts) != 1:
         return {}
-    return {"account": accounts[0], "stacks": list(model.stacks)}
+    digests = getattr(model, "template_digests", {})
+    templates = [{"stack": name, "sha256": digests[name]} for name in model.stacks if digests.get(name)]
+    return {"account": accounts[0], "stacks": list(model.stacks), "deployed_templates": templates}
 
 
 @dataclass
