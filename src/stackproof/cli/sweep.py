@@ -15,6 +15,8 @@ import contextlib
 import dataclasses
 import datetime
 import io
+import os
+import socket
 import sys
 import threading
 import time
@@ -60,6 +62,7 @@ class Outcome:
     error: str | None
     seconds: float
     log: str = ""
+    worker: str | None = None  # host/pid of the process that ran it (None: its worker was lost)
 
     def summary(self) -> dict[str, Any]:
         """The environment as ``run.environments`` lists it."""
@@ -76,6 +79,7 @@ class Outcome:
             "message": self.error or "",
             "exit_code": self.exit_code,
             "seconds": round(self.seconds, 2),
+            "worker": self.worker,
         }
 
 
@@ -119,7 +123,8 @@ def run_environment(task: Task) -> Outcome:
             code = run_checks(session, options, log)
         times = run_report.RunTimes(started, datetime.datetime.now(datetime.UTC))
         report = run_report.build(session, code, times, run_report.run_id(started))
-        return Outcome(env, report, code, account, None, time.perf_counter() - clock, log.getvalue())
+        seconds = time.perf_counter() - clock
+        return Outcome(env, report, code, account, None, seconds, log.getvalue(), this_worker())
     except (RunError, targets.TargetError) as exc:
         why = str(exc)
     except Exception as exc:  # anything else the run met: that environment's ERROR, never the sweep's end
@@ -127,7 +132,7 @@ def run_environment(task: Task) -> Outcome:
     finally:
         if session is not None:
             session.close()
-    return not_read(task, why, account, started, time.perf_counter() - clock, log.getvalue())
+    return not_read(task, why, account, started, time.perf_counter() - clock, log.getvalue(), this_worker())
 
 
 def read(session: Session, env: Environment, log: TextIO) -> str | None:
@@ -149,7 +154,13 @@ def read(session: Session, env: Environment, log: TextIO) -> str | None:
 
 
 def not_read(
-    task: Task, why: str, account: str | None, started: datetime.datetime, seconds: float, log: str
+    task: Task,
+    why: str,
+    account: str | None,
+    started: datetime.datetime,
+    seconds: float,
+    log: str,
+    worker: str | None,
 ) -> Outcome:
     """An environment that could not be read: an ERROR for each control the ``aws`` target
     shows for its system, naming why, so it fails the sweep as a run's ERROR does. Their check
@@ -173,7 +184,11 @@ def not_read(
     code = EXIT_FINDINGS if failing else EXIT_OK
     times = run_report.RunTimes(started, datetime.datetime.now(datetime.UTC))
     report = run_report.build(session, code, times, run_report.run_id(started))
-    return Outcome(env, report, code, account, why, seconds, log)
+    return Outcome(env, report, code, account, why, seconds, log, worker)
+
+
+def this_worker() -> str:
+    return f"{socket.gethostname()}/{os.getpid()}"
 
 
 def main(options: SweepOptions, out: TextIO | None = None) -> int:
@@ -230,7 +245,7 @@ def main(options: SweepOptions, out: TextIO | None = None) -> int:
 def lost(task: Task, error: BaseException, started: datetime.datetime) -> Outcome:
     """The task's worker failed (died, or the cluster dropped it): the environment is ERROR."""
     why = f"its worker failed: {type(error).__name__}: {error}"
-    return not_read(task, why, task.environment.account, started, 0.0, "")
+    return not_read(task, why, task.environment.account, started, 0.0, "", None)
 
 
 def check_suppressions(file: str | None) -> None:
