@@ -282,6 +282,23 @@ def _aws_managed_policies() -> dict[str, Any]:
     return data
 
 
+def _previous_values() -> None:
+    """moto 5.2 looks ``UsePreviousValue`` up among the parameters the stack was given, so a
+    parameter on its default raises KeyError; CloudFormation keeps it on its default, which is
+    what leaving it out does in moto (an SSM-typed one is looked up again either way)."""
+    from moto.cloudformation.models import CloudFormationBackend
+
+    original = CloudFormationBackend._resolve_update_parameters
+
+    def resolve(self: CloudFormationBackend, instance: Any, incoming_params: list[dict[str, str]]) -> dict[str, str]:
+        given = instance.parameters if isinstance(instance.parameters, dict) else {}
+        kept = [p for p in incoming_params if not (p.get("UsePreviousValue", False) and p["ParameterKey"] not in given)]
+        resolved: dict[str, str] = original(self, instance, kept)
+        return resolved
+
+    CloudFormationBackend._resolve_update_parameters = resolve  # type: ignore[method-assign]
+
+
 def _stack_updates() -> None:
     """Stack updates that change what changed: a mount target or access point whose file system
     changed is replaced (moto raises or drops them); a resource removed from the stack keeps
@@ -639,6 +656,7 @@ def install() -> None:
     _short_form_mappings()
     _cloudformation_gaps()
     _stack_updates()
+    _previous_values()
     _secure_transport()
     _service_quotas()
     from stackproof.emulator import az_faults, backup_api, efs_data, lambda_local, mariadb_data, nested_stacks

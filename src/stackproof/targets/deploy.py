@@ -221,22 +221,29 @@ def examine(
     )
 
 
-def update_stack(
-    cloudformation: Any,
-    stack_name: str,
-    template_path: Path,
-    parameters: Mapping[str, str],
-    *,
-    s3: Any | None = None,
-    staging_bucket: str | None = None,
-) -> str:
-    """Update the stack with new parameter values (the same template) and wait; the status."""
-    source = template_source(template_path.read_text(encoding="utf-8"), f"{stack_name}-update", s3, staging_bucket)
+def update_parameters(cloudformation: Any, stack_name: str, changes: Mapping[str, str | None]) -> str:
+    """Update a deployed stack as its runbook does: the template CloudFormation holds for it
+    (``UsePreviousTemplate``, whatever its size, nothing staged) and ``UsePreviousValue`` for
+    every parameter but those ``changes`` names; a change to None leaves that parameter out,
+    so it takes its default. Waits; the status."""
+    stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
+    declared = [p["ParameterKey"] for p in stack.get("Parameters", [])]
+    parameters: list[dict[str, Any]] = []
+    for key in dict.fromkeys([*declared, *changes]):
+        if key not in changes:
+            parameters.append({"ParameterKey": key, "UsePreviousValue": True})
+        elif changes[key] is not None:
+            parameters.append({"ParameterKey": key, "ParameterValue": changes[key]})
     cloudformation.update_stack(
         StackName=stack_name,
-        **source,
-        **stack_arguments(parameters),
+        UsePreviousTemplate=True,
+        Parameters=parameters,
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
     )
+    return _wait_for_update(cloudformation, stack_name)
+
+
+def _wait_for_update(cloudformation: Any, stack_name: str) -> str:
     try:
         cloudformation.get_waiter("stack_update_complete").wait(
             StackName=stack_name, WaiterConfig={"Delay": 1, "MaxAttempts": 3600}

@@ -41,18 +41,12 @@ class StackHandle:
         return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
     def update(self, changes: dict[str, str | None]) -> str:
-        """Update the stack with these parameter values (None removes one); the new status."""
+        """Update the stack with these parameter values (None: back to its default), keeping
+        the deployed template and every other parameter's deployed value; the new status."""
+        status = deploy.update_parameters(self.client("cloudformation"), self.stack_name, changes)
         wanted = {**self.parameters, **{k: v for k, v in changes.items() if v is not None}}
         for key, value in changes.items():
             if value is None:
                 wanted.pop(key, None)
-        status = deploy.update_stack(
-            self.client("cloudformation"),
-            self.stack_name,
-            self.template,
-            wanted,
-            s3=self.client("s3"),
-            staging_bucket=self.parameters.get("SyncFunctionCodeBucket"),
-        )
         self.parameters = wanted
         return status
