@@ -85,12 +85,16 @@ class SecretInScript(ValueError):
 _SECRETS: set[str] = set()
 _SECRETS_LOCK = threading.Lock()
 
-SECRET_PATTERNS = (
-    re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"),
-    # NAME=literal or NAME="literal" where NAME says password/secret/token; $VAR and "$VAR" pass.
-    re.compile(r"(?i)\b\w*(?:password|passwd|secret|token)\w*=(?:'[^'$]|\"[^\"$]|[^\s\"'$])"),
-    re.compile(r"(?i)--password=(?:'[^'$]|\"[^\"$]|[^\s\"'$])"),
-)
+SECRET_PATTERNS = {
+    "an AWS access key ID": re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"),
+    # NAME=literal or NAME="literal" as an assignment, where NAME says password/secret/token;
+    # NAME=$VAR and NAME="$VAR" pass, as does the name inside a sed expression or a grep.
+    "a password, secret or token assigned a literal value": re.compile(
+        r"(?i)(?:^|[\s;&|(])(?:export\s+)?\w*(?:password|passwd|secret|token)\w*=(?:'[^'$]|\"[^\"$]|[^\s\"'$])",
+        re.MULTILINE,
+    ),
+    "a --password option with a literal value": re.compile(r"(?i)--password=(?:'[^'$]|\"[^\"$]|[^\s\"'$])"),
+}
 
 
 def remember_secret(value: str) -> None:
@@ -105,11 +109,10 @@ def remember_secret(value: str) -> None:
 def refuse_secrets(script: str, secrets: Iterable[str] = ()) -> None:
     """Raise :class:`SecretInScript` when ``script`` carries a literal credential. The message
     names the rule, never the value."""
-    for pattern in SECRET_PATTERNS:
+    for rule, pattern in SECRET_PATTERNS.items():
         if pattern.search(script):
             raise SecretInScript(
-                f"the script carries a literal credential (matches {pattern.pattern!r}); "
-                "read it from the env file on the instance instead"
+                f"the script carries a literal credential ({rule}); read it from the env file on the instance instead"
             )
     with _SECRETS_LOCK:
         known = set(_SECRETS)
