@@ -56,6 +56,11 @@ OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
     ("region", "region for pseudo parameters and Fn::GetAZs (default: us-east-1)", {}),
     ("stack-name", "target aws: the existing stack to read", {}),
     ("profile", "target aws: a profile of the standard credential chain", {}),
+    (
+        "deadline",
+        "target aws: seconds the whole read may take (default: STACKPROOF_DEADLINE, else 900)",
+        {"metavar": "SECONDS"},
+    ),
     ("suppressions", "a suppressions file (YAML; see stackproof.results.suppressions)", {}),
     (
         "allow-destructive",
@@ -117,9 +122,25 @@ def register_markers(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{name}: {text}")
 
 
+def deadline_of(config: pytest.Config) -> float | None:
+    """``--stackproof-deadline`` in seconds (None: not given). Raises ``TargetError``."""
+    given = option(config, "deadline")
+    if given is None:
+        return None
+    from stackproof.targets import parse_deadline
+
+    return parse_deadline(given, "--stackproof-deadline")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if not (asked(config) or session_key in config.stash):
         return
+    from stackproof.targets import TargetError
+
+    try:  # a bad value is one line before anything runs, not an error per collected module
+        deadline_of(config)
+    except TargetError as exc:
+        raise pytest.UsageError(str(exc)) from None
     register_markers(config)
     directory = config.getoption("stackproof_reports", None)
     if directory and not hasattr(config, "workerinput"):
@@ -138,6 +159,7 @@ def session_of(config: pytest.Config) -> Session:
             templates, params = paths.template_and_params(
                 option(config, "template"), option(config, "params"), option(config, "reference")
             )
+            deadline = deadline_of(config)
         except (targets.TargetError, ValueError) as exc:
             raise pytest.UsageError(str(exc)) from None
         session = Session(
@@ -151,6 +173,7 @@ def session_of(config: pytest.Config) -> Session:
             system=option(config, "system"),
             allow_destructive=bool(option(config, "allow-destructive")),
             account_id=option(config, "account-id"),
+            deadline=deadline,
         )
         try:
             session.load_suppressions(option(config, "suppressions"))

@@ -14,6 +14,22 @@ from stackproof.support import paths
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
 
+class UsageError(Exception):
+    """A value argparse accepted that stackproof cannot use: one line on stderr, exit 2."""
+
+
+def _deadline(args: argparse.Namespace) -> float | None:
+    """``--deadline`` in seconds; None when not given (STACKPROOF_DEADLINE, else 900 s, then)."""
+    if args.deadline is None:
+        return None
+    from stackproof.targets import TargetError, parse_deadline
+
+    try:
+        return parse_deadline(args.deadline, "--deadline")
+    except TargetError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def _cmd_build_userdata(args: argparse.Namespace) -> int:
     from stackproof.build.userdata import UserDataError, sync
 
@@ -131,6 +147,7 @@ def _run_options(args: argparse.Namespace, **extra: Any) -> Any:
         min_coverage=args.min_coverage,
         system=args.system,
         template_urls=args.template_url or [],
+        deadline=_deadline(args),
         **extra,
     )
 
@@ -232,6 +249,12 @@ def _target_options(parser: argparse.ArgumentParser, default_target: str) -> Non
     )
     parser.add_argument("--stack-name", help="target aws: the existing stack to read")
     parser.add_argument("--profile", help="target aws: a profile of the standard credential chain")
+    parser.add_argument(
+        "--deadline",
+        metavar="SECONDS",
+        help="target aws: seconds the whole read may take; after it no call is made and what is unread is ERROR"
+        " (default: STACKPROOF_DEADLINE, else 900)",
+    )
     parser.add_argument(
         "--reports", help="where <run-id>/ and latest go (default: ./reports/ of the working directory)"
     )
@@ -387,7 +410,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, UsageError) as exc:
         print(f"stackproof: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:

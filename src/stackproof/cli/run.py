@@ -72,6 +72,7 @@ class RunOptions:
     drills: list[str] | None = None  # `stackproof drill`: the scenarios' controls to run ([] = all)
     allow_destructive: bool = False  # drills on aws
     account_id: str | None = None  # drills on aws
+    deadline: float | None = None  # target aws: seconds for the whole read (None: STACKPROOF_DEADLINE, else 900)
 
 
 def run_region(chosen: list[str], options: RunOptions) -> str:
@@ -123,6 +124,7 @@ def new_session(options: RunOptions) -> Session:
         system=options.system,
         allow_destructive=options.allow_destructive,
         account_id=options.account_id,
+        deadline=options.deadline,
     )
     try:
         session.load_suppressions(options.suppressions)

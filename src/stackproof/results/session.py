@@ -32,6 +32,7 @@ class Session:
     templates: list[str] = field(default_factory=list)  # a set: every template spec (template is the first)
     allow_destructive: bool = False  # drills on aws: the user allowed changing the named stack
     account_id: str | None = None  # drills on aws: the only account they may change
+    deadline: float | None = None  # target aws: seconds for the whole read (--deadline; None: STACKPROOF_DEADLINE)
     models: dict[str, Deployment | Exception] = field(default_factory=dict)
     opened: list[Any] = field(default_factory=list)  # targets to close (emulators to stop)
     results: list[Result] = field(default_factory=list)
@@ -91,6 +92,7 @@ class Session:
             self.profile,
             templates=tuple(self.templates),
             template_urls=tuple(self.template_urls),
+            deadline=self.deadline,
         )
 
     def claim(self, model: Deployment) -> Deployment:

@@ -34,6 +34,20 @@ class TargetOptions:
     probe_tls: bool = True  # aws: handshake with the load balancers (TLS-05); the only non-AWS traffic
     templates: tuple[str, ...] = ()  # a set: every --template (files, directories, globs); template is the first
     template_urls: tuple[tuple[str, str], ...] = ()  # nested stacks: TemplateURL prefix -> local directory
+    deadline: float | None = None  # aws: seconds for the whole read (--deadline); None: STACKPROOF_DEADLINE, or 900
+
+
+def parse_deadline(text: str, given_as: str) -> float:
+    """A deadline in seconds from ``text`` (``given_as`` names where it came from: --deadline,
+    STACKPROOF_DEADLINE). Anything but a finite number greater than 0 is refused: a run that
+    meant to be bounded must not read without a bound."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise TargetError(f"{given_as}: {text!r} is not a number of seconds greater than 0")
+    return value
 
 
 class Target(Protocol):

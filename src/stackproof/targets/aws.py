@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 
 from stackproof.model.deployment import Deployment
-from stackproof.targets import TargetError, TargetOptions
+from stackproof.targets import TargetError, TargetOptions, parse_deadline
 from stackproof.targets.aws_calls import DEFAULT_DEADLINE, CallRecorder, ClientCache
 
 NO_CREDENTIALS = (
@@ -26,20 +26,17 @@ NO_CREDENTIALS = (
 )
 
 
-def run_deadline() -> float:
-    """``STACKPROOF_DEADLINE`` (seconds, > 0) or DEFAULT_DEADLINE: how long the whole read of a
-    deployment may take. A value that is not a positive number stops the run rather than
-    reading without a bound."""
+def run_deadline(given: float | None = None) -> float:
+    """How long the whole read of a deployment may take, in seconds: ``given`` (``--deadline``),
+    else ``STACKPROOF_DEADLINE``, else DEFAULT_DEADLINE. The flag beats the variable, so a bad
+    variable is not read when the flag is given; otherwise a value that is not a positive number
+    stops the run rather than reading without a bound."""
+    if given is not None:
+        return given
     text = os.environ.get("STACKPROOF_DEADLINE", "").strip()
     if not text:
         return DEFAULT_DEADLINE
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0 or value == float("inf"):
-        raise TargetError(f"STACKPROOF_DEADLINE={text!r}: expected a number of seconds greater than 0")
-    return value
+    return parse_deadline(text, "STACKPROOF_DEADLINE")
 
 
 def resolve_region(profile: str | None, given: str | None = None) -> str | None:
@@ -68,8 +65,8 @@ class AwsTarget:
     ) -> None:
         self.options = options
         self.allowed = allowed
-        # Seconds for the whole read (None: STACKPROOF_DEADLINE, else DEFAULT_DEADLINE); after it
-        # every call fails at once and what is unread is ERROR.
+        # Seconds for the whole read (None: options.deadline, else STACKPROOF_DEADLINE, else
+        # DEFAULT_DEADLINE); after it every call fails at once and what is unread is ERROR.
         self.deadline = deadline
         self.recorder: CallRecorder | None = None  # every call of the run, for the least-privilege test
         self.clients: ClientCache | None = None
@@ -99,7 +96,7 @@ class AwsTarget:
             session = boto3.Session(profile_name=self.options.profile, region_name=region)
         except botocore.exceptions.ProfileNotFound as exc:
             raise TargetError(f"target aws: {exc}") from None
-        deadline = run_deadline() if self.deadline is None else self.deadline
+        deadline = run_deadline(self.options.deadline if self.deadline is None else self.deadline)
         recorder = self.recorder = CallRecorder(read_only=True, allowed=self.allowed, deadline=deadline)
         client = self.clients = ClientCache(session, recorder)
         self.region, self.stacks = region, names
