@@ -109,6 +109,61 @@ def _root_dir() -> Path:
     return _store
 
 
+def ca_file() -> Path:
+    """The CA that signed every emulated server's certificate (made once per process): what a
+    client verifies the server against, as it would against the RDS CA bundle."""
+    directory = _root_dir() / "tls"
+    if not (directory / "server-key.pem").is_file():
+        _make_certificates(directory)
+    return directory / "ca.pem"
+
+
+def _make_certificates(directory: Path) -> None:
+    """A CA and a server certificate for 127.0.0.1 (the servers listen on loopback only), so the
+    servers speak TLS and a client can verify them by name."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    directory.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "stackproof emulated RDS CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    server = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    (directory / "ca.pem").write_bytes(ca.public_bytes(pem))
+    (directory / "server-cert.pem").write_bytes(server.public_bytes(pem))
+    (directory / "server-key.pem").write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    (directory / "server-key.pem").chmod(0o600)
+
+
 def _start(instance_id: str) -> Server:
     directory = _root_dir() / instance_id
     shutil.rmtree(directory, ignore_errors=True)
@@ -139,6 +194,10 @@ def _start(instance_id: str) -> Server:
             f"--log-error={directory / 'error.log'}",
             f"--pid-file={directory / 'mysqld.pid'}",
             "--skip-log-bin",
+            # TLS as RDS offers it (clients choose; require_secure_transport stays off, as RDS's default)
+            f"--ssl-ca={ca_file()}",
+            f"--ssl-cert={ca_file().parent / 'server-cert.pem'}",
+            f"--ssl-key={ca_file().parent / 'server-key.pem'}",
             *user,
         ],
         stdout=subprocess.DEVNULL,
@@ -175,6 +234,16 @@ def server_for(instance_id: str, user: str, password: str) -> Server:
 
 def running() -> list[str]:
     return sorted(_servers)
+
+
+def ports() -> dict[str, int]:
+    """DB instance identifier -> the loopback port its server listens on."""
+    return {name: server.port for name, server in sorted(_servers.items())}
+
+
+def client() -> str:
+    """The ``mariadb`` client binary (FileNotFoundError with the install hint when missing)."""
+    return _tool("mariadb")
 
 
 def on_snapshot(instance_id: str, snapshot_id: str) -> None:

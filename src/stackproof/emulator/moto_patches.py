@@ -659,7 +659,15 @@ def install() -> None:
     _previous_values()
     _secure_transport()
     _service_quotas()
-    from stackproof.emulator import az_faults, backup_api, efs_data, lambda_local, mariadb_data, nested_stacks
+    from stackproof.emulator import (
+        az_faults,
+        backup_api,
+        efs_data,
+        lambda_local,
+        mariadb_data,
+        nested_stacks,
+        ssm_sandbox,
+    )
     from stackproof.emulator.moto_models import register
 
     register()
@@ -669,4 +677,5 @@ def install() -> None:
     mariadb_data.install()
     az_faults.install()
     nested_stacks.install()
+    ssm_sandbox.install()
     _installed = True

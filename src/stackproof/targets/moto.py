@@ -63,8 +63,9 @@ def combine(results: list[deploy.DeployResult]) -> deploy.DeployResult:
 
 def reset_data_plane() -> None:
     """What the emulator keeps beside moto (file system directories, recovery points)."""
-    from stackproof.emulator import az_faults, backup_jobs, efs_data, lambda_local, mariadb_data
+    from stackproof.emulator import az_faults, backup_jobs, efs_data, lambda_local, mariadb_data, ssm_sandbox
 
+    ssm_sandbox.reset()
     az_faults.reset()
     mariadb_data.reset()
     efs_data.reset()
