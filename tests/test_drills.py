@@ -10,10 +10,12 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from stackproof.drills import journal
 from stackproof.drills.az_loss import az_loss_drill
 from stackproof.drills.efs_restore import efs_restore_drill
 from stackproof.drills.engine import Drill, DrillInterrupted
@@ -34,6 +36,14 @@ DRILLS: dict[str, Callable[[StackHandle], Drill]] = {
     "RES-03": lambda stack: az_loss_drill(stack, rows=mariadb_data.unavailable() is None),
     "RES-04": instance_loss_drill,
 }
+
+
+@pytest.fixture(autouse=True)
+def journals(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The drills' undo journals in a directory of the test's own, not the home directory."""
+    directory = tmp_path_factory.mktemp("journals")
+    monkeypatch.setenv(journal.ENVIRONMENT, str(directory))
+    return directory
 
 
 @pytest.fixture(scope="module")

@@ -166,8 +166,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_drill(args: argparse.Namespace) -> int:
-    from stackproof.cli.run import main
+    import os
 
+    from stackproof.cli.run import main
+    from stackproof.drills import journal
+
+    directory = Path(args.journal_dir) if args.journal_dir else journal.default_directory()
+    if args.cleanup is not None:
+        from stackproof.cli import cleanup
+
+        return cleanup.main(args.cleanup, directory, args.profile, args.region)
+    os.environ[journal.ENVIRONMENT] = str(directory)  # the drills run in this process, under pytest
     controls = [c.strip().upper() for value in args.controls for c in value.split(",") if c.strip()]
     options = _run_options(
         args,
@@ -287,6 +296,7 @@ commands, one example each:
   stackproof run --template my.yaml --params my.json        every control on your template and a moto deployment
   stackproof run --checks team_checks/                       the built-in checks plus your own
   stackproof drill RES-01                                    the RDS snapshot-restore drill on a moto deployment
+  stackproof drill --cleanup RUN-ID                          finish the cleanup of a drill that was killed
   stackproof sweep environments.yaml                         every environment of the file, read-only, one report
   stackproof controls                                        the control catalogue
   stackproof gate --directory templates/                     cfn-lint and checkov on a directory of templates
@@ -365,6 +375,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="target aws: let the drills change the named stack (with --account-id and --stack-name)",
     )
     drill.add_argument("--account-id", help="target aws: the only account the drills may change")
+    drill.add_argument(
+        "--cleanup",
+        nargs="?",
+        const="",
+        metavar="RUN-ID",
+        help="finish the undo journal of a drill run that was killed before it cleaned up (the run ID is in"
+        " report.json and the journal's name); idempotent. Without RUN-ID: list the unfinished journals",
+    )
+    drill.add_argument(
+        "--journal-dir",
+        metavar="DIR",
+        help="where drills write their undo journals (default: $STACKPROOF_DRILL_JOURNALS, else ~/.stackproof/drills/,"
+        " so --cleanup finds them from any directory)",
+    )
     drill.add_argument("--checks", action="append", metavar="DIR", help="a directory of your own scenarios; repeatable")
     drill.add_argument("--no-builtin-checks", action="store_true", help="run only the --checks directories")
     drill.set_defaults(func=_cmd_drill)

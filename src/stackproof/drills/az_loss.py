@@ -19,6 +19,7 @@ from typing import Any
 from stackproof.drills.canaries import intact, write_through_sync_function
 from stackproof.drills.engine import Drill, Step, StepFailed
 from stackproof.drills.fleet import group
+from stackproof.drills.journal import Undo
 from stackproof.targets.stack_handle import StackHandle
 
 TABLE = "stackproof_canary_az"
@@ -62,13 +63,10 @@ def az_loss_drill(
         current = group(stack)
         state["desired"] = current["DesiredCapacity"]
         wanted = max(2, current["DesiredCapacity"])
+        capacity = {"group": current["AutoScalingGroupName"], "capacity": current["DesiredCapacity"]}
         drill.on_cleanup(
             f"desired capacity back to {current['DesiredCapacity']}",
-            lambda: autoscaling.set_desired_capacity(
-                AutoScalingGroupName=current["AutoScalingGroupName"],
-                DesiredCapacity=state["desired"],
-                HonorCooldown=False,
-            ),
+            Undo("autoscaling.set-desired-capacity", capacity, stack.region),
         )
         autoscaling.set_desired_capacity(
             AutoScalingGroupName=current["AutoScalingGroupName"], DesiredCapacity=wanted, HonorCooldown=False
@@ -93,7 +91,9 @@ def az_loss_drill(
         for key in (f"themes/stackproof-az-{run}.css", f"images/stackproof-az-{run}.png"):
             state["files"][key] = write_through_sync_function(drill, stack, key, fs_id)
         if rows:
-            drill.on_cleanup(f"table {TABLE}", lambda: _drop(connect, database_id, database))
+            secret = resources["DatabaseSecret"]
+            drop = {"instance": database_id, "database": database, "table": TABLE, "secret": secret}
+            drill.on_cleanup(f"table {TABLE}", Undo("emulator.drop-table", drop, stack.region))
             with connect(database_id).cursor() as cursor:
                 cursor.execute(f"CREATE DATABASE IF NOT EXISTS `{database}`")
                 cursor.execute(
@@ -111,7 +111,7 @@ def az_loss_drill(
         (database,) = rds.describe_db_instances(DBInstanceIdentifier=database_id)["DBInstances"]
         zone = database["AvailabilityZone"]
         state["zone"] = zone
-        drill.on_cleanup(f"Availability Zone {zone} restored", lambda: az_faults.restore(zone))
+        drill.on_cleanup(f"Availability Zone {zone} restored", Undo("emulator.restore-zone", {"zone": zone}))
         state["lost"] = az_faults.impair(stack.account_id, stack.region, zone)
         if not state["lost"]:
             raise StepFailed(f"no instance ran in {zone}: the drill would prove nothing")
@@ -171,12 +171,6 @@ def az_loss_drill(
             Step("files (and rows) intact", lambda d: None, postcondition=data_intact, marks="recovered"),
         ],
         progress=progress,
+        stack=stack,
+        run_id=run,
     )
-
-
-def _drop(connect: Any, instance_id: str, database: str) -> None:
-    from stackproof.emulator import mariadb_data
-
-    if instance_id in mariadb_data.running():
-        with connect(instance_id).cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS `{database}`.{TABLE}")

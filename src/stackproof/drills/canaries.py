@@ -7,9 +7,10 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Any
+from urllib.parse import urlencode
 
 from stackproof.drills.engine import Drill, StepFailed
+from stackproof.drills.journal import TAG_KEY, Undo
 from stackproof.targets.stack_handle import StackHandle
 
 PREFIXES = ("images/", "themes/", "excel-data/")
@@ -26,13 +27,6 @@ def _fs_dir(fs_id: str) -> Path:
     return efs_data.file_system(fs_id)
 
 
-def _delete_versions(s3: Any, bucket: str, key: str) -> None:
-    listed = s3.list_object_versions(Bucket=bucket, Prefix=key)
-    for entry in [*listed.get("Versions", []), *listed.get("DeleteMarkers", [])]:
-        if entry["Key"] == key:
-            s3.delete_object(Bucket=bucket, Key=key, VersionId=entry["VersionId"])
-
-
 def write_through_sync_function(drill: Drill, stack: StackHandle, key: str, fs_id: str) -> str:
     """Upload a random object under ``key``; the sync function mirrors it; its sha256."""
     from stackproof.emulator.lambda_local import deliver_pending
@@ -40,10 +34,14 @@ def write_through_sync_function(drill: Drill, stack: StackHandle, key: str, fs_i
     s3 = stack.client("s3")
     bucket = stack.physical("ContentBucket")
     body = os.urandom(4096)
-    drill.on_cleanup(f"canary object s3://{bucket}/{key} (every version)", lambda: _delete_versions(s3, bucket, key))
+    drill.on_cleanup(
+        f"canary object s3://{bucket}/{key} (every version)",
+        Undo("s3.delete-object-versions", {"bucket": bucket, "key": key}, stack.region),
+    )
     path = _fs_dir(fs_id) / ACCESS_POINT_ROOT / key
-    drill.on_cleanup(f"canary file {key} on {fs_id}", lambda: path.unlink(missing_ok=True))
-    s3.put_object(Bucket=bucket, Key=key, Body=body)
+    file = {"file_system": fs_id, "path": f"{ACCESS_POINT_ROOT}/{key}"}
+    drill.on_cleanup(f"canary file {key} on {fs_id}", Undo("emulator.delete-file", file))
+    s3.put_object(Bucket=bucket, Key=key, Body=body, Tagging=urlencode({TAG_KEY: drill.run_id}))
     answers = deliver_pending(stack.client)
     if len(answers) != 1 or answers[0]["written"] != 1:
         raise StepFailed(f"the sync function did not mirror {key}: {answers}")

@@ -13,10 +13,8 @@ yet, so the live drill is skipped with that reason rather than half-run.
 
 from __future__ import annotations
 
-import copy
 import json
 import shutil
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,8 @@ from typing import Any
 from stackproof.drills.canaries import ACCESS_POINT_ROOT, PREFIXES, _fs_dir, intact, write_through_sync_function
 from stackproof.drills.engine import Drill, Step, StepFailed
 from stackproof.drills.fleet import roll_instances_steps
+from stackproof.drills.journal import NAME_PREFIX, TAG_KEY, Undo
+from stackproof.drills.vault_policy import lift_statement_action
 from stackproof.targets.stack_handle import StackHandle
 
 
@@ -32,25 +32,6 @@ def _restore_dir(fs_id: str) -> Path:
     if len(found) != 1:
         raise StepFailed(f"expected one aws-backup-restore_<timestamp> directory on {fs_id}, found {len(found)}")
     return found[0]
-
-
-def lift_statement_action(policy: dict[str, Any], action: str) -> dict[str, Any] | None:
-    """``policy`` without ``action`` in its Deny statements; None when it did not deny it."""
-    lifted = copy.deepcopy(policy)
-    changed = False
-    for statement in list(lifted.get("Statement", [])):
-        if statement.get("Effect") != "Deny":
-            continue
-        actions = statement.get("Action", [])
-        actions = [actions] if isinstance(actions, str) else list(actions)
-        if action in actions:
-            changed = True
-            actions.remove(action)
-            if actions:
-                statement["Action"] = actions
-            else:
-                lifted["Statement"].remove(statement)
-    return lifted if changed else None
 
 
 def efs_restore_drill(stack: StackHandle, progress: Any = None, timeouts: dict[str, float] | None = None) -> Drill:
@@ -74,11 +55,18 @@ def efs_restore_drill(stack: StackHandle, progress: Any = None, timeouts: dict[s
             write_canary(drill, f"{prefix}stackproof-canary-{run}.bin")
 
     def start_backup(drill: Drill) -> None:
-        job = backup.start_backup_job(BackupVaultName=vault, ResourceArn=fs_arn, IamRoleArn=role_arn)
-        state["job"], state["point"] = job["BackupJobId"], job["RecoveryPointArn"]
-        drill.on_cleanup(
-            f"recovery point {job['RecoveryPointArn']}", lambda: _delete_point(backup, vault, job["RecoveryPointArn"])
+        undo = drill.on_cleanup(
+            f"the recovery point of the drill's backup job in {vault}",
+            Undo("backup.delete-recovery-points", {"vault": vault}, region),
         )
+        job = backup.start_backup_job(
+            BackupVaultName=vault,
+            ResourceArn=fs_arn,
+            IamRoleArn=role_arn,
+            RecoveryPointTags={TAG_KEY: drill.run_id},
+        )
+        drill.amend(undo, job=job["BackupJobId"], arn=job["RecoveryPointArn"])
+        state["job"], state["point"] = job["BackupJobId"], job["RecoveryPointArn"]
 
     def backup_done(drill: Drill) -> bool:
         status = backup.describe_backup_job(BackupJobId=state["job"])["State"]
@@ -102,7 +90,7 @@ def efs_restore_drill(stack: StackHandle, progress: Any = None, timeouts: dict[s
             return
         drill.on_cleanup(
             f"the access policy of vault {vault} (deny of backup:StartRestoreJob put back)",
-            lambda: backup.put_backup_vault_access_policy(BackupVaultName=vault, Policy=json.dumps(policy)),
+            Undo("backup.put-vault-policy", {"vault": vault, "policy": policy}, region),
         )
         if lifted.get("Statement"):
             backup.put_backup_vault_access_policy(BackupVaultName=vault, Policy=json.dumps(lifted))
@@ -118,19 +106,21 @@ def efs_restore_drill(stack: StackHandle, progress: Any = None, timeouts: dict[s
                 "Encrypted": "true",
                 "KmsKeyId": key_arn,
                 "PerformanceMode": "generalPurpose",
-                "CreationToken": f"stackproof-{label}-{run}",
+                "CreationToken": f"{NAME_PREFIX}{label}-{run}",
             }
             if items:
                 metadata["ItemsToRestore"] = json.dumps(items)
-            token = {"job": None}
-            # A restore job cannot be stopped: the undo waits for it and removes what it made.
-            drill.on_cleanup(
-                f"the file system of the {label} restore", lambda: _delete_restored(backup, efs, token["job"])
+            # A restore job cannot be stopped (nor tagged): the undo waits for it and removes the
+            # file system it made, found by its creation token.
+            undo = drill.on_cleanup(
+                f"the file system of the {label} restore",
+                Undo("efs.delete-file-system", {"creation_token": metadata["CreationToken"]}, region),
             )
             job = backup.start_restore_job(
                 RecoveryPointArn=state["point"], Metadata=metadata, IamRoleArn=role_arn, ResourceType="EFS"
             )
-            state[f"{label}_job"] = token["job"] = job["RestoreJobId"]
+            drill.amend(undo, job=job["RestoreJobId"])
+            state[f"{label}_job"] = job["RestoreJobId"]
 
         def done(drill: Drill) -> bool:
             job = backup.describe_restore_job(RestoreJobId=state[f"{label}_job"])
@@ -164,8 +154,9 @@ def efs_restore_drill(stack: StackHandle, progress: Any = None, timeouts: dict[s
         restored.rmdir()
 
     def repoint(drill: Drill) -> None:
+        back = {"stack": stack.stack_name, "changes": {"EfsFileSystemId": original_fs}}
         drill.on_cleanup(
-            f"the stack back on file system {original_fs}", lambda: stack.update({"EfsFileSystemId": original_fs})
+            f"the stack back on file system {original_fs}", Undo("cloudformation.update-parameters", back, region)
         )
         stack.update({"EfsFileSystemId": state["full_fs"]})
 
@@ -199,45 +190,6 @@ def efs_restore_drill(stack: StackHandle, progress: Any = None, timeouts: dict[s
             Step("verify the files by checksum", lambda d: None, postcondition=verify, marks="recovered"),
         ],
         progress=progress,
+        stack=stack,
+        run_id=run,
     )
-
-
-def _delete_point(backup: Any, vault: str, arn: str) -> None:
-    """The vault denies DeleteRecoveryPoint (deliberately): lift that for this one call."""
-    try:
-        policy = json.loads(backup.get_backup_vault_access_policy(BackupVaultName=vault)["Policy"])
-    except backup.exceptions.ResourceNotFoundException:
-        policy = None
-    lifted = lift_statement_action(policy, "backup:DeleteRecoveryPoint") if policy else None
-    if lifted is not None:
-        backup.put_backup_vault_access_policy(BackupVaultName=vault, Policy=json.dumps(lifted))
-    try:
-        backup.delete_recovery_point(BackupVaultName=vault, RecoveryPointArn=arn)
-    finally:
-        if lifted is not None:
-            backup.put_backup_vault_access_policy(BackupVaultName=vault, Policy=json.dumps(policy))
-
-
-def _delete_restored(backup: Any, efs: Any, job_id: str | None, polls: int = 600) -> None:
-    if job_id is None:
-        return
-    for _ in range(polls):
-        job = backup.describe_restore_job(RestoreJobId=job_id)
-        if job["Status"] in ("COMPLETED", "FAILED", "ABORTED"):
-            break
-        time.sleep(1)
-    else:
-        raise RuntimeError(f"restore job {job_id} is still {job['Status']}; remove its file system when it ends")
-    arn = job.get("CreatedResourceArn")
-    if arn:
-        fs_id = arn.rsplit("/", 1)[1]
-        if any(f["FileSystemId"] == fs_id for f in efs.describe_file_systems()["FileSystems"]):
-            _delete_file_system(efs, fs_id)
-
-
-def _delete_file_system(efs: Any, fs_id: str) -> None:
-    for target in efs.describe_mount_targets(FileSystemId=fs_id)["MountTargets"]:
-        efs.delete_mount_target(MountTargetId=target["MountTargetId"])
-    for point in efs.describe_access_points(FileSystemId=fs_id)["AccessPoints"]:
-        efs.delete_access_point(AccessPointId=point["AccessPointId"])
-    efs.delete_file_system(FileSystemId=fs_id)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from stackproof.drills.engine import Drill, Step, StepFailed
+from stackproof.drills.journal import Undo
 from stackproof.targets.stack_handle import StackHandle
 
 
@@ -35,11 +36,10 @@ def roll_instances_steps(stack: StackHandle, timeout: float) -> list[Step]:
         wanted = min(current["DesiredCapacity"] + 1, current["MaxSize"])
         if wanted == current["DesiredCapacity"]:
             raise StepFailed(f"the group is at MaxSize {current['MaxSize']}: it cannot scale out to roll")
+        capacity = {"group": current["AutoScalingGroupName"], "capacity": current["DesiredCapacity"]}
         drill.on_cleanup(
             f"desired capacity of {current['AutoScalingGroupName']} back to {current['DesiredCapacity']}",
-            lambda: autoscaling.set_desired_capacity(
-                AutoScalingGroupName=current["AutoScalingGroupName"], DesiredCapacity=state["desired"]
-            ),
+            Undo("autoscaling.set-desired-capacity", capacity, stack.region),
         )
         autoscaling.set_desired_capacity(AutoScalingGroupName=current["AutoScalingGroupName"], DesiredCapacity=wanted)
 

@@ -69,4 +69,5 @@ def instance_loss_drill(stack: StackHandle, progress: Any = None, timeouts: dict
             Step("themes and images on EFS are intact", lambda d: None, postcondition=files_intact, marks="recovered"),
         ],
         progress=progress,
+        stack=stack,
     )

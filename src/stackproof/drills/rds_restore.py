@@ -15,7 +15,6 @@ that as SKIP with the reason, never PASS.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import json
 import os
@@ -24,6 +23,7 @@ from typing import Any
 
 from stackproof.drills.engine import Drill, Step, StepFailed
 from stackproof.drills.fleet import latest_version, roll_instances_steps
+from stackproof.drills.journal import Undo
 from stackproof.targets.stack_handle import StackHandle
 
 TABLE = "stackproof_canary"
@@ -62,13 +62,16 @@ def rds_restore_drill(
         drill.canary(name, state["written"][name])
 
     def write_rows(drill: Drill) -> None:
-        drill.on_cleanup(f"table {TABLE} on {original}", lambda: _drop(connect, original, database))
+        drop = {"instance": original, "database": database, "table": TABLE, "secret": resources["DatabaseSecret"]}
+        drill.on_cleanup(f"table {TABLE} on {original}", Undo("emulator.drop-table", drop, stack.region))
         for n in range(3):
             insert(drill, f"before-{run}-{n}")
 
     def snapshot(drill: Drill) -> None:
-        drill.on_cleanup(f"snapshot {snapshot_id}", lambda: _delete_snapshot(rds, snapshot_id))
-        rds.create_db_snapshot(DBSnapshotIdentifier=snapshot_id, DBInstanceIdentifier=original)
+        drill.on_cleanup(
+            f"snapshot {snapshot_id}", Undo("rds.delete-db-snapshot", {"snapshot": snapshot_id}, stack.region)
+        )
+        rds.create_db_snapshot(DBSnapshotIdentifier=snapshot_id, DBInstanceIdentifier=original, Tags=drill.tags())
 
     def snapshot_ready(drill: Drill) -> bool:
         (found,) = rds.describe_db_snapshots(DBSnapshotIdentifier=snapshot_id)["DBSnapshots"]
@@ -82,7 +85,9 @@ def rds_restore_drill(
 
     def restore(drill: Drill) -> None:
         (source,) = rds.describe_db_instances(DBInstanceIdentifier=original)["DBInstances"]
-        drill.on_cleanup(f"restored database {restored_id}", lambda: _delete_instance(rds, restored_id))
+        drill.on_cleanup(
+            f"restored database {restored_id}", Undo("rds.delete-db-instance", {"instance": restored_id}, stack.region)
+        )
         rds.restore_db_instance_from_db_snapshot(
             DBInstanceIdentifier=restored_id,
             DBSnapshotIdentifier=snapshot_id,
@@ -92,6 +97,7 @@ def rds_restore_drill(
             MultiAZ=True,
             PubliclyAccessible=False,
             DeletionProtection=False,
+            Tags=drill.tags(),
         )
 
     def restored_ready(drill: Drill) -> bool:
@@ -102,14 +108,20 @@ def rds_restore_drill(
         return True
 
     def unprotect(drill: Drill) -> None:
-        drill.on_cleanup(f"deletion protection of {original} back on", lambda: _protect(rds, original))
+        drill.on_cleanup(
+            f"deletion protection of {original} back on",
+            Undo("rds.protect-db-instance", {"instance": original}, stack.region),
+        )
         rds.modify_db_instance(DBInstanceIdentifier=original, DeletionProtection=False, ApplyImmediately=True)
 
     def repoint(drill: Drill) -> None:
         final = f"{original}-final"
-        drill.on_cleanup(f"final snapshot {final} the update took", lambda: _delete_snapshot(rds, final))
         drill.on_cleanup(
-            "the stack back on a database of its own", lambda: stack.update({"DBHost": None, "DBPort": None})
+            f"final snapshot {final} the update took", Undo("rds.delete-db-snapshot", {"snapshot": final}, stack.region)
+        )
+        changes = {"stack": stack.stack_name, "changes": previous_values(stack, ("DBHost", "DBPort"))}
+        drill.on_cleanup(
+            "the stack back on a database of its own", Undo("cloudformation.update-parameters", changes, stack.region)
         )
         stack.update({"DBHost": state["endpoint"]["Address"], "DBPort": str(state["endpoint"]["Port"])})
 
@@ -169,7 +181,15 @@ def rds_restore_drill(
             timeout=steps[-1].timeout,
             marks="recovered",
         )
-    return Drill("RES-01 RDS restore", steps, progress=progress)
+    return Drill("RES-01 RDS restore", steps, progress=progress, stack=stack, run_id=run)
+
+
+def previous_values(stack: StackHandle, keys: tuple[str, ...]) -> dict[str, str | None]:
+    """What the stack's parameters ``keys`` are now (None: not given, so their default), for
+    the undo that puts them back."""
+    deployed = stack.client("cloudformation").describe_stacks(StackName=stack.stack_name)["Stacks"][0]
+    given = {p["ParameterKey"]: p.get("ParameterValue") for p in deployed.get("Parameters", [])}
+    return {key: given.get(key) for key in keys}
 
 
 def _drop(connect: Any, instance_id: str, database: str) -> None:
@@ -179,22 +199,3 @@ def _drop(connect: Any, instance_id: str, database: str) -> None:
         return
     with connect(instance_id).cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS `{database}`.{TABLE}")
-
-
-def _delete_snapshot(rds: Any, snapshot_id: str) -> None:
-    with contextlib.suppress(rds.exceptions.DBSnapshotNotFoundFault):
-        rds.delete_db_snapshot(DBSnapshotIdentifier=snapshot_id)
-
-
-def _delete_instance(rds: Any, instance_id: str) -> None:
-    try:
-        rds.modify_db_instance(DBInstanceIdentifier=instance_id, DeletionProtection=False, ApplyImmediately=True)
-        rds.delete_db_instance(DBInstanceIdentifier=instance_id, SkipFinalSnapshot=True)
-    except rds.exceptions.DBInstanceNotFoundFault:
-        pass
-
-
-def _protect(rds: Any, instance_id: str) -> None:
-    # If the update removed it (with its final snapshot), its replacement is protected by the template.
-    with contextlib.suppress(rds.exceptions.DBInstanceNotFoundFault):
-        rds.modify_db_instance(DBInstanceIdentifier=instance_id, DeletionProtection=True, ApplyImmediately=True)

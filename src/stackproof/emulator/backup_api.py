@@ -229,3 +229,7 @@ def install() -> None:
         setattr(BackupResponse, name, handler)
     for route in ROUTES:
         urls.url_paths.setdefault(route, urls.response.dispatch)
+        if route.endswith("/?$"):
+            # moto's server makes Flask rules of these, dropping "/?": the form with the slash
+            # is the one that also matches botocore's "/recovery-points/" (strict_slashes=False).
+            urls.url_paths.setdefault(route[: -len("/?$")] + "/$", urls.response.dispatch)
