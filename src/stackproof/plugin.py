@@ -40,7 +40,7 @@ MARKERS = {
     "destructive": "changes the deployment; runs only where explicitly allowed",
     "scenario": "a restore or resilience drill",
 }
-FIXTURES = ("deployment", "drill_stack")
+FIXTURES = ("deployment", "drill_stack", "host")
 
 # (name, help, argparse keywords); each is --stackproof-NAME everywhere and --NAME where the
 # built-in checks or scenarios are collected (add_short_options).
@@ -236,9 +236,78 @@ def ours(name2fixturedefs: Any) -> str | None:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     name = ours(getattr(metafunc, "_arg2fixturedefs", None))
-    if name is not None:
+    if name == "host":
+        marker = metafunc.definition.get_closest_marker("control")
+        refs = host_refs(metafunc.config, str(marker.args[0]) if marker and marker.args else None)
+        several = len(session_of(metafunc.config).targets) > 1
+        ids = [f"{r.target}:{r.label}" if several and r.instance_id else r.label for r in refs]
+        metafunc.parametrize(name, refs, indirect=True, ids=ids)
+    elif name is not None:
         chosen = session_of(metafunc.config).targets
         metafunc.parametrize(name, chosen, indirect=True, ids=chosen)
+
+
+fleets_key = pytest.StashKey[dict[str, Any]]()
+
+
+def host_refs(config: pytest.Config, cid: str | None) -> list[Any]:
+    """The hosts a host check runs on, per target, in the manner of testinfra's ``host``:
+    resolved at collection, one test per instance. A target that cannot show the control, or
+    has no instances (the template), is one parameter that skips; a fleet that could not be
+    opened is one that is ERROR. The fleets are opened once and closed with the session."""
+    from stackproof.targets import host_fleet
+
+    state = session_of(config)
+    control = catalogue.load().get(cid or "")
+    fleets = config.stash.setdefault(fleets_key, {})
+    refs: list[Any] = []
+    for target in state.targets:
+        if target == "template":
+            refs.append(
+                host_fleet.HostRef(target, problem="skip: no hosts: the template has no instances to run commands on")
+            )
+            continue
+        if control is not None and target not in control.targets:
+            only = ", ".join(control.targets)
+            refs.append(
+                host_fleet.HostRef(target, problem=f"skip: {cid} cannot be shown on target {target} (only on {only})")
+            )
+            continue
+        if control is not None and system_of(state) not in control.references:
+            refs.append(
+                host_fleet.HostRef(
+                    target, problem=f"skip: {cid} is a promise of the {', '.join(control.references)} reference"
+                )
+            )
+            continue
+        if target not in fleets:
+            try:
+                fleets[target] = host_fleet.open_fleet(target, state.target_options())
+                state.opened.append(fleets[target])
+            except host_fleet.NoInstances as exc:
+                fleets[target] = host_fleet.HostRef(target, problem=f"skip: no hosts: {exc}")
+            except Exception as exc:  # the verdict of every host check on it is ERROR
+                fleets[target] = host_fleet.HostRef(target, problem=f"no hosts: {type(exc).__name__}: {exc}")
+        found = fleets[target]
+        refs += found.hosts if isinstance(found, host_fleet.Fleet) else [found]
+        if isinstance(found, host_fleet.Fleet) and not found.hosts:
+            refs.append(host_fleet.HostRef(target, problem="no hosts: the stack has no instance in service"))
+    return refs
+
+
+def system_of(state: Session) -> str:
+    """The system the run's template claims (``--system``, else its Metadata), read without
+    building a model: host checks decide at collection whether to open a fleet at all."""
+    if state.system:
+        return state.system
+    from stackproof.template.cfn_yaml import load_text
+
+    try:
+        data = load_text(Path(state.template).read_text(encoding="utf-8"), state.template, warnings=[])
+        declared = data["Metadata"]["stackproof"]["reference"]
+    except Exception:
+        return "dashboard"
+    return declared if isinstance(declared, str) and declared else "dashboard"
 
 
 def control_of(item: pytest.Item) -> str | None:
@@ -280,6 +349,26 @@ def deployment(request: pytest.FixtureRequest) -> Deployment:
         refs = ", ".join(catalogue.load()[cid].references)
         pytest.skip(f"{cid} is a promise of the {refs} reference, not of {model.reference}")
     return model
+
+
+@pytest.fixture
+def host(request: pytest.FixtureRequest) -> Any:
+    """testinfra's Host for one instance of the target, reached through SSM Run Command
+    (``ssm://INSTANCE_ID``): a command that did not run, or output SSM cut, is ERROR."""
+    ref = request.param
+    if ref.problem.startswith("skip: "):
+        pytest.skip(ref.problem.removeprefix("skip: "))
+    if ref.problem:
+        raise Undecidable(f"target {ref.target}: {ref.problem}")
+    fleet = request.config.stash[fleets_key][ref.target]
+    boot = fleet.boots.get(ref.instance_id)
+    if boot is not None and boot.exit_code != 0:
+        lines = (boot.stderr or boot.stdout or "").strip().splitlines()
+        request.node.user_properties.append(
+            ("note", f"{ref.instance_id}: the user data exited {boot.exit_code}: {lines[-1] if lines else ''}")
+        )
+    request.node.user_properties.append(("note", f"host {ref.instance_id} ({ref.zone})"))
+    return fleet.host(ref)
 
 
 @pytest.fixture

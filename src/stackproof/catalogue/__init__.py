@@ -11,11 +11,12 @@ from typing import Any
 
 import yaml
 
-ID_FORMAT = re.compile(r"^(NET|TLS|SCL|QTA|DAT|IAM|OBS|RES|ANL|DEP)-\d{2}$")
+ID_FORMAT = re.compile(r"^(NET|TLS|SCL|QTA|DAT|IAM|OBS|RES|ANL|DEP|HST)-\d{2}$")
 SEVERITIES = ("low", "medium", "high", "critical")
 TARGETS = ("template", "moto", "moto-server", "localstack", "aws")
 STATUSES = ("active", "planned")
-SUITES = ("checks", "scenarios")  # where a control's tests live: checks/ or scenarios/ (the drills)
+# Where a control's tests live: checks/, scenarios/ (the drills), checks/host/ (on instances).
+SUITES = ("checks", "scenarios", "hosts")
 REFERENCES = ("dashboard", "analytics")  # the systems of the seeds whose promise a control is about
 
 
