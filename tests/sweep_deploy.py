@@ -61,7 +61,11 @@ def role_session(endpoint: str, account: str, region: str, role: str = DEPLOYER)
     """A boto3 session in ``account`` through ``arn:aws:iam::<account>:role/<role>``."""
     import boto3
 
-    plain = {"endpoint_url": endpoint, "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    plain: dict[str, Any] = {
+        "endpoint_url": endpoint,
+        "aws_access_key_id": "testing",
+        "aws_secret_access_key": "testing",
+    }
     arn = f"arn:aws:iam::{account}:role/{role}"
     creds = boto3.client("sts", region_name=region, **plain).assume_role(RoleArn=arn, RoleSessionName="deploy")[
         "Credentials"

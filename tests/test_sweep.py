@@ -156,6 +156,16 @@ def swept(server: Server) -> Swept:
     return sweep(server, "processes", DEPLOYED)
 
 
+def shown_on_aws(system: str = "dashboard") -> list[str]:
+    """The controls the aws target shows for ``system``: an unread environment's ERROR rows."""
+    from stackproof import catalogue
+
+    controls = catalogue.load().values()
+    return sorted(
+        c.id for c in controls if c.active and c.suite == "checks" and "aws" in c.targets and system in c.references
+    )
+
+
 def cells(report: dict[str, Any]) -> dict[tuple[str, str], str]:
     from stackproof.results import matrix
 
@@ -194,7 +204,8 @@ def test_progress_is_one_line_per_environment_as_it_finishes(swept: Swept) -> No
 @pytest.mark.parametrize("deployed", DEPLOYED, ids=[d.name for d in DEPLOYED])
 def test_every_result_names_its_environment_account_and_region(swept: Swept, deployed: Deployed) -> None:
     mine = [r for r in swept.report["results"] if r["environment"] == deployed.name]
-    assert len(mine) == 38  # every check of the catalogue's controls, on target aws
+    first = {(r["control"], r["check"]) for r in swept.report["results"] if r["environment"] == DEPLOYED[0].name}
+    assert sorted((r["control"], r["check"]) for r in mine) == sorted(first)  # every check, once, on every environment
     assert {(r["account"], r["region"], r["target"]) for r in mine} == {(deployed.account, deployed.region, "aws")}
     found = cells(swept.report)
     assert {c: found[(c, deployed.name)] for c in CELLS[deployed.kind]} == CELLS[deployed.kind]
@@ -208,11 +219,8 @@ def test_every_result_names_its_environment_account_and_region(swept: Swept, dep
 def test_an_environment_that_cannot_be_read_is_error_rows_naming_why(
     swept: Swept, name: str, account: str | None, region: str
 ) -> None:
-    from stackproof import catalogue
-
     mine = [r for r in swept.report["results"] if r["environment"] == name]
-    shown = sorted(c.id for c in catalogue.load().values() if c.active and c.suite == "checks" and "aws" in c.targets)
-    assert sorted(r["control"] for r in mine) == [c for c in shown if "dashboard" in catalogue.load()[c].references]
+    assert sorted(r["control"] for r in mine) == shown_on_aws()
     assert {(r["status"], r["account"], r["region"], r["check"]) for r in mine} == {
         ("ERROR", account, region, "environment not read")
     }
@@ -381,8 +389,8 @@ def test_serial_and_threads_give_the_matrix_the_worker_processes_gave(
         ([], 1),  # DAT-04 and TLS-05 are ERROR (moto has no Backup selections; probing is off)
         (["--fail-on", "critical"], 0),  # no critical control failed
         (["--fail-on", "high"], 1),
-        (["--fail-on", "critical", "--min-coverage", "95"], 1),  # 27 of 32 controls proven
-        (["--fail-on", "critical", "--min-coverage", "80"], 0),
+        (["--fail-on", "critical", "--min-coverage", "95"], 1),  # about three quarters of the controls proven
+        (["--fail-on", "critical", "--min-coverage", "50"], 0),
     ],
 )
 def test_the_exit_code_follows_the_gating_rules_of_run(server: Server, args: list[str], code: int) -> None:
@@ -414,7 +422,7 @@ def test_a_static_run_and_a_serial_sweep_never_import_dask(tmp_path: Path) -> No
     path.write_text("- name: nowhere\n  profile: nowhere\n  region: eu-west-1\n  stacks: s\n")
     proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "stackproof: [1/1] nowhere (account unknown, eu-west-1): 31 error" in proc.stdout
+    assert f"stackproof: [1/1] nowhere (account unknown, eu-west-1): {len(shown_on_aws())} error in " in proc.stdout
 
 
 LINE = "environments:\n  - name: prod\n"

@@ -31,11 +31,9 @@ def combine(
     run metadata of the sweep itself (its id and times, every region and reference, the worst
     exit); each environment in ``run.environments`` with how reading it went."""
     first = reports[0]
-    run = {
-        key: value
-        for key, value in first["run"].items()
-        if key not in ("account", "stacks", "stack_name", "api_calls", "coverage", "parameters")
-    }
+    # What all environments share; what is one environment's own (its account, stacks, parameters)
+    # is in its results and in run.environments.
+    run = {key: first["run"][key] for key in ("stackproof_version", "template", "targets")}
     coverage = [c for report in reports for c in report["run"]["coverage"]]
     run.update(
         {
