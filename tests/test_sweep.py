@@ -515,3 +515,47 @@ def test_a_missing_environments_file_is_one_line(tmp_path: Path, capsys: pytest.
     assert main(["sweep", str(tmp_path / "none.yaml"), "--serial"]) == 2
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith(f"stackproof: {tmp_path / 'none.yaml'}: cannot be read: ")
+
+
+def explode(task: int) -> int:
+    if task == 2:
+        raise RuntimeError("the worker went away")
+    return task * 10
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [("serial", 1), ("threads", 2)],
+    ids=["serial", "threads"],
+)
+def test_a_failed_task_comes_back_as_its_exception_never_lost(mode: tuple[str, int]) -> None:
+    from stackproof.sweep.executors import Mode, run
+
+    if mode[0] == "serial":
+        # Serially the function runs in this process: run_environment never raises, so neither may it.
+        assert sorted(run(lambda t: t * 10, [1, 3], Mode(mode[0], mode[1]))) == [(1, 10), (3, 30)]
+        return
+    found = dict(run(explode, [1, 2, 3], Mode(mode[0], mode[1])))
+    assert (found[1], found[3]) == (10, 30)
+    assert isinstance(found[2], RuntimeError)
+    assert str(found[2]) == "the worker went away"
+
+
+def test_an_environment_whose_worker_failed_is_error_rows_naming_why() -> None:
+    import datetime
+
+    from stackproof.cli.sweep import NOT_READ, Task, lost
+    from stackproof.sweep.environments import Environment
+
+    environment = Environment("far", "eu-west-1", ("s",), account=ACCOUNTS[0])
+    outcome = lost(
+        Task(environment, fail_on="critical"), RuntimeError("KilledWorker"), datetime.datetime.now(datetime.UTC)
+    )
+    assert (outcome.exit_code, outcome.account, outcome.worker) == (1, ACCOUNTS[0], None)
+    assert outcome.error == "its worker failed: RuntimeError: KilledWorker"
+    results = outcome.report["results"]
+    assert sorted(r["control"] for r in results) == shown_on_aws()
+    assert {(r["status"], r["check"], r["message"]) for r in results} == {
+        ("ERROR", NOT_READ, "environment far could not be read: its worker failed: RuntimeError: KilledWorker")
+    }
+    assert outcome.summary()["status"] == "error"
