@@ -559,3 +559,19 @@ def test_an_environment_whose_worker_failed_is_error_rows_naming_why() -> None:
         ("ERROR", NOT_READ, "environment far could not be read: its worker failed: RuntimeError: KilledWorker")
     }
     assert outcome.summary()["status"] == "error"
+
+
+def test_without_dask_a_sweep_on_it_is_one_line_naming_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from stackproof.cli.main import main
+
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if it were not installed
+    path = tmp_path / "e.yaml"
+    path.write_text("- name: e\n  profile: p\n  region: eu-west-1\n  stacks: s\n")
+    assert main(["sweep", str(path), "--no-reports"]) == 2
+    captured = capsys.readouterr()
+    assert (
+        captured.err
+        == "stackproof: Dask distributed is not installed: pip install 'stackproof[sweep]', or use --serial\n"
+    )

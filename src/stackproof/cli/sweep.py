@@ -202,7 +202,8 @@ def main(options: SweepOptions, out: TextIO | None = None) -> int:
         return EXIT_USAGE
     started = datetime.datetime.now(datetime.UTC)
     tasks = [Task(e, options.fail_on, options.min_coverage, options.suppressions) for e in environments]
-    print(f"stackproof: sweeping {len(tasks)} environments ({options.mode.describe()}) ...", file=out, flush=True)
+    count = f"{len(tasks)} environment{'s' if len(tasks) != 1 else ''}"
+    print(f"stackproof: sweeping {count} ({options.mode.describe()}) ...", file=out, flush=True)
     finished: dict[str, Outcome] = {}
     try:
         for task, result in executors.run(run_environment, tasks, options.mode):
@@ -211,6 +212,8 @@ def main(options: SweepOptions, out: TextIO | None = None) -> int:
             summary = outcome.summary()
             line = sweep_console.progress(len(finished), len(tasks), summary, outcome.report["results"])
             print(line, file=out, flush=True)
+            if options.verbose and outcome.log:
+                print("\n".join(f"    {text}" for text in outcome.log.splitlines()), file=out, flush=True)
     except executors.ExecutorError as exc:
         print(f"stackproof: {exc}", file=err)
         return EXIT_USAGE

@@ -50,8 +50,12 @@ def run(function: Callable[[T], R], tasks: Sequence[T], mode: Mode) -> Iterator[
 
 
 def _dask(function: Callable[[T], R], tasks: Sequence[T], mode: Mode) -> Iterator[tuple[T, R | BaseException]]:
-    from distributed import Client, LocalCluster, as_completed
-
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise ExecutorError(
+            "Dask distributed is not installed: pip install 'stackproof[sweep]', or use --serial"
+        ) from None
     cluster: Any = None
     try:
         if mode.kind == SCHEDULER:
