@@ -57,6 +57,13 @@ def start(workdir: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
         "SKIP_SSL_CERT_DOWNLOAD": "1",
         "SKIP_INFRA_DOWNLOADS": "1",
         "FILESYSTEM_ROOT": str(workdir),
+        # plux caches entry points under $XDG_CACHE_HOME/plux; a stale shared cache would hide
+        # stackproof's providers (or keep ones since uninstalled), so each run has its own.
+        "XDG_CACHE_HOME": str(workdir / "cache"),
+        # Lambda without Docker: stackproof's executor (the `localstack` extra) runs each function
+        # environment as a local Python process; EFS access points map to directories here.
+        "LAMBDA_RUNTIME_EXECUTOR": "local",
+        "STACKPROOF_EFS_ROOT": str(workdir / "efs"),
         "PYTHONPATH": os.pathsep.join(p for p in (str(compat), os.environ.get("PYTHONPATH", "")) if p),
     }
     log = workdir / "localstack.log"
