@@ -57,7 +57,7 @@ class DeadlinePassed(BotoCoreError):
     """The run's deadline passed: the call is not made. A botocore error, so the model reader
     treats it as any failed API call and marks what it was reading as a gap (ERROR)."""
 
-    fmt = "{operation}: the run's deadline of {deadline:.0f} s has passed; what is unread is unknown"
+    fmt = "{operation}: the run's deadline of {deadline:g} s has passed; what is unread is unknown"
 
 
 class CallRecorder:
