@@ -168,3 +168,26 @@ def test_nothing_in_service_or_no_such_name_is_error_never_an_empty_pass() -> No
         testinfra_ssm.expand(Groups([{"InstanceId": "i-1", "LifecycleState": "Pending"}]), "dashboard")
     with pytest.raises(testinfra_ssm.NoHosts, match="ssm://elsewhere: neither a stack nor an Auto Scaling group"):
         testinfra_ssm.expand(Groups([]), "elsewhere")
+
+
+@pytest.mark.moto
+def test_the_live_path_through_run_command_on_motos_server(aws_credentials: None) -> None:
+    """No fake: SendCommand and GetCommandInvocation on moto's server, whose SSM emulator runs
+    the script for the instance (stackproof.emulator.ssm_sandbox)."""
+    from stackproof.support import paths
+    from stackproof.targets import TargetOptions
+    from stackproof.targets.moto import MotoServerTarget
+
+    templates, params = paths.template_and_params(None, None, None)
+    server = MotoServerTarget(TargetOptions(templates[0], params, "eu-west-1"))
+    try:
+        stack = server.open_stack()
+        (instance,) = testinfra_ssm.SsmBackend.get_hosts(stack.stack_name, client=stack.client)
+        host = testinfra_ssm.get_host(f"ssm://{instance}?timeout=30", client=stack.client)
+        answer = host.run("echo %s; exit 3", "it ran")
+        assert (answer.rc, answer.stdout) == (3, "it ran\n")
+        hurried = testinfra_ssm.get_host(f"ssm://{instance}?timeout=1", client=stack.client)
+        with pytest.raises(testinfra_ssm.CommandNotRun, match=rf"{instance}: the command did not run \(TimedOut\)"):
+            hurried.run("sleep 5")
+    finally:
+        server.close()

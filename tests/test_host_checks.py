@@ -203,3 +203,15 @@ def test_a_static_run_imports_neither_testinfra_nor_an_aws_sdk() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert "LOADED []" in proc.stdout
+
+
+def test_a_fleet_that_cannot_open_is_error_for_every_host_check(tmp_path: Path) -> None:
+    """aws without --stack-name: no instance can be named, so nothing is asked and nothing passes."""
+    command = [sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider", "-q", "checks/host"]
+    command += ["--target", "aws", "--stackproof-reports", str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT, timeout=300)
+    assert done.returncode == 1, done.stdout
+    results = json.loads((tmp_path / "latest" / "report.json").read_text(encoding="utf-8"))["results"]
+    assert sorted((r["control"], r["status"]) for r in results) == [(c, "ERROR") for c in HOST_CONTROLS]
+    reason = "target aws: no hosts: ValueError: host checks on aws need --stack-name"
+    assert {r["message"] for r in results} == {reason}
