@@ -68,6 +68,7 @@ class Fleet:
         sandbox is Undeliverable, the timeout TimedOut, output cut as the SSM agent cuts it."""
         from stackproof.targets import ssm_run
 
+        ssm_run.refuse_secrets(script)  # as the live path does: a script SSM would keep must carry none
         results = []
         for instance_id in instance_ids:
             sandbox = self.sandboxes.get(instance_id)
