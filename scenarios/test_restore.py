@@ -13,6 +13,7 @@ from stackproof.drills import objectives
 from stackproof.drills.az_loss import az_loss_drill
 from stackproof.drills.efs_restore import efs_restore_drill
 from stackproof.drills.engine import Drill
+from stackproof.drills.fis import role_arn
 from stackproof.drills.instance_loss import instance_loss_drill
 from stackproof.drills.inventory import differences, inventory
 from stackproof.drills.rds_restore import rds_restore_drill
@@ -60,15 +61,50 @@ def test_efs_restore_from_aws_backup(drill_stack: StackHandle, record_property: 
     run_drill(drill_stack, "RES-02", efs_restore_drill, record_property)
 
 
+FIS_ROLE_MISSING = (
+    "{control} on a live account is an AWS FIS experiment, and FIS acts only through an IAM role it assumes:"
+    " give --fis-role-arn (or STACKPROOF_FIS_ROLE_ARN); nothing was changed"
+)
+LIVE_FAULT_DATA = (
+    "on a live stack the drill's canary rows and files are to be written and checked through SSM Run Command"
+    " on the stack's instances, which RES-03 and RES-04 do not do yet; the control plane was verified"
+)
+
+
+def run_live_fault(
+    stack: StackHandle, control: str, make: Callable[..., Drill], record_property: Any, config: pytest.Config
+) -> None:
+    """RES-03/RES-04 on a live account: the fault is an AWS FIS experiment (no role: SKIP before
+    any change), judged on what the control plane shows (target health, the database's zone,
+    the group's capacity) between two inventories. The data is not verified here, so a drill
+    that held is SKIP with that reason, never PASS; one that did not is FAIL."""
+    role = role_arn(config.getoption("stackproof_fis_role_arn", None))
+    if not role:
+        pytest.skip(FIS_ROLE_MISSING.format(control=control))
+    before = inventory(stack)
+    drill = make(stack, timeouts=timeouts(stack), fis_role_arn=role)
+    result = drill.run()
+    if "fis_experiment" in drill.data:
+        record_property("note", f"{control}: AWS FIS experiment {drill.data['fis_experiment']}")
+    left = differences(before, inventory(stack))
+    judge(result, objectives.for_drill(control), record_property, left, LIVE_FAULT_DATA)
+    pytest.skip(f"rows and files not verified: {LIVE_FAULT_DATA}")
+
+
 @pytest.mark.control("RES-03")
-def test_availability_zone_loss(drill_stack: StackHandle, record_property: Any) -> None:
+def test_availability_zone_loss(drill_stack: StackHandle, record_property: Any, pytestconfig: pytest.Config) -> None:
     if not drill_stack.emulated:
-        pytest.skip("impairing an Availability Zone on a live account takes an AWS FIS experiment, not built yet")
+        live = lambda stack, **options: az_loss_drill(stack, False, **options)  # noqa: E731
+        run_live_fault(drill_stack, "RES-03", live, record_property, pytestconfig)
+        return
     run_drill(drill_stack, "RES-03", az_loss_drill, record_property, rows=True)
 
 
 @pytest.mark.control("RES-04")
-def test_instance_loss_keeps_efs_files(drill_stack: StackHandle, record_property: Any) -> None:
+def test_instance_loss_keeps_efs_files(
+    drill_stack: StackHandle, record_property: Any, pytestconfig: pytest.Config
+) -> None:
     if not drill_stack.emulated:
-        pytest.skip(LIVE_DATA_PLANE)
+        run_live_fault(drill_stack, "RES-04", instance_loss_drill, record_property, pytestconfig)
+        return
     run_drill(drill_stack, "RES-04", instance_loss_drill, record_property)

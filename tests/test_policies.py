@@ -5,6 +5,7 @@ stack's tag wherever the action takes that condition."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from collections import Counter
@@ -179,6 +180,47 @@ def guard_calls(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     return Counter(clients.recorder.calls)
 
 
+def fis_calls(monkeypatch: pytest.MonkeyPatch, journals: Path) -> Counter[str]:
+    """The calls RES-03 and RES-04 make on a live account (their FIS experiments and stop alarm),
+    recorded on the live code path against a stack on moto's server, whose emulator runs the
+    FIS actions; and the template cleanup of a run that died before it learnt its template's ID."""
+    import boto3
+
+    from stackproof.drills import journal
+    from stackproof.drills.az_loss import az_loss_drill
+    from stackproof.drills.engine import StepFailed
+    from stackproof.drills.instance_loss import instance_loss_drill
+    from stackproof.emulator import fis_actions
+    from stackproof.targets.aws_calls import CallRecorder, ClientCache
+
+    monkeypatch.setattr(fis_actions, "time_scale", 0.01)
+    monkeypatch.setenv(journal.ENVIRONMENT, str(journals))
+    role, region = "arn:aws:iam::123456789012:role/stackproof-fis", "us-east-1"  # the parameters' zones
+    dashboard = CLOUDFORMATION / "dashboard"
+    server = MotoServerTarget(TargetOptions(f"{dashboard}.yaml", f"{dashboard}.params.json", region))
+    try:
+        stack = server.open_stack()
+        session = boto3.Session(region_name=region, aws_access_key_id="testing", aws_secret_access_key="testing")
+        client = ClientCache(session, CallRecorder(), endpoint_url=server._endpoint)
+        live = StackHandle(client, stack.stack_name, {}, stack.template, region, emulated=False)
+        for drill in (az_loss_drill(live, False, fis_role_arn=role), instance_loss_drill(live, fis_role_arn=role)):
+            result = drill.run()
+            assert result.status == "ok", result.error
+        drill = az_loss_drill(live, False, fis_role_arn=role)  # one that fails mid-experiment: StopExperiment
+        disaster = next(s for s in drill.steps if s.marks == "disaster")
+
+        def then_fail(d: Any) -> None:
+            disaster.action(d)
+            raise StepFailed("a step failing while the zone is cut off")
+
+        drill.steps = [dataclasses.replace(s, action=then_fail) if s is disaster else s for s in drill.steps]
+        assert drill.run().cleaned
+        journal.run_undo(journal.Undo("fis.delete-experiment-template", {"run": "died-early"}), client)
+    finally:
+        server.close()
+    return Counter(client.recorder.calls)
+
+
 def statements(policy: Path) -> list[dict[str, Any]]:
     document: dict[str, Any] = json.loads(policy.read_text(encoding="utf-8"))
     return list(document["Statement"])
@@ -190,12 +232,13 @@ def listed(statement: dict[str, Any]) -> list[str]:
 
 
 def test_drills_policy_allows_every_call_the_drills_make_and_scopes_changes_by_the_stack_tag(
-    monkeypatch: pytest.MonkeyPatch, aws_credentials: None
+    monkeypatch: pytest.MonkeyPatch, aws_credentials: None, tmp_path: Path
 ) -> None:
     own, emulator = drill_calls(monkeypatch)
     guards = guard_calls(monkeypatch)
+    live = fis_calls(monkeypatch, tmp_path)
     allowed = allowed_actions(DRILLS)
-    needed = sorted({a for call in (own + guards) for a in actions_for(call)} - {"sts:GetCallerIdentity"})
+    needed = sorted({a for call in (own + guards + live) for a in actions_for(call)} - {"sts:GetCallerIdentity"})
     assert [a for a in needed if not is_allowed(a, allowed)] == []
     # Exactly what was recorded (and what those calls depend on): nothing granted unused.
     assert sorted(allowed) == needed
@@ -213,6 +256,7 @@ def test_drills_policy_allows_every_call_the_drills_make_and_scopes_changes_by_t
     }
     changing = set(non_read(allowed))
     assert {"rds:RestoreDBInstanceFromDBSnapshot", "backup:StartRestoreJob", "ec2:TerminateInstances"} <= changing
+    assert {"fis:StartExperiment", "fis:StopExperiment", "fis:DeleteExperimentTemplate"} <= changing
     for statement in statements(DRILLS):
         assert statement["Effect"] == "Allow"
         assert statement["Sid"]  # each says what it grants and why it is scoped as it is

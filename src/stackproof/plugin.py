@@ -69,6 +69,11 @@ OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
     ),
     ("account-id", "target aws: the account drills may change", {}),
     (
+        "fis-role-arn",
+        "target aws: the IAM role AWS FIS assumes for RES-03/RES-04's experiments (default: $STACKPROOF_FIS_ROLE_ARN)",
+        {"metavar": "ARN"},
+    ),
+    (
         "system",
         "the system the deployment implements (default: its Metadata)",
         {"choices": list(paths.REFERENCE_NAMES)},

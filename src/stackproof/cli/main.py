@@ -177,6 +177,12 @@ def _cmd_drill(args: argparse.Namespace) -> int:
 
         return cleanup.main(args.cleanup, directory, args.profile, args.region)
     os.environ[journal.ENVIRONMENT] = str(directory)  # the drills run in this process, under pytest
+    if args.fis_role_arn:  # the scenarios run in this process, under pytest: RES-03/RES-04 read it there
+        from os import environ
+
+        from stackproof.drills.fis import ROLE_ENVIRONMENT
+
+        environ[ROLE_ENVIRONMENT] = args.fis_role_arn
     controls = [c.strip().upper() for value in args.controls for c in value.split(",") if c.strip()]
     options = _run_options(
         args,
@@ -375,6 +381,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="target aws: let the drills change the named stack (with --account-id and --stack-name)",
     )
     drill.add_argument("--account-id", help="target aws: the only account the drills may change")
+    drill.add_argument(
+        "--fis-role-arn",
+        metavar="ARN",
+        help="target aws: the IAM role AWS FIS assumes to run RES-03's and RES-04's experiments (without it they"
+        " are skipped before any change; default: $STACKPROOF_FIS_ROLE_ARN)",
+    )
     drill.add_argument(
         "--cleanup",
         nargs="?",

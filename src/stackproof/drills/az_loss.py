@@ -5,8 +5,12 @@ serving from the other AZ at once; the database fails over (a reboot with forced
 AWS documents for testing it); the group replaces the lost capacity in the healthy AZ; rows and
 files are intact (RPO 0).
 
-The impairment is the emulator's (:mod:`stackproof.emulator.az_faults`); on a live account it
-would be an AWS FIS experiment, which stackproof does not run yet (the live drill is skipped).
+On the emulator the impairment is :mod:`stackproof.emulator.az_faults`. On a live account
+(``stack.emulated`` False) it is an AWS FIS experiment made for the run (:mod:`.fis`): the
+stack's subnets in the zone cut off and the database rebooted with a forced failover, with an
+alarm as stop condition, stopped at cleanup whatever happens. Rows and files are written and
+checked only where the drill reaches the data plane (the emulator); the live drill proves what
+the control plane shows, and its scenario reports the data unverified (SKIP), never a pass.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 
 from stackproof.drills.canaries import intact, write_through_sync_function
 from stackproof.drills.engine import Drill, Step, StepFailed
+from stackproof.drills.fis import Experiment, zone_loss, zone_subnets
 from stackproof.drills.fleet import group
 from stackproof.drills.journal import Undo
 from stackproof.targets.stack_handle import StackHandle
@@ -26,9 +31,17 @@ TABLE = "stackproof_canary_az"
 
 
 def az_loss_drill(
-    stack: StackHandle, rows: bool, progress: Any = None, timeouts: dict[str, float] | None = None
+    stack: StackHandle,
+    rows: bool,
+    progress: Any = None,
+    timeouts: dict[str, float] | None = None,
+    fis_role_arn: str | None = None,
 ) -> Drill:
+    """``fis_role_arn``: the role AWS FIS assumes; required on a live account (ValueError)."""
     limit = (timeouts or {}).get("instances", 60.0)
+    live = not stack.emulated
+    if live and not fis_role_arn:
+        raise ValueError("RES-03 on a live account impairs the zone with AWS FIS: give --fis-role-arn")
     autoscaling, ec2, elbv2, rds = (stack.client(s) for s in ("autoscaling", "ec2", "elbv2", "rds"))
     resources = stack.resources()
     database_id, target_group = resources["Database"], resources["TargetGroup"]
@@ -36,6 +49,7 @@ def az_loss_drill(
     database = stack.parameters.get("DBName", "dashboard")
     run = uuid.uuid4().hex[:8]
     state: dict[str, Any] = {"files": {}, "rows": {}}
+    experiment = Experiment(stack, fis_role_arn or "") if live else None
 
     def zones_of(instance_ids: list[str]) -> dict[str, str]:
         if not instance_ids:
@@ -105,6 +119,25 @@ def az_loss_drill(
                     state["rows"][f"row-{n}"] = hashlib.sha256(payload.encode()).hexdigest()
                     drill.canary(f"row-{n}", state["rows"][f"row-{n}"])
 
+    def impair_with_fis(drill: Drill) -> None:
+        assert experiment is not None
+        (database,) = rds.describe_db_instances(DBInstanceIdentifier=database_id)["DBInstances"]
+        zone = state["zone"] = database["AvailabilityZone"]
+        subnets = zone_subnets(stack, zone)
+        if not subnets:
+            raise StepFailed(f"the stack has no subnet in {zone}: nothing to cut off")
+        multi_az = database.get("MultiAZ") and database["DBInstanceArn"]
+        description = f"stackproof RES-03 {run}: {stack.stack_name} loses {zone}"
+        experiment.start(drill, description, zone_loss(subnets, multi_az or None), target_group)
+
+    def faults_in_place(drill: Drill) -> bool:
+        assert experiment is not None
+        return experiment.faults_in_place()
+
+    def experiment_running(drill: Drill) -> None:
+        if experiment is not None:
+            experiment.state()  # StepFailed once it stopped (its stop condition) or failed
+
     def impair(drill: Drill) -> None:
         from stackproof.emulator import az_faults
 
@@ -118,26 +151,31 @@ def az_loss_drill(
 
     def still_serving(drill: Drill) -> bool:
         zones = set(serving().values())
-        if not zones or state["zone"] in zones:
+        if not zones or (not live and state["zone"] in zones):
             raise StepFailed(
                 f"right after losing {state['zone']} the load balancer serves from {sorted(zones) or 'nothing'}"
             )
-        return True
+        experiment_running(drill)
+        return state["zone"] not in zones  # live: until its health checks have taken the zone out
 
     def failover(drill: Drill) -> None:
         rds.reboot_db_instance(DBInstanceIdentifier=database_id, ForceFailover=True)
 
     def failed_over(drill: Drill) -> bool:
+        experiment_running(drill)
         (database,) = rds.describe_db_instances(DBInstanceIdentifier=database_id)["DBInstances"]
         return bool(database["DBInstanceStatus"] == "available" and database["AvailabilityZone"] != state["zone"])
 
     def replaced(drill: Drill) -> bool:
+        experiment_running(drill)
         current = group(stack)
         in_service = [i["InstanceId"] for i in current["Instances"] if i["LifecycleState"] == "InService"]
         if len(in_service) < current["DesiredCapacity"]:
             return False
         zones = zones_of(in_service)
         if state["zone"] in zones.values():
+            if live:  # the group has not yet taken the cut-off instances out of service
+                return False
             raise StepFailed(f"the group launched into the impaired {state['zone']}")
         return set(in_service) <= set(serving())
 
@@ -155,10 +193,50 @@ def az_loss_drill(
         drill.survived(kept)
         return True
 
-    return Drill(
-        "RES-03 AZ loss",
-        [
-            Step("the group serves from both AZs", spread, postcondition=in_both_zones, timeout=limit),
+    def experiment_completed(drill: Drill) -> bool:
+        assert experiment is not None
+        return experiment.completed()
+
+    spread_step = Step("the group serves from both AZs", spread, postcondition=in_both_zones, timeout=limit)
+    if live:
+        steps = [
+            spread_step,
+            Step(
+                "disaster: an AWS FIS experiment cuts off the database primary's AZ and fails the database over",
+                impair_with_fis,
+                postcondition=faults_in_place,
+                timeout=limit,
+                marks="disaster",
+            ),
+            Step(
+                "the load balancer keeps serving from the other AZ",
+                lambda d: None,
+                postcondition=still_serving,
+                timeout=limit,
+            ),
+            Step(
+                "the database fails over (FIS forced-failover reboot)",
+                lambda d: None,
+                postcondition=failed_over,
+                timeout=limit,
+            ),
+            Step(
+                "the group replaces capacity in the healthy AZ",
+                lambda d: None,
+                postcondition=replaced,
+                timeout=limit,
+                marks="recovered",
+            ),
+            Step(
+                "the FIS experiment completes (the zone is back)",
+                lambda d: None,
+                postcondition=experiment_completed,
+                timeout=(timeouts or {}).get("experiment", 900.0),
+            ),
+        ]
+    else:
+        steps = [
+            spread_step,
             Step("write files (and rows)", write),
             Step("disaster: the database primary's AZ is impaired", impair, marks="disaster"),
             Step("the load balancer keeps serving from the other AZ", lambda d: None, postcondition=still_serving),
@@ -169,7 +247,10 @@ def az_loss_drill(
                 "the group replaces capacity in the healthy AZ", lambda d: None, postcondition=replaced, timeout=limit
             ),
             Step("files (and rows) intact", lambda d: None, postcondition=data_intact, marks="recovered"),
-        ],
+        ]
+    return Drill(
+        "RES-03 AZ loss",
+        steps,
         progress=progress,
         stack=stack,
         run_id=run,

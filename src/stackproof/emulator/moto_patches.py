@@ -663,6 +663,7 @@ def install() -> None:
         az_faults,
         backup_api,
         efs_data,
+        fis_actions,
         lambda_local,
         mariadb_data,
         nested_stacks,
@@ -676,6 +677,7 @@ def install() -> None:
     lambda_local.install()
     mariadb_data.install()
     az_faults.install()
+    fis_actions.install()
     nested_stacks.install()
     ssm_sandbox.install()
     _installed = True

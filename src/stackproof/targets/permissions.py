@@ -41,6 +41,9 @@ ALSO_NEEDS: dict[str, tuple[str, ...]] = {
     "backup.StartBackupJob": ("iam:PassRole",),  # IamRoleArn: the stack's backup role
     "backup.StartRestoreJob": ("iam:PassRole",),
     "s3.DeleteObject": ("s3:DeleteObjectVersion",),  # the drills delete canaries by VersionId
+    "fis.CreateExperimentTemplate": ("iam:PassRole", "fis:TagResource"),  # roleArn (--fis-role-arn), tags
+    "fis.StartExperiment": ("fis:TagResource",),  # the run's tag on the experiment
+    "cloudwatch.PutMetricAlarm": ("cloudwatch:TagResource",),  # the stop alarm carries the run's tag
 }
 # What the drills policy scopes by the stack's tag: actions whose resource type takes the
 # aws:ResourceTag/${TagKey} condition key (Service Authorization Reference, Resource types tables)
