@@ -92,7 +92,8 @@ def environments_file(path: Path, count: int, reference: int) -> Path:
     return path
 
 
-def timed(path: Path, mode: list[str], workers: int) -> tuple[float, int]:
+def timed(path: Path, mode: list[str], workers: int, quiet: bool = False) -> tuple[float, int]:
+    """Seconds of one sweep, and how many environments it read (an unread one is shown unless ``quiet``)."""
     from stackproof.cli.main import main
 
     started = time.perf_counter()
@@ -101,7 +102,7 @@ def timed(path: Path, mode: list[str], workers: int) -> tuple[float, int]:
     seconds = time.perf_counter() - started
     progress = [line for line in out.getvalue().splitlines() if line.startswith("stackproof: [")]
     for line in progress:
-        if "not read" in line:
+        if "not read" in line and not quiet:
             print(f"    {line}", file=sys.stderr)
     read = sum("not read" not in line for line in progress)
     return seconds, read if code in (0, 1) else -1
@@ -142,7 +143,7 @@ def main() -> int:
             path = environments_file(Path(tmp) / "environments.yaml", args.environments, args.reference)
             unread = Path(tmp) / "unread.yaml"
             unread.write_text("- name: nowhere\n  profile: nowhere\n  region: eu-west-1\n  stacks: s\n")
-            overhead = {label: timed(unread, mode, args.workers)[0] for label, mode in MODES}
+            overhead = {label: timed(unread, mode, args.workers, quiet=True)[0] for label, mode in MODES}
             print(
                 "start-up (a sweep of one environment that fails at once): "
                 + ", ".join(f"{label} {seconds:.1f} s" for label, seconds in overhead.items())

@@ -29,7 +29,7 @@ def stack_resources(client: Any, names: list[str]) -> list[dict[str, Any]]:
     return found
 
 
-@pytest.mark.parametrize("reference", ["dashboard"])
+@pytest.mark.parametrize("reference", ["dashboard", "analytics"])
 def test_every_resource_gets_a_real_physical_id(reference: str) -> None:
     from stackproof.targets import TargetOptions
     from stackproof.targets.localstack import LocalStackTarget

@@ -23,6 +23,7 @@ from typing import Any
 from stackproof.model import types as m
 from stackproof.model.deployment import Deployment
 from stackproof.model.from_stack_set import declared_of
+from stackproof.model.outcomes import NotEmulated
 from stackproof.template.cfn_yaml import load_text
 from stackproof.template.loader import Template
 from stackproof.template.resolver import ResolvedTemplate, resolve
@@ -1347,6 +1348,9 @@ def build(
     for step, kinds in steps:
         try:
             step(deployment)
+        except NotEmulated as exc:  # the step reads a kind the emulator does not create: so are these
+            for kind in kinds:
+                deployment.not_emulated.setdefault(kind, str(exc.msg))
         except Exception as exc:  # an API the target lacks or refused: those kinds are unknown, never empty
             gap = Unknown(f"the {target} target could not read them: {type(exc).__name__}: {exc}")
             for kind in kinds:

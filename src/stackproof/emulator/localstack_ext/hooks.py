@@ -103,3 +103,44 @@ def keep_route_targets() -> None:
         )
 
     aws_ec2_route.EC2RouteProvider.create = create
+
+
+@hooks.on_infra_start()
+def keep_log_group_settings() -> None:
+    """LocalStack 4.13.1's AWS::Logs::LogGroup provider creates the group without its retention
+    and KMS key (the group would keep logs forever, unencrypted); set both after creating it."""
+    from localstack.services.logs.resource_providers.aws_logs_loggroup import LogsLogGroupProvider
+
+    create = LogsLogGroupProvider.create
+
+    def create_with_settings(self: Any, request: Any) -> Any:
+        event = create(self, request)
+        model = event.resource_model or {}
+        name = model.get("LogGroupName")
+        if name and str(event.status.name) == "SUCCESS":
+            logs = request.aws_client_factory.logs
+            if model.get("RetentionInDays"):
+                logs.put_retention_policy(logGroupName=name, retentionInDays=int(model["RetentionInDays"]))
+            if model.get("KmsKeyId"):  # LocalStack's logs lacks AssociateKmsKey; its moto backend keeps the key
+                from moto.logs.models import logs_backends
+
+                group = logs_backends[request.account_id][request.region_name].groups[name]
+                group.kms_key_id = model["KmsKeyId"]
+        return event
+
+    LogsLogGroupProvider.create = create_with_settings
+
+
+@hooks.on_infra_start()
+def real_ecr_repositories() -> None:
+    """LocalStack 4.13.1's AWS::ECR::Repository provider is a mock that creates nothing (for CDK
+    bootstrapping); ECR is answered by moto here (:mod:`.services`), so create the repository
+    there, through moto's model, like the other types of :mod:`.resources`."""
+    from localstack.services.ecr.resource_providers import aws_ecr_repository_plugin
+
+    from stackproof.emulator.localstack_ext.resources import provider_for
+
+    def load(self: Any) -> None:
+        self.factory = provider_for("AWS::ECR::Repository")
+
+    aws_ecr_repository_plugin.ECRRepositoryProviderPlugin.load = load

@@ -52,13 +52,16 @@ def _settings_moto_skips() -> None:
     """The properties moto's models ignore, set after creation as stackproof's moto target does
     (the file system's policy, the database's deletion protection and log exports, ...)."""
     from moto.autoscaling.models import FakeLaunchConfiguration
+    from moto.ecr.models import Repository
     from moto.ecs.models import Service
     from moto.efs.models import FileSystem
     from moto.rds.models import DBInstance
 
     from stackproof.emulator import moto_patches
 
+    moto_patches._load_balancer_types()
     moto_patches._after_create(DBInstance, moto_patches._database_settings)
     moto_patches._after_create(FileSystem, moto_patches._file_system_policy)
     moto_patches._after_create(Service, moto_patches._service_networking)
+    moto_patches._after_create(Repository, moto_patches._repository_settings)
     moto_patches._after_create(FakeLaunchConfiguration, moto_patches._launch_configuration_settings)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from typing import Any, ClassVar
 
+from localstack.services.cloudformation.engine.quirks import PHYSICAL_RESOURCE_ID_SPECIAL_CASES
 from localstack.services.cloudformation.resource_provider import (
     CloudFormationResourceProviderPlugin,
     OperationStatus,
@@ -38,6 +39,7 @@ ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "AWS::EC2::SecurityGroupEgress": (),
     "AWS::EC2::SecurityGroupIngress": (),
     "AWS::EC2::SubnetNetworkAclAssociation": ("AssociationId",),
+    "AWS::ECR::Repository": ("Arn", "RepositoryUri"),
     "AWS::ECS::Cluster": ("Arn",),
     "AWS::ECS::Service": ("Name", "ServiceArn"),
     "AWS::ECS::TaskDefinition": ("TaskDefinitionArn",),
@@ -136,6 +138,9 @@ class MotoBackedProvider(ResourceProvider[dict[str, Any]]):
         physical_id = getattr(created, "physical_resource_id", None) or name
         _created[(request.account_id, request.region_name, self.TYPE, str(physical_id))] = (created, name)
         model = {**properties, **attributes(self.TYPE, created), PHYSICAL_ID: str(physical_id)}
+        special = PHYSICAL_RESOURCE_ID_SPECIAL_CASES.get(self.TYPE, "")
+        if special.startswith("/properties/") and "<" not in special:  # the engine reads the ID there
+            model.setdefault(special.removeprefix("/properties/"), str(physical_id))
         return ProgressEvent(status=OperationStatus.SUCCESS, resource_model=model)
 
     def read(self, request: ResourceRequest[dict[str, Any]]) -> ProgressEvent[dict[str, Any]]:

@@ -107,3 +107,8 @@ def backup() -> Service:
 @aws_provider()
 def ecs() -> Service:
     return moto_service("ecs")
+
+
+@aws_provider()
+def ecr() -> Service:
+    return moto_service("ecr")
