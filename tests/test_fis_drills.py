@@ -191,3 +191,67 @@ def test_through_the_aws_target_behind_the_guards(
     assert sorted(e["state"]["status"] for e in experiments) == ["completed", "completed"]
     assert differences(before, inventory(live)) == []
     assert made_by_drills(live) == extra == {"templates": [], "alarms": [], "impaired": []}
+
+
+CHILD = """
+import dataclasses, os, signal, sys
+import boto3
+from stackproof.drills.az_loss import az_loss_drill
+from stackproof.support import paths
+from stackproof.targets.aws_calls import CallRecorder, ClientCache
+from stackproof.targets.stack_handle import StackHandle
+
+endpoint, name, run_id, role = sys.argv[1:5]
+session = boto3.Session(region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+client = ClientCache(session, CallRecorder(), endpoint_url=endpoint)
+stack = StackHandle(client, name, {}, paths.dashboard_template(), "us-east-1", emulated=False)
+drill = az_loss_drill(stack, False, fis_role_arn=role)
+drill.run_id = run_id
+disaster = next(s for s in drill.steps if s.marks == "disaster")
+
+def then_killed(d):
+    disaster.action(d)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+drill.steps = [dataclasses.replace(s, action=then_killed) if s is disaster else s for s in drill.steps]
+drill.run()
+"""
+
+
+def test_a_drill_killed_mid_experiment_is_finished_by_cleanup(
+    server: tuple[StackHandle, str], live: StackHandle, tmp_path: Path
+) -> None:
+    """SIGKILL while the zone is cut off: nothing in the process runs, the journal on disk is
+    all that is left; ``stackproof drill --cleanup`` (a fresh process, which imports the FIS
+    undo kinds from the journal) stops the experiment, deletes its template and alarm, and puts
+    the group's capacity back."""
+    _, endpoint = server
+    before, extra = inventory(live), made_by_drills(live)
+    environment = {**os.environ, journal.ENVIRONMENT: str(tmp_path), "AWS_ACCESS_KEY_ID": "testing"}
+    environment["AWS_SECRET_ACCESS_KEY"] = "testing"
+    child = [sys.executable, "-c", CHILD, endpoint, live.stack_name, "killed-fis", ROLE]
+    proc = subprocess.run(child, capture_output=True, text=True, check=False, cwd=ROOT, env=environment, timeout=300)
+    assert proc.returncode == -9, proc.stdout + proc.stderr
+    left = json.loads((tmp_path / "killed-fis.json").read_text())
+    assert {u["kind"] for u in left["undos"]} >= {"fis.stop-experiments", "fis.delete-experiment-template"}
+    assert az_faults.impaired  # the zone is still cut off: no one stopped the experiment
+
+    cleanup = [sys.executable, "-m", "stackproof.cli", "drill", "--cleanup", "killed-fis", "--journal-dir"]
+    finished = subprocess.run(
+        [*cleanup, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+        env=environment,
+        timeout=300,
+    )
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    stopped = [
+        e
+        for e in live.client("fis").list_experiments()["experiments"]
+        if e["tags"].get(journal.TAG_KEY) == "killed-fis"
+    ]
+    assert [e["state"]["status"] for e in stopped] == ["stopped"]
+    assert differences(before, inventory(live)) == []
+    assert made_by_drills(live) == extra == {"templates": [], "alarms": [], "impaired": []}
