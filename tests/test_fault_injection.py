@@ -166,6 +166,42 @@ def test_every_kind_is_known_to_the_campaign() -> None:
     )
 
 
+def operation_model(service: str, name: str) -> Any:
+    import botocore.session
+
+    return botocore.session.get_session().get_service_model(service).operation_model(name)
+
+
+@pytest.mark.parametrize(
+    ("service", "name", "body", "problem"),
+    [
+        ("sts", "GetCallerIdentity", b"", "answered 200 with an empty body"),
+        ("ec2", "DescribeVpcs", b"<DescribeVpcsResponse><vpcSet>", "a body that is not XML"),
+        ("logs", "DescribeLogGroups", b"<html>busy</html>", "a body that is not a JSON object"),
+        ("logs", "DescribeLogGroups", b"[]", "a body that is not a JSON object"),
+        ("s3", "GetBucketVersioning", b"", "answered 200 with an empty body"),
+        ("sts", "GetCallerIdentity", b"<GetCallerIdentityResponse/>", None),
+        ("logs", "DescribeLogGroups", b"{}", None),
+        ("s3", "GetBucketPolicy", b'{"Statement": []}', None),  # the policy document is the body
+        ("s3", "HeadBucket", b"", None),  # its answer is headers alone
+    ],
+)
+def test_a_malformed_answer_is_an_error_not_an_answer_without_fields(
+    service: str, name: str, body: bytes, problem: str | None
+) -> None:
+    """Without this botocore reads an empty 200 or a non-JSON body as an answer without its
+    fields (JSON: ``{"message": body}``), which a reader could take for "there are none"."""
+    from stackproof.targets.aws_calls import MalformedAnswer, check_answer
+
+    response = {"status_code": 200, "headers": {}, "body": body}
+    if problem is None:
+        check_answer(operation_model(service, name), response)
+    else:
+        with pytest.raises(MalformedAnswer, match=f"{service}.{name}: .*{problem}"):
+            check_answer(operation_model(service, name), response)
+    check_answer(operation_model(service, name), {**response, "status_code": 500})  # errors are the parser's
+
+
 # ----------------------------------------------------------------------------- the campaign
 SEED = 13
 STACKS = ["reference", "admin-inline-policy"]
@@ -204,8 +240,11 @@ def test_no_fault_opens_a_control_crashes_or_outlasts_the_deadline(campaign: Any
 @pytest.mark.moto
 def test_the_campaign_ran_every_kind_once_and_always_on_both_stacks(campaign: Any) -> None:
     """Otherwise the first test proves less than it says."""
+    from tests.fault_schedules import table
+
     ran = {(o.schedule.fault.kind, o.schedule.fault.persistent) for o in campaign.outcomes}
     assert ran == {(k, p) for k in KINDS for p in (False, True)}
     assert {o.schedule.stack for o in campaign.outcomes} == set(STACKS)
+    assert [o.schedule.number for o in campaign.outcomes if o.run.hits == 0] == [], table(campaign)
     assert campaign.baselines["reference"].verdicts["IAM-03"] == "PASS"
     assert campaign.baselines["admin-inline-policy"].verdicts["IAM-03"] == "FAIL"

@@ -81,6 +81,7 @@ class AwsTarget:
     def deployment(self) -> Deployment:
         import boto3
         import botocore.exceptions
+        import botocore.parsers
 
         from stackproof.model import from_aws
 
@@ -101,16 +102,23 @@ class AwsTarget:
         client = self.clients = ClientCache(session, recorder)
         self.region, self.stacks = region, names
         try:
-            self.account = str(client("sts").get_caller_identity()["Account"])
+            try:
+                self.account = str(client("sts").get_caller_identity()["Account"])
+            except botocore.exceptions.ClientError as exc:  # GetCallerIdentity refused: bad credentials
+                raise TargetError(f"target aws: the credentials were refused: {exc}") from None
             model = from_aws.build(client, names, region, self.name)
         except from_aws.StackNotFound as exc:
             raise TargetError(str(exc)) from None
+        except from_aws.IncompleteAnswer as exc:  # the stack's own listing without its list
+            raise TargetError(f"target aws: {exc}") from None
         except (botocore.exceptions.NoCredentialsError, botocore.exceptions.PartialCredentialsError):
             raise TargetError(NO_CREDENTIALS) from None
-        except botocore.exceptions.BotoCoreError as exc:  # the credential chain or the deadline
+        except botocore.exceptions.BotoCoreError as exc:  # the credential chain, the deadline, a malformed answer
             raise TargetError(f"target aws: {exc}") from None
-        except botocore.exceptions.ClientError as exc:  # GetCallerIdentity refused: bad credentials
-            raise TargetError(f"target aws: the credentials were refused: {exc}") from None
+        except botocore.parsers.ResponseParserError as exc:  # an answer botocore could not read
+            raise TargetError(f"target aws: an answer could not be read: {str(exc).splitlines()[0]}") from None
+        except botocore.exceptions.ClientError as exc:  # the stack's listing or template refused
+            raise TargetError(f"target aws: the stacks could not be read: {exc}") from None
         from stackproof.domain import policy
         from stackproof.targets import quota_usage
 

@@ -12,11 +12,13 @@ refused as "changes the account" nor counted as the run's calls.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
 from collections import Counter
 from typing import Any
+from xml.etree import ElementTree
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError
@@ -60,6 +62,48 @@ class DeadlinePassed(BotoCoreError):
     fmt = "{operation}: the run's deadline of {deadline:g} s has passed; what is unread is unknown"
 
 
+class MalformedAnswer(BotoCoreError):
+    """A successful status with a body that is not what the protocol sends: empty where the
+    operation answers with a body, or not XML or JSON. botocore would read an empty or
+    unparseable JSON body as an answer without its fields, which a reader could take for "none"."""
+
+    fmt = "{operation}: {problem}; what it would have said is unknown"
+
+
+def check_answer(operation_model: Any, response_dict: dict[str, Any], **kwargs: Any) -> None:
+    """Refuse a 2xx answer whose body the operation's protocol cannot have sent (a
+    ``before-parse`` hook: the parser never sees it)."""
+    if not 200 <= response_dict.get("status_code", 0) < 300 or operation_model.has_streaming_output:
+        return
+    output = operation_model.output_shape
+    members = output.members.values() if output is not None else []
+    if not [m for m in members if "location" not in m.serialization]:
+        return
+    body = response_dict.get("body") or b""
+    name = f"{operation_model.service_model.service_name}.{operation_model.name}"
+    protocol = operation_model.service_model.resolved_protocol
+    if not body.strip():
+        payload = output.serialization.get("payload") if output is not None else None
+        if payload is None or output.members[payload].type_name == "structure":
+            raise MalformedAnswer(operation=name, problem=f"answered {response_dict['status_code']} with an empty body")
+        return
+    if protocol in ("json", "rest-json"):
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            raise MalformedAnswer(operation=name, problem="answered with a body that is not a JSON object")
+    elif protocol in ("query", "ec2", "rest-xml"):
+        payload = output.serialization.get("payload") if output is not None else None
+        if payload is not None and output.members[payload].type_name != "structure":
+            return  # a document or blob as the body (GetBucketPolicy): not XML
+        try:
+            ElementTree.fromstring(body)
+        except ElementTree.ParseError as exc:
+            raise MalformedAnswer(operation=name, problem=f"answered with a body that is not XML ({exc})") from None
+
+
 class CallRecorder:
     """Counts every API call of the clients it watches as ``service.Operation``; refuses
     non-reads when ``read_only`` (unless ``allowed`` names them) and every call after
@@ -93,6 +137,7 @@ class CallRecorder:
     def watch(self, client: Any) -> Any:
         """Hook ``client``'s own event bus; the client, for chaining."""
         client.meta.events.register("before-call", self._before_call)
+        client.meta.events.register("before-parse", check_answer)
         return client
 
     def _before_call(self, event_name: str, model: Any, **kwargs: Any) -> None:
