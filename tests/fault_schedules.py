@@ -59,6 +59,9 @@ MUTANT_STACKS = (
 # product's 20 s per attempt; the deadline is the run's own, given to the target.
 READ_TIMEOUT = 3.0
 DEADLINE = 60.0
+# A persistent delay runs under this deadline: the run must end within it plus one attempt.
+SHORT_DEADLINE = 4.0
+EARLY = 10  # its operation is one of the run's first calls
 FAILING = ("FAIL", "ERROR")
 
 
@@ -67,6 +70,7 @@ class Schedule:
     number: int
     stack: str
     fault: Fault
+    deadline: float = DEADLINE
 
 
 @dataclass
@@ -78,7 +82,8 @@ class Run:
     seconds: float
     target_error: str | None = None
     crash: str | None = None
-    calls: list[Any] = field(default_factory=list)
+    calls: list[Any] = field(default_factory=list)  # the calls answered as moto answered them
+    hits: int = 0  # calls of the faulted operation
 
     def gate_fails(self, critical: frozenset[str]) -> bool:
         """Whether ``stackproof run --fail-on critical`` would exit non-zero."""
@@ -94,7 +99,6 @@ class Outcome:
     schedule: Schedule
     run: Run
     problems: list[str]
-    hit: bool  # the faulted operation was called
 
 
 def controls() -> list[str]:
@@ -227,13 +231,17 @@ class Lab:
                 model = AwsTarget(options, deadline=deadline).deployment()
             except TargetError as exc:
                 seconds = time.monotonic() - started
-                return Run({}, {}, seconds, target_error=str(exc).splitlines()[0], calls=list(lane.calls))
+                return Run(
+                    {}, {}, seconds, target_error=str(exc).splitlines()[0], calls=list(lane.calls), hits=lane.hits
+                )
             except Exception as exc:  # what a user would see as a traceback
                 seconds = time.monotonic() - started
-                return Run({}, {}, seconds, crash=f"read: {type(exc).__name__}: {exc}", calls=list(lane.calls))
+                return Run(
+                    {}, {}, seconds, crash=f"read: {type(exc).__name__}: {exc}", calls=list(lane.calls), hits=lane.hits
+                )
             seconds = time.monotonic() - started
             self.proxy.set(access_key, None)
-            calls = list(lane.calls)
+            calls, hits = list(lane.calls), lane.hits
         verdicts, messages, crash = {}, {}, None
         for control in controls():
             try:
@@ -241,11 +249,11 @@ class Lab:
             except Exception as exc:
                 crash = f"{control}: {type(exc).__name__}: {exc}"
                 verdicts[control], messages[control] = "ERROR", crash
-        return Run(verdicts, messages, seconds, crash=crash, calls=calls)
+        return Run(verdicts, messages, seconds, crash=crash, calls=calls, hits=hits)
 
 
-def judge(schedule: Schedule, baseline: Run, run: Run, deadline: float) -> list[str]:
-    """What is wrong with ``run`` under ``schedule`` against the fault-free ``baseline``."""
+def judge(baseline: Run, run: Run, deadline: float) -> list[str]:
+    """What is wrong with ``run`` (under a fault, with ``deadline``) against the fault-free ``baseline``."""
     from stackproof.targets.aws_calls import CONNECT_TIMEOUT
 
     problems = []
@@ -268,7 +276,8 @@ def judge(schedule: Schedule, baseline: Run, run: Run, deadline: float) -> list[
 def schedules(seed: int, count: int, recorded: dict[str, list[Any]]) -> list[Schedule]:
     """``count`` schedules from ``seed``: the stacks in turn, the kinds x once/always in a
     shuffled cycle, and an operation from the stack's clean run that the kind can change
-    (a list kind needs a list with an item; first page needs two)."""
+    (a list kind needs a list with an item; first page needs two). A persistent delay runs
+    under SHORT_DEADLINE, to prove the deadline bounds a run whose calls never answer."""
     rng = random.Random(seed)
     combos = [(kind, persistent) for kind in KINDS for persistent in (False, True)]
     stacks = sorted(recorded)
@@ -279,11 +288,14 @@ def schedules(seed: int, count: int, recorded: dict[str, list[Any]]) -> list[Sch
         kind, persistent = combos[number % len(combos)]
         stack = stacks[number % len(stacks)]
         calls = recorded[stack]
+        deadline = SHORT_DEADLINE if (kind, persistent) == ("delay", True) else DEADLINE
+        if deadline == SHORT_DEADLINE:
+            calls = calls[:EARLY]  # reached before the short deadline passes
         least = {"emptied": 1, "first-page": 2}.get(kind, 0)
         operations = sorted({c.operation for c in calls if kind not in LIST_KINDS or (c.items or 0) >= least})
         if not operations:
             operations = sorted({c.operation for c in calls if c.items is not None})
-        chosen.append(Schedule(number, stack, Fault(rng.choice(operations), kind, persistent)))
+        chosen.append(Schedule(number, stack, Fault(rng.choice(operations), kind, persistent), deadline))
     return chosen
 
 
@@ -344,13 +356,8 @@ def campaign(stacks: list[str], seed: int, count: int, workers: int, work: Path)
             plan = schedules(seed, count, {s: r.calls for s, r in baselines.items()})
 
             def one(schedule: Schedule) -> Outcome:
-                run = lab.read(schedule.stack, schedule.fault)
-                hit = any(c.operation == schedule.fault.operation for c in run.calls) or schedule.fault.kind in (
-                    "reset",
-                    "delay",
-                    *KINDS[:4],
-                )
-                return Outcome(schedule, run, judge(schedule, baselines[schedule.stack], run, DEADLINE), hit)
+                run = lab.read(schedule.stack, schedule.fault, schedule.deadline)
+                return Outcome(schedule, run, judge(baselines[schedule.stack], run, schedule.deadline))
 
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 outcomes = list(pool.map(one, plan))
@@ -360,7 +367,7 @@ def campaign(stacks: list[str], seed: int, count: int, workers: int, work: Path)
 
 
 def table(result: Campaign) -> str:
-    lines = [f"{'#':>4}  {'stack':<28} {'fault':<62} {'secs':>5}  result"]
+    lines = [f"{'#':>4}  {'stack':<28} {'fault':<62} {'hits':>4} {'secs':>5}  result"]
     for outcome in result.outcomes:
         s = outcome.schedule
         changed = sorted(c for c, v in outcome.run.verdicts.items() if v != result.baselines[s.stack].verdicts.get(c))
@@ -371,7 +378,9 @@ def table(result: Campaign) -> str:
             if outcome.run.target_error
             else f"ok: {len(changed)} changed ({', '.join(changed[:6])}{'...' if len(changed) > 6 else ''})"
         )
-        lines.append(f"{s.number:>4}  {s.stack:<28} {s.fault!s:<62} {outcome.run.seconds:>5.1f}  {summary}")
+        lines.append(
+            f"{s.number:>4}  {s.stack:<28} {s.fault!s:<62} {outcome.run.hits:>4} {outcome.run.seconds:>5.1f}  {summary}"
+        )
     failures = sum(1 for o in result.outcomes if o.problems)
     lines.append(
         f"{len(result.outcomes)} schedules on {len(result.baselines)} stacks in {result.seconds:.0f} s: {failures} failed"

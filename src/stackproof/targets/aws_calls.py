@@ -137,8 +137,18 @@ class CallRecorder:
     def watch(self, client: Any) -> Any:
         """Hook ``client``'s own event bus; the client, for chaining."""
         client.meta.events.register("before-call", self._before_call)
+        client.meta.events.register("before-send", self._before_send)
         client.meta.events.register("before-parse", check_answer)
         return client
+
+    def _before_send(self, event_name: str, request: Any = None, **kwargs: Any) -> None:
+        """Every retry, not only every call, stops at the deadline: a call started just before
+        it would otherwise retry for ATTEMPTS x (CONNECT_TIMEOUT + READ_TIMEOUT) past it. (The
+        first attempt was checked as the call began.)"""
+        retries = (getattr(request, "context", None) or {}).get("retries") or {}
+        if self._ends is not None and retries.get("attempt", 1) > 1 and time.monotonic() > self._ends:
+            parts = event_name.split(".")
+            raise DeadlinePassed(operation=".".join(parts[1:]) or "?", deadline=self.deadline)
 
     def _before_call(self, event_name: str, model: Any, **kwargs: Any) -> None:
         service = event_name.split(".")[1] if "." in event_name else "?"
