@@ -2,7 +2,8 @@
 runs in a process of its own against a moto server this test process runs, so what it changed
 outlives it. Stopped with SIGTERM after each step it cleans up by itself; killed with SIGKILL
 after each step, ``stackproof drill --cleanup RUN-ID`` finishes its journal. Either way the
-stack's inventory is what it was before, and finishing a journal twice changes nothing."""
+stack's inventory is what it was before, and finishing a journal twice changes nothing.
+Also: ``--require-drills`` makes a drill whose guard refused fail the run, with the reason."""
 
 from __future__ import annotations
 
@@ -122,3 +123,83 @@ def test_an_unknown_run_id_is_one_line_and_exit_2(tmp_path: Path) -> None:
     )
     assert proc.stdout == ""
 
+
+def stackproof_drill(*args: str, cwd: Path, endpoint: str) -> subprocess.CompletedProcess[str]:
+    env = {**environment(cwd), "AWS_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": "us-east-1"}
+    command = [sys.executable, "-m", "stackproof.cli", "drill", "--target", "aws", "--stack-name", "stackproof", *args]
+    return subprocess.run(command, capture_output=True, text=True, check=False, cwd=cwd, env=env, timeout=300)
+
+
+def test_a_required_drill_the_guard_refused_fails_the_run(server: tuple[StackHandle, str], tmp_path: Path) -> None:
+    """A scheduled live drill without --allow-destructive: with --require-drills the run fails
+    and says why; without it every drill is SKIP and the run is incomplete, never passed."""
+    _, endpoint = server
+    required = stackproof_drill("--require-drills", cwd=tmp_path, endpoint=endpoint)
+    assert required.returncode == 1, required.stdout + required.stderr
+    assert "0 of 5 drills ran" in required.stdout
+    why = "not allowed: drills change the deployment: run them on a live account only with --allow-destructive"
+    for control in ("RES-01", "RES-02", "RES-03", "RES-04", "SCL-05"):
+        assert f"required drill {control} did not run on aws: {why}" in required.stdout, required.stdout
+    assert "stackproof: failed" in required.stdout
+    assert "Traceback" not in required.stdout + required.stderr
+
+    plain = stackproof_drill(cwd=tmp_path, endpoint=endpoint)
+    assert plain.returncode == 0, plain.stdout + plain.stderr
+    assert (
+        "0 of 5 drills ran (did not run: RES-01, RES-02, RES-03, RES-04, SCL-05 on aws: not allowed: " in plain.stdout
+    )
+    assert "stackproof: incomplete" in plain.stdout
+    assert "passed" not in plain.stdout.splitlines()[-2]
+    report = json.loads((tmp_path / "reports" / "latest" / "report.json").read_text())
+    assert report["run"]["verdict"] == "incomplete"
+    assert (report["run"]["drills"]["ran"], report["run"]["drills"]["total"]) == (0, 5)
+    assert {r["status"] for r in report["results"]} == {"SKIP"}
+
+
+def test_the_catalogue_can_require_a_drill(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``required: true`` on a drill's control gates scheduled runs without --require-drills;
+    it is validated at load like every other field."""
+    import dataclasses
+
+    from stackproof import catalogue
+    from stackproof.results import SKIP, Result
+    from stackproof.results.gating import drills_not_run
+
+    controls = dict(catalogue.load())
+    controls["RES-01"] = dataclasses.replace(controls["RES-01"], required=True)
+    monkeypatch.setattr(catalogue, "load", lambda: controls)
+    skipped = [Result(c, "test", "aws", SKIP, "not allowed: no --allow-destructive") for c in ("RES-01", "RES-02")]
+    drills = {"RES-01", "RES-02"}
+    assert drills_not_run(skipped, drills, require_all=False) == [
+        "required drill RES-01 did not run on aws: not allowed: no --allow-destructive"
+    ]
+    assert len(drills_not_run(skipped, drills, require_all=True)) == 2
+    assert drills_not_run(skipped, set(), require_all=True) == []  # not run as drills (stackproof run)
+    passed = [Result("RES-01", "test", "aws", "PASS", "")]
+    assert drills_not_run(passed, drills, require_all=True) == []
+
+    entry = {
+        "id": "RES-09",
+        "title": "t",
+        "family": "resilience",
+        "severity": "high",
+        "source": {"seed": "s", "quote": "q"},
+        "targets": ["aws"],
+        "suite": "scenarios",
+    }
+    assert catalogue.parse({"controls": [{**entry, "required": True}]})["RES-09"].required
+    with pytest.raises(catalogue.CatalogueError, match="required 'yes' is not true or false"):
+        catalogue.parse({"controls": [{**entry, "required": "yes"}]})
+    with pytest.raises(catalogue.CatalogueError, match="only a drill"):
+        catalogue.parse({"controls": [{**entry, "suite": "checks", "required": True}]})
+
+
+def test_plain_pytest_takes_require_drills_too() -> None:
+    """A scheduled ``pytest scenarios`` job: the guards refuse before any AWS call, and with
+    --require-drills the session fails, saying which drill did not run and why."""
+    command = [sys.executable, "-m", "pytest", "scenarios", "--target", "aws", "--stack-name", "dash", "-q"]
+    command += ["-p", "no:cacheprovider", "--require-drills"]
+    proc = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT, timeout=300)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "5 skipped" in proc.stdout
+    assert "stackproof: required drill RES-02 did not run on aws: not allowed: " in proc.stdout

@@ -69,6 +69,11 @@ OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
     ),
     ("account-id", "target aws: the account drills may change", {}),
     (
+        "require-drills",
+        "a drill that was skipped fails the run (exit 1), with the reason; else only drills the catalogue requires",
+        {"action": "store_true"},
+    ),
+    (
         "fis-role-arn",
         "target aws: the IAM role AWS FIS assumes for RES-03/RES-04's experiments (default: $STACKPROOF_FIS_ROLE_ARN)",
         {"metavar": "ARN"},
@@ -227,6 +232,27 @@ class ReportWriter:
 
 
 writer_key = pytest.StashKey[ReportWriter]()
+not_run_key = pytest.StashKey[list[str]]()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A required drill that did not run fails the run, as under ``stackproof drill``."""
+    state = session.config.stash.get(session_key, None)
+    if state is None or not state.drill_controls:
+        return
+    from stackproof.results.gating import drills_not_run
+
+    required = bool(option(session.config, "require-drills"))
+    problems = drills_not_run(state.results, state.drill_controls, required)
+    session.config.stash[not_run_key] = problems
+    if problems and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    for problem in config.stash.get(not_run_key, []):
+        terminalreporter.write_line(f"stackproof: {problem}")
 
 
 def ours(name2fixturedefs: Any) -> str | None:
@@ -339,6 +365,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             known = ", ".join(controls)
             raise pytest.UsageError(f"{item.nodeid}: unknown control {cid} (the catalogue has {known})")
         state.collected_controls.setdefault(cid, []).append(item.nodeid)
+        if fixture_of(item) == "drill_stack":
+            state.drill_controls.add(cid)
 
 
 @pytest.fixture

@@ -37,6 +37,7 @@ class Control:
     planned_in: str = ""
     suite: str = "checks"
     references: tuple[str, ...] = ("dashboard",)
+    required: bool = False  # a drill every run of it must run: skipped, it fails the run
 
     @property
     def active(self) -> bool:
@@ -73,6 +74,11 @@ def _control(entry: Any, index: int) -> Control:
     references = tuple(entry.get("references") or ("dashboard",))
     if [r for r in references if r not in REFERENCES]:
         raise CatalogueError(f"{cid}: references {list(references)} must be a subset of {', '.join(REFERENCES)}")
+    required = entry.get("required", False)
+    if not isinstance(required, bool):
+        raise CatalogueError(f"{cid}: required {required!r} is not true or false")
+    if required and suite != "scenarios":
+        raise CatalogueError(f"{cid}: only a drill (suite: scenarios) can be required")
     return Control(
         cid,
         title,
@@ -85,6 +91,7 @@ def _control(entry: Any, index: int) -> Control:
         str(entry.get("planned_in", "")),
         suite,
         references,
+        required,
     )
 
 

@@ -161,6 +161,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         builtin_checks=not args.no_builtin_checks,
         keyword=args.keyword,
         tools=args.tools,
+        require_drills=args.require_drills,
     )
     return main(options)
 
@@ -191,6 +192,7 @@ def _cmd_drill(args: argparse.Namespace) -> int:
         drills=controls,
         allow_destructive=args.allow_destructive,
         account_id=args.account_id,
+        require_drills=args.require_drills,
     )
     return main(options)
 
@@ -314,6 +316,12 @@ exit codes: 0 all passed (or skipped with a reason), 1 a FAIL or ERROR, 2 usage 
 """
 
 
+REQUIRE_DRILLS = (
+    "a drill that was skipped (its guard refused, the target cannot run it) fails the run (exit 1) with the"
+    " reason; without it only drills the catalogue marks required do"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stackproof",
@@ -365,6 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="gate tools run on the template target, their findings in the reports (default: cfn-lint,checkov; none)",
     )
     run.add_argument("-k", dest="keyword", help="only checks matching this pytest keyword expression")
+    run.add_argument("--require-drills", action="store_true", help=REQUIRE_DRILLS)
     run.set_defaults(func=_cmd_run)
 
     drill = commands.add_parser(
@@ -381,6 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="target aws: let the drills change the named stack (with --account-id and --stack-name)",
     )
     drill.add_argument("--account-id", help="target aws: the only account the drills may change")
+    drill.add_argument("--require-drills", action="store_true", help=REQUIRE_DRILLS)
     drill.add_argument(
         "--fis-role-arn",
         metavar="ARN",

@@ -31,8 +31,8 @@ from stackproof.plugin import control_of, session_key
 from stackproof.reports.console import print_session
 from stackproof.reports.run_report import deployed_where
 from stackproof.reports.write import write_reports
-from stackproof.results.coverage import MOSTLY_SHOWN, shortfall, verdict
-from stackproof.results.gating import broken_suppressions, failing_tool_findings, gating
+from stackproof.results.coverage import MOSTLY_SHOWN, drills_ran, shortfall, verdict
+from stackproof.results.gating import broken_suppressions, drills_not_run, failing_tool_findings, gating
 from stackproof.results.session import Session
 from stackproof.results.suppressions import SuppressionFileError
 from stackproof.support import paths
@@ -72,6 +72,7 @@ class RunOptions:
     drills: list[str] | None = None  # `stackproof drill`: the scenarios' controls to run ([] = all)
     allow_destructive: bool = False  # drills on aws
     account_id: str | None = None  # drills on aws
+    require_drills: bool = False  # a drill that was skipped fails the run (else only catalogue-required ones)
     deadline: float | None = None  # target aws: seconds for the whole read (None: STACKPROOF_DEADLINE, else 900)
 
 
@@ -273,6 +274,7 @@ def run_checks(session: Session, options: RunOptions, out: TextIO) -> int:
         if problems:
             raise RunError("the checks do not match the catalogue:\n  " + "\n  ".join(problems))
     session.problems = shortfall(session.coverage(), options.min_coverage)
+    session.problems += drills_not_run(session.results, session.drill_controls, options.require_drills)
     failing = (
         gating(session.results, options.fail_on)
         or failing_tool_findings(session, options.fail_on)
@@ -312,7 +314,9 @@ def main(options: RunOptions, out: TextIO | None = None) -> int:
         sessions.append(session)
         print_session(session, options.verbose, out, reference if len(references) > 1 else None, session.problems)
     coverage = [c for s in sessions for c in s.coverage()]
-    outcome = verdict(code, coverage)
+    drilled = {c for s in sessions for c in s.drill_controls}
+    drills = drills_ran([dataclasses.asdict(r) for s in sessions for r in s.results], drilled)
+    outcome = verdict(code, coverage, drills if drills.total else None)
     thin = [str(c) for c in coverage if c.percent < MOSTLY_SHOWN]
     print(f"stackproof: {outcome}" + (f" (shown too little: {'; '.join(thin)})" if thin else ""), file=out)
     if options.write_reports:

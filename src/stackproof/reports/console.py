@@ -3,12 +3,14 @@ gate tools' tallies, drift, and one summary line."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import TextIO
 
 from stackproof import catalogue
 from stackproof.domain.drift import compare
 from stackproof.model.deployment import Deployment
 from stackproof.results import ERROR, FAIL, FAILING, PASS, RANK, SKIP, SUPPRESSED, WARNING, Result
+from stackproof.results.coverage import drills_ran
 from stackproof.results.gating import broken_suppressions
 from stackproof.results.session import Session
 
@@ -102,6 +104,13 @@ def print_session(
     print(file=out)
     for coverage in session.coverage():
         print(f"coverage {coverage}", file=out)
+    drills = drills_ran([asdict(r) for r in session.results], session.drill_controls)
+    if drills.total:
+        grouped: dict[tuple[str, str], list[str]] = {}
+        for control, target, why in drills.not_run:
+            grouped.setdefault((target, why), []).append(control)
+        not_run = "; ".join(f"{', '.join(c)} on {t}: {why}" for (t, why), c in grouped.items())
+        print(f"{drills}" + (f" (did not run: {not_run})" if not_run else ""), file=out)
     for problem in problems or []:
         print(f"COVERAGE {problem}", file=out)
     print(f"stackproof: {summary(session)}", file=out)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from stackproof import __version__, catalogue
-from stackproof.results.coverage import FAILED, INCOMPLETE, PASSED, verdict
+from stackproof.results.coverage import FAILED, INCOMPLETE, PASSED, drills_ran, verdict
 from stackproof.results.session import Session
 from stackproof.results.suppressions import states
 from stackproof.template.values import FromParameter, Unknown
@@ -108,6 +108,7 @@ def build(session: Session, exit_code: int, times: RunTimes, identifier: str) ->
                     for d in compare(template_model, model)
                 ]
     coverage = session.coverage()
+    drills = drills_ran([asdict(r) for r in session.results], session.drill_controls)
     where = deployed_where(session.models["aws"]) if "aws" in session.models else {}
     controls = []
     for control in catalogue.load().values():
@@ -153,8 +154,9 @@ def build(session: Session, exit_code: int, times: RunTimes, identifier: str) ->
             "started": times.started.isoformat(),
             "ended": times.ended.isoformat(),
             "exit_code": exit_code,
-            "verdict": verdict(exit_code, coverage),
+            "verdict": verdict(exit_code, coverage, drills if drills.total else None),
             "coverage": [c.as_dict() for c in coverage],
+            "drills": drills.as_dict(),
         },
         "catalogue": controls,
         "results": [{**asdict(result), "reference": session.reference} for result in session.results],

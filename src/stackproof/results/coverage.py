@@ -2,14 +2,15 @@
 
 A run whose results are mostly SKIP proved little, whatever its exit code (LocalStack's free
 edition shows one control of thirty-six), so the verdict of such a run is "incomplete", never
-"passed", and ``--min-coverage`` turns too little coverage into a failed run. A control counts
+"passed", and ``--min-coverage`` turns too little coverage into a failed run. So is a run in
+which a drill was skipped: "N of M drills ran" says how many proved anything. A control counts
 on a target when it is a promise of the run's reference system; a control that target cannot
 show counts as not shown, because the deployment's promise is still unproven there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,10 +82,44 @@ def by_target(
     return found
 
 
-def verdict(exit_code: int, coverage: Iterable[Coverage]) -> str:
+@dataclass(frozen=True)
+class DrillCount:
+    """How many of a run's drills ran: a drill that was skipped (its guard refused, the target
+    cannot run it, its data plane is missing) proved nothing, so a run with one is never
+    "passed", and a required one fails the run (:func:`stackproof.results.gating.drills_not_run`)."""
+
+    ran: int
+    total: int
+    not_run: tuple[tuple[str, str, str], ...] = ()  # (control, target, why)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ran": self.ran,
+            "total": self.total,
+            "not_run": [{"control": c, "target": t, "reason": why} for c, t, why in self.not_run],
+        }
+
+    def __str__(self) -> str:
+        return f"{self.ran} of {self.total} drills ran"
+
+
+def drills_ran(results: Iterable[Mapping[str, Any]], drills_of: Collection[str]) -> DrillCount:
+    """Of report-shaped results, those of the controls run as drills (``drills_of``: the
+    scenarios collected on a drill stack); ERROR counts as run only when the drill itself
+    started (it has a record)."""
+    drills = [r for r in results if r["control"] in drills_of]
+    skipped = [r for r in drills if r["status"] == SKIP or (r["status"] == ERROR and not r.get("drill"))]
+    return DrillCount(
+        len(drills) - len(skipped),
+        len(drills),
+        tuple((r["control"], r["target"], str(r.get("message") or "no reason given")) for r in skipped),
+    )
+
+
+def verdict(exit_code: int, coverage: Iterable[Coverage], drills: DrillCount | None = None) -> str:
     if exit_code != 0:
         return FAILED
-    if any(c.percent < MOSTLY_SHOWN for c in coverage):
+    if any(c.percent < MOSTLY_SHOWN for c in coverage) or (drills is not None and drills.not_run):
         return INCOMPLETE
     return PASSED
 

@@ -1,8 +1,9 @@
 """What fails a run: FAIL and ERROR of controls at or above the chosen severity, failing gate
-tool findings, and suppressions that cannot apply."""
+tool findings, suppressions that cannot apply, and required drills that did not run."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from stackproof import catalogue
@@ -35,3 +36,20 @@ def gating(results: list[Result], fail_on: str | None) -> list[Result]:
     ``fail_on`` severity or above."""
     controls = catalogue.load()
     return [r for r in results if r.status in FAILING and at_or_above(controls[r.control].severity, fail_on)]
+
+
+def drills_not_run(results: list[Result], drills_of: Collection[str], require_all: bool) -> list[str]:
+    """A drill that was required and did not run, with why: every drill of the run
+    (``drills_of``: the controls run as drills) with ``--require-drills``, else those the
+    catalogue marks ``required`` (for scheduled runs)."""
+    from dataclasses import asdict
+
+    from stackproof.results.coverage import drills_ran
+
+    controls = catalogue.load()
+    count = drills_ran([asdict(r) for r in results], drills_of)
+    return [
+        f"required drill {control} did not run on {target}: {why}"
+        for control, target, why in count.not_run
+        if require_all or controls[control].required
+    ]

@@ -37,6 +37,7 @@ class Session:
     opened: list[Any] = field(default_factory=list)  # targets to close (emulators to stop)
     results: list[Result] = field(default_factory=list)
     collected_controls: dict[str, list[str]] = field(default_factory=dict)
+    drill_controls: set[str] = field(default_factory=set)  # controls collected as drills (on drill_stack)
     suppressions: list[Suppression] = field(default_factory=list)
     applied: list[Suppression] = field(default_factory=list)
     template_warnings: list[Any] = field(default_factory=list)  # TemplateWarning: what reading the templates found
