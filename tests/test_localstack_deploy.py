@@ -1,12 +1,17 @@
 """The references deployed into a running LocalStack (``tox -e localstack`` runs these under
-``localstack_runner``, which gives ``LOCALSTACK_ENDPOINT``): every resource of the stack is
-created with a real physical ID, none left as the free edition's ``unknown`` placeholder, so
-stackproof's providers (stackproof.emulator.localstack_ext) are proven by LocalStack's own
-CloudFormation engine. Without an endpoint they are skipped, saying so."""
+``localstack_runner``, which gives ``LOCALSTACK_ENDPOINT`` and ``STACKPROOF_EFS_ROOT``): every
+resource of the stack is created with a real physical ID, none left as the free edition's
+``unknown`` placeholder, so stackproof's providers (stackproof.emulator.localstack_ext) are
+proven by LocalStack's own CloudFormation engine; and the sync function, run by stackproof's
+local Lambda executor, receives LocalStack's own S3 notifications and writes through its EFS
+access point. Without an endpoint they are skipped, saying so."""
 
 from __future__ import annotations
 
+import json
 import os
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +26,25 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def stack_resources(client: Any, names: list[str]) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    for name in names:
-        for page in client("cloudformation").get_paginator("list_stack_resources").paginate(StackName=name):
-            found += page["StackResourceSummaries"]
-    return found
+class Deployed:
+    def __init__(self, client: Callable[[str], Any], stacks: list[str], result: Any) -> None:
+        self.client = client
+        self.result = result
+        self.resources: list[dict[str, Any]] = []
+        for name in stacks:
+            for page in client("cloudformation").get_paginator("list_stack_resources").paginate(StackName=name):
+                self.resources += page["StackResourceSummaries"]
+
+    def physical(self, logical_id: str) -> str:
+        return next(str(r["PhysicalResourceId"]) for r in self.resources if r["LogicalResourceId"] == logical_id)
 
 
-@pytest.mark.parametrize("reference", ["dashboard", "analytics"])
-def test_every_resource_gets_a_real_physical_id(reference: str) -> None:
+@pytest.fixture(scope="module", params=["dashboard", "analytics"])
+def deployed(request: pytest.FixtureRequest) -> Iterator[Deployed]:
     from stackproof.targets import TargetOptions
     from stackproof.targets.localstack import LocalStackTarget
 
+    reference = request.param
     options = TargetOptions(
         template=str(REFERENCES / f"{reference}.yaml"),
         params=str(REFERENCES / f"{reference}.params.json"),
@@ -43,16 +54,66 @@ def test_every_resource_gets_a_real_physical_id(reference: str) -> None:
     failed = True
     try:
         _, client, _, result = target._open()
-        resources = stack_resources(client, target.deployed)
-        placeholders = [
-            f"{r['LogicalResourceId']} ({r['ResourceType']}): {r.get('PhysicalResourceId')!r} {r['ResourceStatus']}"
-            for r in resources
-            if r.get("PhysicalResourceId") in (None, "", "unknown") or r["ResourceStatus"] != "CREATE_COMPLETE"
-        ]
-        assert placeholders == []
-        assert result.status == "CREATE_COMPLETE"
-        assert result.skipped == {}
-        assert len(resources) == len(result.expected)
+        yield Deployed(client, list(target.deployed), result)
         failed = False
     finally:
         target.cleanup(failed)
+
+
+def test_every_resource_gets_a_real_physical_id(deployed: Deployed) -> None:
+    placeholders = [
+        f"{r['LogicalResourceId']} ({r['ResourceType']}): {r.get('PhysicalResourceId')!r} {r['ResourceStatus']}"
+        for r in deployed.resources
+        if r.get("PhysicalResourceId") in (None, "", "unknown") or r["ResourceStatus"] != "CREATE_COMPLETE"
+    ]
+    assert placeholders == []
+    assert deployed.result.status == "CREATE_COMPLETE"
+    assert deployed.result.skipped == {}
+    assert len(deployed.resources) == len(deployed.result.expected)
+
+
+def empty_bucket(s3: Any, bucket: str) -> None:
+    """A versioned bucket CloudFormation is to delete must hold no version of anything."""
+    listed = s3.list_object_versions(Bucket=bucket)
+    for item in listed.get("Versions", []) + listed.get("DeleteMarkers", []):
+        s3.delete_object(Bucket=bucket, Key=item["Key"], VersionId=item["VersionId"])
+
+
+def wait_for(find: Callable[[], Any], seconds: float = 60.0) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = find()
+        if found:
+            return found
+        time.sleep(0.5)
+    return None
+
+
+def test_upload_under_images_reaches_the_efs_directory_and_a_failure_the_dead_letter_queue(
+    deployed: Deployed,
+) -> None:
+    if deployed.result.expected.get("SyncFunction") is None:
+        pytest.skip("this reference has no sync function")
+    s3, sqs = deployed.client("s3"), deployed.client("sqs")
+    bucket, function = deployed.physical("ContentBucket"), deployed.physical("SyncFunction")
+    efs_root = Path(os.environ["STACKPROOF_EFS_ROOT"])
+    try:
+        s3.put_object(Bucket=bucket, Key="images/stackproof-logo.png", Body=b"\x89PNG stackproof")
+        s3.put_object(Bucket=bucket, Key="reports/not-synced.csv", Body=b"a,b")
+        written = wait_for(lambda: list(efs_root.glob("*/*/images/stackproof-logo.png")))
+        assert written, f"nothing under {efs_root} after the upload"
+        (path,) = written
+        assert path.read_bytes() == b"\x89PNG stackproof"
+        assert not list(efs_root.rglob("not-synced.csv"))  # no notification outside images/, themes/, excel-data/
+
+        lam = deployed.client("lambda")
+        lam.put_function_event_invoke_config(FunctionName=function, MaximumRetryAttempts=0)
+        lam.invoke(FunctionName=function, InvocationType="Event", Payload=json.dumps({"Records": "not a list"}))
+        queue = sqs.get_queue_url(QueueName=deployed.physical("SyncFunctionDeadLetterQueue").rsplit("/", 1)[-1])
+        received = wait_for(
+            lambda: sqs.receive_message(QueueUrl=queue["QueueUrl"], WaitTimeSeconds=1).get("Messages"), 90.0
+        )
+        assert received, "the failed invocation did not reach the dead-letter queue"
+        assert json.loads(received[0]["Body"]) == {"Records": "not a list"}
+    finally:
+        empty_bucket(s3, bucket)

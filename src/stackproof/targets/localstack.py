@@ -2,8 +2,10 @@
 localstack-client configures, by default on loopback port 4566).
 
 The free edition emulates no RDS, ELBv2, Auto Scaling, EFS or Backup; CloudFormation still
-reports such resources CREATE_COMPLETE with physical ID ``unknown``. Those kinds are marked
-not emulated, so the checks that need them are skipped with that reason, never passed.
+reports such resources CREATE_COMPLETE with physical ID ``unknown``. ``tox -e localstack``
+installs stackproof's providers for them into LocalStack (the ``localstack`` extra,
+:mod:`stackproof.emulator.localstack_ext`); on any LocalStack without them those kinds are
+marked not emulated, so the checks that need them are skipped with that reason, never passed.
 The stack and what was created for it are deleted on close.
 
 Its clients are the moto targets' (:meth:`MotoTarget._open`): one
@@ -36,8 +38,8 @@ def endpoint() -> str:
 
 class LocalStackTarget(MotoTarget):
     name = "localstack"
-    # Without Docker, LocalStack cannot create Lambda functions (nor what depends on them): keep
-    # the stack, examine what was created, and skip the checks on what failed, with the reason.
+    # What LocalStack fails to create (without stackproof's providers: Lambda without Docker, and
+    # what depends on it) is kept and examined; the checks on it are skipped with the reason.
     keep_failed = True
 
     def prepare_emulator(self) -> None:

@@ -112,7 +112,9 @@ def main(argv: list[str]) -> int:
                 f"localstack: {health.get('version')} ready at {endpoint} in {time.monotonic() - started:.1f} s",
                 flush=True,
             )
-            return subprocess.call(argv, env={**os.environ, "LOCALSTACK_ENDPOINT": endpoint})
+            # The command can find what the sync function wrote through its EFS mount.
+            command_env = {**os.environ, "LOCALSTACK_ENDPOINT": endpoint, "STACKPROOF_EFS_ROOT": str(Path(tmp) / "efs")}
+            return subprocess.call(argv, env=command_env)
         finally:
             stop(process)
             print("localstack: stopped", flush=True)
