@@ -73,6 +73,12 @@ MUTANTS: dict[str, tuple[Callable[[Template], None] | None, str, str, str]] = {
         "something listens on TCP port 22",
         "0.0.0.0:22, [::]:22",
     ),
+    "env-names-another-database": (
+        in_bootstrap("PI_DB_HOST=$DB_HOST", "PI_DB_HOST=db.internal.example"),
+        "HST-07",
+        "the database cannot be reached over TLS",
+        "ERROR 2005 (HY000): Unknown server host 'db.internal.example'",
+    ),
     "imds-v1": (imds_v1, "HST-06", "the metadata service answers without a session token (IMDSv1)", "HTTP 200"),
 }
 
@@ -215,3 +221,30 @@ def test_a_fleet_that_cannot_open_is_error_for_every_host_check(tmp_path: Path) 
     assert sorted((r["control"], r["status"]) for r in results) == [(c, "ERROR") for c in HOST_CONTROLS]
     reason = "target aws: no hosts: ValueError: host checks on aws need --stack-name"
     assert {r["message"] for r in results} == {reason}
+
+
+@pytest.mark.moto
+def test_the_database_checks_on_the_live_path_of_motos_server(aws_credentials: None) -> None:
+    """HST-03 and HST-07 through SendCommand on moto's server, run by its SSM emulator
+    (stackproof.emulator.ssm_sandbox): the env file it lays out, the client container as the
+    host's MariaDB client, and the stack's emulated MariaDB answering over TLS."""
+    from stackproof.checks.host import test_host as checks
+
+    from stackproof.emulator import mariadb_data
+    from stackproof.support import paths
+    from stackproof.targets import TargetOptions, testinfra_ssm
+    from stackproof.targets.moto import MotoServerTarget
+
+    if mariadb_data.unavailable():
+        pytest.skip(f"no emulated MariaDB: {mariadb_data.unavailable()}")
+    templates, params = paths.template_and_params(None, None, None)
+    server = MotoServerTarget(TargetOptions(templates[0], params, "eu-west-1"))
+    try:
+        stack = server.open_stack()
+        (instance,) = testinfra_ssm.SsmBackend.get_hosts(stack.stack_name, client=stack.client)
+        host = testinfra_ssm.get_host(f"ssm://{instance}?timeout=90", client=stack.client)
+        checks.test_env_file_is_root_only_and_asks_for_tls(host)
+        checks.test_database_is_reachable_over_tls(host)
+        assert host.run(checks.DATABASE_OVER_TLS).stdout == "Ssl_version\tTLSv1.3\n"
+    finally:
+        server.close()

@@ -12,6 +12,7 @@ only the instance metadata service, from what the emulator wrote, and refuses ev
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -189,19 +190,23 @@ def compose_up(path: str) -> int:
     return 0
 
 
-def database_client(env_file: str) -> int:
-    """A pinned MariaDB client container run against the configured database (seed 002's
-    recipe): the emulator's answer is whether that host and port are the stack's database,
-    which in RDS always offers TLS; anything else cannot be reached."""
-    settings = {}
-    for line in Path(env_file).read_text(encoding="utf-8").splitlines():
-        key, _, value = line.partition("=")
-        settings[key] = value
-    for database in load("databases", []):
-        if settings.get("PI_DB_HOST") == database["host"] and settings.get("PI_DB_PORT") == str(database["port"]):
-            print("Ssl_version\tTLSv1.3")
-            return 0
-    return fail(f"ERROR 2005 (HY000): Unknown server host '{settings.get('PI_DB_HOST')}'")
+def database_client(args: list[str]) -> int:
+    """The pinned MariaDB client container (seed 002's recipe) run against a database: the
+    emulator's answer is whether ``--host``/``--port`` are the stack's database, the user and
+    ``MYSQL_PWD`` those of the stack's secret, and ``--ssl`` asked for (RDS always offers TLS)."""
+    given = dict(a[2:].partition("=")[::2] for a in args if a.startswith("--") and "=" in a)
+    known = [d for d in load("databases", []) if given.get("host") == d["host"] and given.get("port") == str(d["port"])]
+    if not known:
+        return fail(f"ERROR 2005 (HY000): Unknown server host '{given.get('host', '')}'")
+    logins = []
+    for text in load("secrets", {}).values():
+        with contextlib.suppress(ValueError, AttributeError):
+            secret = json.loads(text)
+            logins.append((secret.get("username"), secret.get("password")))
+    if (given.get("user"), os.environ.get("MYSQL_PWD")) not in logins:
+        return fail(f"ERROR 1045 (28000): Access denied for user '{given.get('user', '')}' (using password: YES)")
+    print("Ssl_version\tTLSv1.3" if "--ssl" in args else "Ssl_version\t")
+    return 0
 
 
 def docker(args: list[str]) -> int:
@@ -222,17 +227,16 @@ def docker(args: list[str]) -> int:
             print(f"{c['name']}\t{c['image']}\t{c['state']}")
         return 0
     if args[:1] == ["run"]:
-        rest, name, ports, env_file = args[1:], "", [], ""
+        rest, name, ports = args[1:], "", []
         while rest and rest[0].startswith("-"):
             flag = rest.pop(0)
             if flag in ("--name", "-p", "--publish", "--env-file", "-e", "--env", "-v", "--network", "--entrypoint"):
                 value = rest.pop(0) if rest else ""
                 name = value if flag == "--name" else name
                 ports += [value] if flag in ("-p", "--publish") else []
-                env_file = value if flag == "--env-file" else env_file
         image = rest[0] if rest else ""
-        if "--rm" in args and image.startswith("mariadb") and env_file:
-            return database_client(env_file)
+        if "--rm" in args and image.startswith("mariadb:") and rest[1:2] == ["mariadb"]:
+            return database_client(rest[2:])
         if "-d" in args or "--detach" in args:
             start_container(name or image.split(":")[0], image, ports)
             return 0
