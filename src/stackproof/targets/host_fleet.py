@@ -109,11 +109,24 @@ class Fleet:
             self.closers.pop()()
 
 
-def zones(client: Any, instance_ids: list[str]) -> dict[str, str]:
+def zones(client: Any, names: list[str]) -> dict[str, str]:
+    """Each instance's zone, from the groups' own description (the call expanding them already
+    needs), so host checks ask for no other permission."""
+    from botocore.exceptions import ClientError
+
+    from stackproof.targets.testinfra_ssm import stack_groups
+
+    groups: list[str] = []
+    for name in names:
+        try:
+            groups += stack_groups(client, name)
+        except ClientError:
+            groups.append(name)
     found: dict[str, str] = {}
-    for start in range(0, len(instance_ids), 50):
-        pages = client("autoscaling").describe_auto_scaling_instances(InstanceIds=instance_ids[start : start + 50])
-        found |= {i["InstanceId"]: i["AvailabilityZone"] for i in pages["AutoScalingInstances"]}
+    pages = client("autoscaling").get_paginator("describe_auto_scaling_groups").paginate(AutoScalingGroupNames=groups)
+    for page in pages:
+        for group in page["AutoScalingGroups"]:
+            found |= {i["InstanceId"]: i.get("AvailabilityZone", "") for i in group.get("Instances", [])}
     return found
 
 
@@ -121,7 +134,7 @@ def refs(target: str, client: Any, stack_names: list[str]) -> list[HostRef]:
     from stackproof.targets.testinfra_ssm import expand
 
     instance_ids = sorted({i for name in stack_names for i in expand(client, name)})
-    where = zones(client, instance_ids)
+    where = zones(client, stack_names)
     return [HostRef(target, i, where.get(i, "")) for i in instance_ids]
 
 
