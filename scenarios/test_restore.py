@@ -1,6 +1,11 @@
 """RES-01..04: seed 002's restore runbooks and its promises of persistent storage and of
 surviving an Availability Zone's loss, run as drills on a stack deployed for them (emulators)
-or on a named live stack (only with --allow-destructive and a matching --account-id)."""
+or on a named live stack (only with --allow-destructive and a matching --account-id).
+
+On a live stack the canary rows and files go through SSM Run Command on the stack's instances
+(:mod:`stackproof.drills.instance_data`). Before the drill a probe runs there: when the data
+plane cannot be reached (no instance in service, SSM not delivered, no database over TLS) the
+rows or files are reported SKIP with the probe's reason, never PASS."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from stackproof.drills import objectives
+from stackproof.drills import instance_data, objectives
 from stackproof.drills.az_loss import az_loss_drill
 from stackproof.drills.efs_restore import efs_restore_drill
 from stackproof.drills.engine import Drill
@@ -21,27 +26,46 @@ from stackproof.drills.verdict import judge
 from stackproof.targets.stack_handle import StackHandle
 
 pytestmark = [pytest.mark.scenario, pytest.mark.destructive]
-LIVE_DATA_PLANE = (
-    "reading and writing files on a live file system goes through SSM Run Command on an application "
-    "instance (the seed's own route), which is not built yet; the drill does not half-run"
-)
 
 
 def timeouts(stack: StackHandle) -> dict[str, float] | None:
     return None if stack.emulated else objectives.live_timeouts()
 
 
-def run_drill(
-    stack: StackHandle, control: str, make: Callable[..., Drill], record_property: Any, rows: bool = False
-) -> None:
-    """Run the drill between two inventories and judge it; rows need the MariaDB data plane,
-    and without it the drill runs its other steps and the test is SKIP, never PASS."""
-    from stackproof.emulator import mariadb_data
+def rows_unavailable(stack: StackHandle) -> str | None:
+    """Why canary rows cannot be written here: the emulator's MariaDB, or on a live stack a
+    probe through SSM (the database reached over TLS from an instance)."""
+    if stack.emulated:
+        from stackproof.emulator import mariadb_data
 
-    missing = mariadb_data.unavailable() if rows else None
+        return mariadb_data.unavailable()
+    return instance_data.probe_rows(instance_data.Fleet.of(stack))
+
+
+def run_drill(
+    stack: StackHandle,
+    control: str,
+    make: Callable[..., Drill],
+    record_property: Any,
+    rows: bool = False,
+    files: bool = False,
+) -> None:
+    """Run the drill between two inventories and judge it; rows need a data plane, and without
+    it the drill runs its other steps and the test is SKIP, never PASS. Files on a live stack
+    need the instances' mount: without it the drill does not run (SKIP with the reason)."""
+    if files and not stack.emulated:
+        cannot = instance_data.probe_files(instance_data.Fleet.of(stack))
+        if cannot:
+            pytest.skip(f"files not verified: {cannot}")
+    missing = rows_unavailable(stack) if rows else None
     before = inventory(stack)
     options: dict[str, Any] = {"rows": missing is None} if rows else {}
-    result = make(stack, timeouts=timeouts(stack), **options).run()
+    drill = make(stack, timeouts=timeouts(stack), **options)
+    result = drill.run()
+    if "tls" in drill.data:  # what the canary rows' sessions used, as reported by the database
+        record_property("note", f"{control}: canary rows over TLS: {drill.data['tls']}")
+    if "item_level" in drill.data:
+        record_property("note", f"{control}: item-level restore: {drill.data['item_level']}")
     judge(result, objectives.for_drill(control), record_property, differences(before, inventory(stack)), missing)
     if missing:
         pytest.skip(f"rows not verified: {missing}")
@@ -49,16 +73,12 @@ def run_drill(
 
 @pytest.mark.control("RES-01")
 def test_rds_restore_from_a_snapshot(drill_stack: StackHandle, record_property: Any) -> None:
-    if not drill_stack.emulated:
-        pytest.skip(LIVE_DATA_PLANE)
     run_drill(drill_stack, "RES-01", rds_restore_drill, record_property, rows=True)
 
 
 @pytest.mark.control("RES-02")
 def test_efs_restore_from_aws_backup(drill_stack: StackHandle, record_property: Any) -> None:
-    if not drill_stack.emulated:
-        pytest.skip(LIVE_DATA_PLANE)
-    run_drill(drill_stack, "RES-02", efs_restore_drill, record_property)
+    run_drill(drill_stack, "RES-02", efs_restore_drill, record_property, files=True)
 
 
 FIS_ROLE_MISSING = (

@@ -6,9 +6,16 @@ an item-level restore to new file systems; the restored data moved out of its
 ``aws-backup-restore_<timestamp>`` directory; ``EfsFileSystemId`` updated; the instances rolled;
 the files verified by checksum.
 
-The data plane (reading and writing files on the file system) is the emulator's directories;
-on a live account it would be SSM Run Command on an application instance, which is not built
-yet, so the live drill is skipped with that reason rather than half-run.
+The data plane (reading and writing files on the file system) is the emulator's directories
+when ``stack.emulated``. On a live account (and on the emulator through the aws target) it is
+the application instances' EFS mount, reached through SSM Run Command
+(:mod:`stackproof.drills.instance_data`): the canary files are written there directly; the
+disaster removes only the drill's own canary files (a drill may not destroy the dashboard's
+data on the strength of a restore it has yet to prove); the restored data is moved out of
+``aws-backup-restore_<timestamp>`` once the rolled instances mount the restored file system; the
+files are verified by checksum on an instance. The item-level restore's file system is mounted
+by no instance, so on a live account its job is awaited but its contents are not inspected
+(``drill.data["item_level"]`` says so).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from stackproof.drills import instance_data
 from stackproof.drills.canaries import ACCESS_POINT_ROOT, PREFIXES, _fs_dir, intact, write_through_sync_function
 from stackproof.drills.engine import Drill, Step, StepFailed
 from stackproof.drills.fleet import roll_instances_steps
@@ -46,13 +54,23 @@ def efs_restore_drill(stack: StackHandle, progress: Any = None, timeouts: dict[s
     key_arn = f"arn:aws:kms:{region}:{account}:key/{resources['DataKey']}"
     run = uuid.uuid4().hex[:8]
     state: dict[str, Any] = {"written": {}}
+    fleet = None if stack.emulated else instance_data.Fleet.of(stack)
 
-    def write_canary(drill: Drill, key: str) -> None:
-        state["written"][key] = write_through_sync_function(drill, stack, key, original_fs)
+    def write_canary(drill: Drill, *keys: str) -> None:
+        if fleet is None:
+            for key in keys:
+                state["written"][key] = write_through_sync_function(drill, stack, key, original_fs)
+            return
+        where = {"group": fleet.group, "keys": list(keys)}
+        what = f"canary files {', '.join(keys)} on the instances' mount"
+        instance_data.on_cleanup(drill, what, "instance.delete-canary-files", where, region)
+        written = instance_data.write_files(fleet, keys)
+        for key in keys:
+            state["written"][key] = written[key]
+            drill.canary(key, written[key])
 
     def write_canaries(drill: Drill) -> None:
-        for prefix in PREFIXES:
-            write_canary(drill, f"{prefix}stackproof-canary-{run}.bin")
+        write_canary(drill, *(f"{prefix}stackproof-canary-{run}.bin" for prefix in PREFIXES))
 
     def start_backup(drill: Drill) -> None:
         undo = drill.on_cleanup(
@@ -78,7 +96,10 @@ def efs_restore_drill(stack: StackHandle, progress: Any = None, timeouts: dict[s
         write_canary(drill, f"images/stackproof-canary-{run}-after-backup.bin")
 
     def disaster(drill: Drill) -> None:
-        shutil.rmtree(_fs_dir(original_fs) / ACCESS_POINT_ROOT)
+        if fleet is not None:
+            instance_data.delete_files(fleet, state["written"])
+        else:
+            shutil.rmtree(_fs_dir(original_fs) / ACCESS_POINT_ROOT)
 
     def lift_deny(drill: Drill) -> None:
         try:
@@ -140,6 +161,9 @@ def efs_restore_drill(stack: StackHandle, progress: Any = None, timeouts: dict[s
     def item_check(drill: Drill) -> bool:
         if not item_done(drill):
             return False
+        if fleet is not None:
+            drill.data["item_level"] = "job completed; contents not inspected (no instance mounts that file system)"
+            return True
         restored = _restore_dir(state["item_fs"])
         found = {p.relative_to(restored).as_posix() for p in restored.rglob("*") if p.is_file()}
         if found != {f"{ACCESS_POINT_ROOT}/{first_key}"}:
@@ -147,6 +171,9 @@ def efs_restore_drill(stack: StackHandle, progress: Any = None, timeouts: dict[s
         return True
 
     def move_out(drill: Drill) -> None:
+        if fleet is not None:
+            drill.data["moved_out"] = instance_data.move_out_of_restore_directory(fleet)
+            return
         restored = _restore_dir(state["full_fs"])
         root = _fs_dir(state["full_fs"])
         for child in restored.iterdir():
@@ -167,26 +194,47 @@ def efs_restore_drill(stack: StackHandle, progress: Any = None, timeouts: dict[s
         return {t["SubnetId"] for t in targets} == wanted and len(points) == 1
 
     def verify(drill: Drill) -> bool:
-        kept = intact(state["full_fs"], state["written"])
+        if fleet is not None:  # on an instance that mounts the restored file system
+            found = instance_data.file_checksums(fleet, state["written"])
+            kept = {k for k, digest in found.items() if digest == state["written"][k]}
+        else:
+            found = {}
+            kept = intact(state["full_fs"], state["written"])
         before_backup = {k for k in state["written"] if "after-backup" not in k}
         if kept != before_backup:
-            raise StepFailed(f"restored files: {sorted(kept)}; expected exactly {sorted(before_backup)}")
+            changed = sorted(k for k in found if k not in kept)
+            raise StepFailed(
+                f"restored files: {sorted(kept)}; expected exactly {sorted(before_backup)}"
+                + (f"; changed (sha256 differs): {changed}" if changed else "")
+            )
         drill.survived(kept)
         return True
 
+    # On the instances the restored data can only be moved once they mount the new file system.
+    moving = Step("move the data out of aws-backup-restore_<timestamp>", move_out)
     return Drill(
         "RES-02 EFS restore",
         [
-            Step("write canary files through the sync function", write_canaries),
+            Step(
+                "write canary files through the sync function"
+                if fleet is None
+                else "write canary files on the instances' EFS mount",
+                write_canaries,
+            ),
             Step("take a recovery point", start_backup, postcondition=backup_done, timeout=limits["backup"]),
             Step("write a file after the recovery point", write_late),
-            Step("disaster: the dashboard's files are lost", disaster, marks="disaster"),
+            Step(
+                "disaster: the dashboard's files are lost" if fleet is None else "disaster: the canary files are lost",
+                disaster,
+                marks="disaster",
+            ),
             Step("lift the vault's deny of backup:StartRestoreJob", lift_deny),
             Step("full restore to a new file system", full_action, postcondition=full_done, timeout=limits["restore"]),
             Step("item-level restore of one file", item_action, postcondition=item_check, timeout=limits["restore"]),
-            Step("move the data out of aws-backup-restore_<timestamp>", move_out),
+            *([moving] if fleet is None else []),
             Step("update EfsFileSystemId", repoint, postcondition=repointed, timeout=limits["update"]),
             *roll_instances_steps(stack, limits["instances"]),
+            *([moving] if fleet is not None else []),
             Step("verify the files by checksum", lambda d: None, postcondition=verify, marks="recovered"),
         ],
         progress=progress,

@@ -7,9 +7,14 @@ the new DBHost and DBPort (the credentials are the snapshot's, still in the stac
 group scaled out on the new launch template version and the old instances terminated; the rows
 verified on the restored database and the new launch template pointing at it.
 
-Rows need the data plane: the emulator's MariaDB servers (:mod:`stackproof.emulator.mariadb_data`).
-Without MariaDB the drill runs every control-plane step and verifies no rows; the test reports
-that as SKIP with the reason, never PASS.
+Rows need a data plane. On the emulator (``stack.emulated``) it is the emulator's MariaDB servers
+(:mod:`stackproof.emulator.mariadb_data`), reached directly. On a live account (and on the
+emulator through the aws target) the rows are written, broken and verified on the application
+instances through SSM Run Command (:mod:`stackproof.drills.instance_data`): seed 002's pinned
+``mariadb`` client container over TLS, credentials read from ``dashboard.env`` on the instance,
+and the verification reads the database the rolled instances' env file names. Without a data
+plane the drill runs every control-plane step and verifies no rows; the test reports that as
+SKIP with the reason, never PASS.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import os
 import uuid
 from typing import Any
 
+from stackproof.drills import instance_data
 from stackproof.drills.engine import Drill, Step, StepFailed
 from stackproof.drills.fleet import latest_version, roll_instances_steps
 from stackproof.drills.journal import Undo
@@ -36,10 +42,9 @@ def rds_restore_drill(
     rds = stack.client("rds")
     resources = stack.resources()
     original = resources["Database"]
-    secret = json.loads(
-        stack.client("secretsmanager").get_secret_value(SecretId=resources["DatabaseSecret"])["SecretString"]
-    )
     database = stack.parameters.get("DBName", "dashboard")
+    live = not stack.emulated  # rows through SSM on the instances (instance_data), not the emulator's servers
+    fleet = instance_data.Fleet.of(stack) if live else None
     run = uuid.uuid4().hex[:8]
     snapshot_id, restored_id = f"stackproof-drill-{run}", f"{original}-restored-{run}"[:63]
     state: dict[str, Any] = {"written": {}}
@@ -47,25 +52,39 @@ def rds_restore_drill(
     def connect(instance_id: str) -> Any:
         from stackproof.emulator import mariadb_data
 
+        secret = json.loads(
+            stack.client("secretsmanager").get_secret_value(SecretId=resources["DatabaseSecret"])["SecretString"]
+        )
         server = mariadb_data.server_for(instance_id, secret["username"], secret["password"])
         return server.connect(secret["username"], secret["password"])
 
-    def insert(drill: Drill, name: str) -> None:
-        payload = os.urandom(32).hex()
-        with connect(original).cursor() as cursor:
-            cursor.execute(f"CREATE DATABASE IF NOT EXISTS `{database}`")
-            cursor.execute(
-                f"CREATE TABLE IF NOT EXISTS `{database}`.{TABLE} (name VARCHAR(64) PRIMARY KEY, payload CHAR(64))"
-            )
-            cursor.execute(f"INSERT INTO `{database}`.{TABLE} VALUES (%s, %s)", (name, payload))
-        state["written"][name] = hashlib.sha256(payload.encode()).hexdigest()
-        drill.canary(name, state["written"][name])
+    def insert(drill: Drill, *names: str) -> None:
+        payloads = {name: os.urandom(32).hex() for name in names}
+        if fleet is not None:
+            address, port = _endpoint(rds, original)
+            instance_data.write_rows(drill, fleet, database, TABLE, payloads, address, port)
+        else:
+            with connect(original).cursor() as cursor:
+                cursor.execute(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+                cursor.execute(
+                    f"CREATE TABLE IF NOT EXISTS `{database}`.{TABLE} (name VARCHAR(64) PRIMARY KEY, payload CHAR(64))"
+                )
+                for name, payload in payloads.items():
+                    cursor.execute(f"INSERT INTO `{database}`.{TABLE} VALUES (%s, %s)", (name, payload))
+        for name, payload in payloads.items():
+            state["written"][name] = hashlib.sha256(payload.encode()).hexdigest()
+            drill.canary(name, state["written"][name])
 
     def write_rows(drill: Drill) -> None:
-        drop = {"instance": original, "database": database, "table": TABLE, "secret": resources["DatabaseSecret"]}
-        drill.on_cleanup(f"table {TABLE} on {original}", Undo("emulator.drop-table", drop, stack.region))
-        for n in range(3):
-            insert(drill, f"before-{run}-{n}")
+        if fleet is not None:
+            drop = {"group": fleet.group, "instance": original, "database": database, "table": TABLE}
+            instance_data.on_cleanup(
+                drill, f"table {TABLE} on {original}", "instance.drop-canary-table", drop, stack.region
+            )
+        else:
+            drop = {"instance": original, "database": database, "table": TABLE, "secret": resources["DatabaseSecret"]}
+            drill.on_cleanup(f"table {TABLE} on {original}", Undo("emulator.drop-table", drop, stack.region))
+        insert(drill, *(f"before-{run}-{n}" for n in range(3)))
 
     def snapshot(drill: Drill) -> None:
         drill.on_cleanup(
@@ -81,7 +100,10 @@ def rds_restore_drill(
         insert(drill, f"after-{run}")
 
     def corrupt(drill: Drill) -> None:
-        _drop(connect, original, database)
+        if fleet is not None:
+            instance_data.drop_table(fleet, database, TABLE, *_endpoint(rds, original))
+        else:
+            _drop(connect, original, database)
 
     def restore(drill: Drill) -> None:
         (source,) = rds.describe_db_instances(DBInstanceIdentifier=original)["DBInstances"]
@@ -137,12 +159,23 @@ def rds_restore_drill(
         return True
 
     def verify(drill: Drill) -> bool:
-        with connect(restored_id).cursor() as cursor:
-            cursor.execute(f"SELECT name, payload FROM `{database}`.{TABLE}")
-            found = {name: hashlib.sha256(payload.encode()).hexdigest() for name, payload in cursor.fetchall()}
+        if fleet is not None:  # what the rolled instances read, from the database their env file names
+            found, host = instance_data.read_rows(drill, fleet, database, TABLE)
+            if host != state["endpoint"]["Address"]:
+                raise StepFailed(f"the instances read database {host}, not the restored {state['endpoint']['Address']}")
+        else:
+            with connect(restored_id).cursor() as cursor:
+                cursor.execute(f"SELECT name, payload FROM `{database}`.{TABLE}")
+                found = {name: hashlib.sha256(payload.encode()).hexdigest() for name, payload in cursor.fetchall()}
         expected = {k: v for k, v in state["written"].items() if k.startswith("before-")}
         if found != expected:
-            raise StepFailed(f"restored rows {sorted(found)}; expected exactly {sorted(expected)}")
+            lost = sorted(set(expected) - set(found))
+            changed = sorted(k for k in set(expected) & set(found) if found[k] != expected[k])
+            raise StepFailed(
+                f"restored rows {sorted(found)}; expected exactly {sorted(expected)}"
+                + (f"; lost {lost}" if lost else "")
+                + (f"; changed {changed}" if changed else "")
+            )
         drill.survived(set(found))
         return True
 
@@ -190,6 +223,11 @@ def previous_values(stack: StackHandle, keys: tuple[str, ...]) -> dict[str, str 
     deployed = stack.client("cloudformation").describe_stacks(StackName=stack.stack_name)["Stacks"][0]
     given = {p["ParameterKey"]: p.get("ParameterValue") for p in deployed.get("Parameters", [])}
     return {key: given.get(key) for key in keys}
+
+
+def _endpoint(rds: Any, instance_id: str) -> tuple[str, int]:
+    (found,) = rds.describe_db_instances(DBInstanceIdentifier=instance_id)["DBInstances"]
+    return str(found["Endpoint"]["Address"]), int(found["Endpoint"]["Port"])
 
 
 def _drop(connect: Any, instance_id: str, database: str) -> None:

@@ -61,6 +61,7 @@ _root: Path | None = None
 _sandboxes: dict[str, Path] = {}
 _running: dict[str, subprocess.Popen[bytes]] = {}  # "command/instance" -> the script's process
 _lock = threading.Lock()
+_servers_lock = threading.Lock()
 
 DOCKER_SHIM = r"""#!/bin/bash
 # The sandbox's docker: only `docker run [options] mariadb[:tag] mariadb ARGS`, run as the host's
@@ -183,19 +184,8 @@ def _make(account: str, region: str, instance: Any) -> Path:
     descriptor = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as out:
         out.write("\n".join(_database_lines(account, region, settings)) + "\n")
-    missing = mariadb_data.unavailable()
-    if missing is None:
-        shutil.copyfile(mariadb_data.ca_file(), env_dir / "rds-ca.pem")
     (sandbox / "etc").mkdir(exist_ok=True)
     (sandbox / "etc/rds-endpoints").touch()
-    client = mariadb_data.client() if missing is None else "false"
-    shim = (
-        DOCKER_SHIM.replace("__IMAGE__", CLIENT_IMAGE.pattern)
-        .replace("__MARIADB__", client)
-        .replace("__UNAVAILABLE__", (missing or "").replace("'", ""))
-    )
-    (sandbox / "bin/docker").write_text(shim, encoding="utf-8")
-    (sandbox / "bin/docker").chmod(0o755)
     return sandbox
 
 
@@ -208,24 +198,41 @@ def sandbox_for(account: str, region: str, instance: Any) -> Path:
     return found
 
 
+def _write_shim(sandbox: Path) -> str | None:
+    """The docker shim as MariaDB is found now (so a run that hides it is told why); why the
+    database cannot be reached here, or None."""
+    missing = mariadb_data.unavailable()
+    if missing is None and not (sandbox / "var/panintelligence/rds-ca.pem").is_file():
+        shutil.copyfile(mariadb_data.ca_file(), sandbox / "var/panintelligence/rds-ca.pem")
+    shim = (
+        DOCKER_SHIM.replace("__IMAGE__", CLIENT_IMAGE.pattern)
+        .replace("__MARIADB__", mariadb_data.client() if missing is None else "false")
+        .replace("__UNAVAILABLE__", (missing or "").replace("'", ""))
+    )
+    (sandbox / "bin/docker").write_text(shim, encoding="utf-8")
+    (sandbox / "bin/docker").chmod(0o755)
+    return missing
+
+
 def _publish_endpoints(account: str, region: str, instance: Any, sandbox: Path) -> None:
-    """Start the emulated server of the database the instance's user data names (as RDS has
-    it running), then write where each running server listens, for the shim's lookups."""
-    if mariadb_data.unavailable() is not None:
+    """Every DB instance RDS has in the region answers on its endpoint, as on AWS: each one
+    without an emulated server gets one (with the master user of the stack secret the
+    instance's user data names, the database's own credentials on AWS too); then where each
+    server listens is written for the shim's lookups."""
+    if _write_shim(sandbox) is not None:
         return
-    settings = _settings(instance.user_data)
-    identifier = settings.get("DB_HOST", "").split(".", 1)[0]
-    secret = _secret(account, region, settings.get("DB_SECRET_ARN", ""))
-    if identifier and secret.get("username") and _rds_exists(account, region, identifier):
-        mariadb_data.server_for(identifier, str(secret["username"]), str(secret.get("password", "")))
-    lines = [f"{name} 127.0.0.1 {port}" for name, port in mariadb_data.ports().items()]
-    (sandbox / "etc/rds-endpoints").write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
-
-
-def _rds_exists(account: str, region: str, identifier: str) -> bool:
     from moto.rds.models import rds_backends
 
-    return identifier in rds_backends[account][region].databases
+    secret = _secret(account, region, _settings(instance.user_data).get("DB_SECRET_ARN", ""))
+    with _servers_lock:  # two instances' commands at once must not start one server twice
+        running = set(mariadb_data.running())
+        if secret.get("username"):
+            for database in list(rds_backends[account][region].databases.values()):
+                identifier = str(database.db_instance_identifier)  # as the API and the endpoint spell it
+                if identifier not in running:
+                    mariadb_data.server_for(identifier, str(secret["username"]), str(secret.get("password", "")))
+    lines = [f"{name} 127.0.0.1 {port}" for name, port in mariadb_data.ports().items()]
+    (sandbox / "etc/rds-endpoints").write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
 
 
 def _environment(sandbox: Path) -> dict[str, str]:
@@ -238,10 +245,16 @@ def _environment(sandbox: Path) -> dict[str, str]:
     }
 
 
-def _run(invocation: dict[str, Any], key: str, script: str, sandbox: Path, timeout: int) -> None:
-    """Run one instance's script and write its outcome into ``invocation`` (moto's dict)."""
+def _run(invocation: dict[str, Any], key: str, script: str, where: tuple[str, str, Any], timeout: int) -> None:
+    """Lay out the instance's sandbox (starting database servers can take seconds: here, not in
+    the SendCommand request), run its script and write the outcome into ``invocation``."""
     if invocation.get("Status") == "Cancelling":
         invocation.update(Status="Cancelled", StatusDetails="Cancelled")
+        return
+    try:
+        sandbox = sandbox_for(*where)
+    except Exception as exc:  # the instance could not be set up: the agent never ran the script
+        invocation.update(Status="Undeliverable", StatusDetails="Undeliverable", StandardErrorContent=str(exc)[:500])
         return
     path = sandbox / "tmp" / f"_script-{invocation['CommandId']}.sh"
     path.write_text(rewrite(script, sandbox), encoding="utf-8")
@@ -327,6 +340,12 @@ def install() -> None:
         if invalid:
             raise SSMException("InvalidInstanceId", f"Instances {invalid} not in a valid state for account")
         command = original(self, *args, **kwargs)
+        if not kwargs.get("targets"):
+            # moto adds the instances its Targets filter matches, and an empty filter matches every
+            # instance of the region: a command for one instance ran on all of them.
+            command.instance_ids = list(instance_ids)
+            command.invocations = [i for i in command.invocations if i["InstanceId"] in instance_ids]
+            command.completed_count = command.target_count = len(instance_ids)
         if command.document_name != "AWS-RunShellScript":
             return command
         parameters = kwargs.get("parameters") or {}
@@ -337,10 +356,10 @@ def install() -> None:
                 Status="InProgress", StatusDetails="InProgress", ResponseCode=-1, StandardOutputContent=""
             )
             instance = known[invocation["InstanceId"]]
-            sandbox = sandbox_for(self.account_id, self.region_name, instance)
             key = f"{command.command_id}/{instance.id}"
+            where = (self.account_id, self.region_name, instance)
             threading.Thread(
-                target=_run, args=(invocation, key, script, sandbox, timeout), name=f"ssm {key}", daemon=True
+                target=_run, args=(invocation, key, script, where, timeout), name=f"ssm {key}", daemon=True
             ).start()
         return command
 
