@@ -22,7 +22,7 @@ from typing import Any
 
 from stackproof.drills.canaries import intact, write_through_sync_function
 from stackproof.drills.engine import Drill, Step, StepFailed
-from stackproof.drills.fis import Experiment, zone_loss, zone_subnets
+from stackproof.drills.fis import LIVE_POLL, Experiment, zone_loss, zone_subnets
 from stackproof.drills.fleet import group
 from stackproof.drills.journal import Undo
 from stackproof.targets.stack_handle import StackHandle
@@ -251,6 +251,7 @@ def az_loss_drill(
     return Drill(
         "RES-03 AZ loss",
         steps,
+        poll=(timeouts or {}).get("poll", LIVE_POLL if live else 0.02),
         progress=progress,
         stack=stack,
         run_id=run,

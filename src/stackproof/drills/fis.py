@@ -46,6 +46,9 @@ RUNNING, COMPLETED = "running", "completed"
 ENDED = frozenset({"completed", "stopped", "failed", "cancelled"})
 NOT_STARTED = frozenset({"pending", "initiating"})
 DURATION = "PT5M"  # how long the zone stays cut off: longer than the group's health-check grace
+# Seconds between two looks at a live stack (GetExperiment, target health): AWS's API rate limits
+# are per account and shared with everything else running there. ``timeouts["poll"]`` overrides.
+LIVE_POLL = 5.0
 
 
 def role_arn(given: str | None) -> str | None:

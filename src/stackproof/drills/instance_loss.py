@@ -14,7 +14,7 @@ from typing import Any
 
 from stackproof.drills.canaries import intact, write_through_sync_function
 from stackproof.drills.engine import Drill, Step, StepFailed
-from stackproof.drills.fis import Experiment, arn, instance_loss
+from stackproof.drills.fis import LIVE_POLL, Experiment, arn, instance_loss
 from stackproof.drills.fleet import group
 from stackproof.targets.stack_handle import StackHandle
 
@@ -114,4 +114,5 @@ def instance_loss_drill(
             ),
             Step("themes and images on EFS are intact", lambda d: None, postcondition=files_intact, marks="recovered"),
         ]
-    return Drill("RES-04 instance loss", steps, progress=progress, stack=stack)
+    poll = (timeouts or {}).get("poll", LIVE_POLL if live else 0.02)
+    return Drill("RES-04 instance loss", steps, poll=poll, progress=progress, stack=stack)
