@@ -297,3 +297,35 @@ def test_every_accessor_raises_on_a_kind_not_read(
         model.gaps[kind] = Unknown("DescribeThings was refused")
         with pytest.raises(Undecidable, match="DescribeThings was refused"):
             lookup(model)
+
+
+def test_a_describe_by_name_that_leaves_one_out_is_incomplete() -> None:
+    from stackproof.model.from_aws import every_one
+
+    every_one(["Repo-A", "b"], ["repo-a", "b"], "ecr.DescribeRepositories")
+    with pytest.raises(IncompleteAnswer, match=r"ecr\.DescribeRepositories did not return b, which it was asked for"):
+        every_one(["repo-a"], ["repo-a", "b"], "ecr.DescribeRepositories")
+
+
+class Regional:
+    """A client for every service whose listings return ``count`` items (and nothing else)."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    def can_paginate(self, operation: str) -> bool:
+        return False
+
+    def __getattr__(self, operation: str) -> Callable[..., Any]:
+        key = "".join(part.title() for part in operation.split("_")[1:])
+        return lambda **kwargs: {key: [{}] * self.count}
+
+
+def test_a_regional_count_below_what_the_deployment_holds_is_unknown() -> None:
+    """An emptied or cut regional listing would read as room to spare under the quota."""
+    from stackproof.targets.quota_usage import regional_usage
+
+    usage = regional_usage(lambda service: Regional(1), {}, {"vpcs": 2, "security_groups": 1})
+    assert isinstance(usage["vpcs"], Unknown)
+    assert "holds 1, fewer than the 2 this deployment alone has" in usage["vpcs"].reason
+    assert usage["security_groups"] == 1

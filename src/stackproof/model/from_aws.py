@@ -171,6 +171,15 @@ def required(answer: Any, operation: str, key: str) -> list[Any]:
     return items
 
 
+def every_one(found: Iterable[str], asked: Iterable[str], operation: str) -> None:
+    """A describe by name must return every name asked: one left out would read as a resource
+    that is not there, and a control looping over what was returned would pass."""
+    returned = {name.casefold() for name in found}
+    missing = sorted(name for name in set(asked) if name.casefold() not in returned)
+    if missing:
+        raise IncompleteAnswer(f"{operation} did not return {', '.join(missing)}, which it was asked for")
+
+
 def pages(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[Any]:
     """Every item of a (possibly paginated) list operation; a page without ``key`` is an
     :class:`IncompleteAnswer`."""
@@ -709,8 +718,11 @@ class Builder:
             ecs = self.client("ecs")
             clusters = self.ids("AWS::ECS::Cluster") or ["default"]
             definitions: set[str] = set()
+            described: set[str] = set()
             for cluster in clusters:
-                for service in ecs.describe_services(cluster=cluster, services=services).get("services", []):
+                answer = ecs.describe_services(cluster=cluster, services=services)
+                for service in required(answer, "ecs.DescribeServices", "services"):
+                    described |= {service.get("serviceArn", ""), service.get("serviceName", "")}
                     arn = service["serviceArn"]
                     network = (service.get("networkConfiguration") or {}).get("awsvpcConfiguration") or {}
                     d.add(
@@ -733,6 +745,7 @@ class Builder:
                         service.get("serviceName", ""),
                     )
                     definitions.add(service["taskDefinition"])
+            every_one(described, services, "ecs.DescribeServices")
             for arn in sorted(definitions | set(self.ids("AWS::ECS::TaskDefinition"))):
                 task = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
                 d.add(
@@ -753,7 +766,11 @@ class Builder:
                 )
         if repositories:
             ecr = self.client("ecr")
-            for repo in ecr.describe_repositories(repositoryNames=repositories)["repositories"]:
+            answer = required(
+                ecr.describe_repositories(repositoryNames=repositories), "ecr.DescribeRepositories", "repositories"
+            )
+            every_one([r.get("repositoryName", "") for r in answer], repositories, "ecr.DescribeRepositories")
+            for repo in answer:
                 name = repo["repositoryName"]
                 d.add(
                     m.EcrRepository(
@@ -774,7 +791,11 @@ class Builder:
             return
         redshift = self.client("redshift")
         for identifier in clusters:
-            for cluster in redshift.describe_clusters(ClusterIdentifier=identifier)["Clusters"]:
+            answer = required(
+                redshift.describe_clusters(ClusterIdentifier=identifier), "redshift.DescribeClusters", "Clusters"
+            )
+            every_one([c.get("ClusterIdentifier", "") for c in answer], [identifier], "redshift.DescribeClusters")
+            for cluster in answer:
                 d.add(
                     m.RedshiftCluster(
                         identifier,
@@ -787,7 +808,15 @@ class Builder:
                     )
                 )
         for name in groups:
-            for group in redshift.describe_cluster_subnet_groups(ClusterSubnetGroupName=name)["ClusterSubnetGroups"]:
+            answer = required(
+                redshift.describe_cluster_subnet_groups(ClusterSubnetGroupName=name),
+                "redshift.DescribeClusterSubnetGroups",
+                "ClusterSubnetGroups",
+            )
+            every_one(
+                [g.get("ClusterSubnetGroupName", "") for g in answer], [name], "redshift.DescribeClusterSubnetGroups"
+            )
+            for group in answer:
                 d.add(
                     m.DbSubnetGroup(
                         name,
@@ -1089,7 +1118,13 @@ class Builder:
         for fid in sorted(systems):
             for target in pages(efs, "describe_mount_targets", "MountTargets", FileSystemId=fid):
                 tid = target["MountTargetId"]
-                groups = efs.describe_mount_target_security_groups(MountTargetId=tid)["SecurityGroups"]
+                groups = required(
+                    efs.describe_mount_target_security_groups(MountTargetId=tid),
+                    "efs.DescribeMountTargetSecurityGroups",
+                    "SecurityGroups",
+                )
+                if not groups:  # EFS keeps one to five on every mount target
+                    raise IncompleteAnswer(f"efs.DescribeMountTargetSecurityGroups answered no group for {tid}")
                 d.add(
                     m.MountTarget(
                         tid,

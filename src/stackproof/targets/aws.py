@@ -122,7 +122,7 @@ class AwsTarget:
         from stackproof.domain import policy
         from stackproof.targets import quota_usage
 
-        model.quota_facts = quota_usage.collect(client, policy.load())
+        model.quota_facts = quota_usage.collect(client, policy.load(), model)
         from stackproof.template.values import Unknown
 
         if self.options.probe_tls:

@@ -11,7 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from stackproof.model import types as m
+from stackproof.model.deployment import Deployment
 from stackproof.model.from_aws import pages
+from stackproof.model.outcomes import NotEmulated, Undecidable
 from stackproof.template.values import Unknown
 
 ClientFactory = Callable[[str], Any]
@@ -33,11 +36,41 @@ def applied_quota(client: ClientFactory, service: str, code: str) -> float | Unk
     return float(quota["Value"])
 
 
-def regional_usage(client: ClientFactory, vcpus: dict[str, int]) -> dict[str, int | Unknown]:
-    """Current usage of the regional quotas, counted across the whole region."""
+def own_counts(deployment: Deployment) -> dict[str, int]:
+    """How many of each regionally counted kind the deployment itself holds: the least a
+    complete regional listing can return. Kinds it could not read are left out."""
+    counted: dict[str, tuple[type[m.Obj], Callable[[Any], bool]]] = {
+        "vpcs": (m.Vpc, lambda o: True),
+        "elastic_ips": (m.Other, lambda o: o.resource_type == "AWS::EC2::EIP"),
+        "internet_gateways": (m.Gateway, lambda o: o.kind == "igw"),
+        "security_groups": (m.SecurityGroup, lambda o: True),
+        "load_balancers": (m.LoadBalancer, lambda o: o.lb_type == "application"),
+        "target_groups": (m.TargetGroup, lambda o: True),
+        "auto_scaling_groups": (m.AutoScalingGroup, lambda o: True),
+        "db_instances": (m.DbInstance, lambda o: True),
+        "db_subnet_groups": (m.DbSubnetGroup, lambda o: o.service == "rds"),
+        "db_parameter_groups": (m.DbParameterGroup, lambda o: True),
+        "file_systems": (m.FileSystem, lambda o: True),
+        "buckets": (m.Bucket, lambda o: True),
+    }
+    counts = {}
+    for name, (kind, chosen) in counted.items():
+        try:
+            counts[name] = sum(1 for o in deployment.all(kind) if chosen(o))
+        except (Undecidable, NotEmulated):
+            continue
+    return counts
+
+
+def regional_usage(
+    client: ClientFactory, vcpus: dict[str, int], floor: dict[str, int] | None = None
+) -> dict[str, int | Unknown]:
+    """Current usage of the regional quotas, counted across the whole region. A count below
+    ``floor`` (what the deployment alone holds) is a listing that left some out: unknown, since
+    an emptied or cut listing would otherwise read as room to spare."""
     counters: dict[str, Callable[[], int]] = {
         "vpcs": lambda: len(list(pages(client("ec2"), "describe_vpcs", "Vpcs"))),
-        "elastic_ips": lambda: len(client("ec2").describe_addresses()["Addresses"]),
+        "elastic_ips": lambda: len(list(pages(client("ec2"), "describe_addresses", "Addresses"))),
         "internet_gateways": lambda: len(list(pages(client("ec2"), "describe_internet_gateways", "InternetGateways"))),
         "security_groups": lambda: len(list(pages(client("ec2"), "describe_security_groups", "SecurityGroups"))),
         "load_balancers": lambda: len(
@@ -61,16 +94,24 @@ def regional_usage(client: ClientFactory, vcpus: dict[str, int]) -> dict[str, in
             ]
         ),
         "file_systems": lambda: len(list(pages(client("efs"), "describe_file_systems", "FileSystems"))),
-        "buckets": lambda: len(client("s3").list_buckets()["Buckets"]),
+        "buckets": lambda: len(list(pages(client("s3"), "list_buckets", "Buckets"))),
         "ec2_vcpus": lambda: running_vcpus(client, vcpus),
         "lambda_concurrency": lambda: reserved_concurrency(client),
     }
     usage: dict[str, int | Unknown] = {}
     for name, count in counters.items():
         try:
-            usage[name] = count()
+            found = count()
         except Exception as exc:  # an API the target lacks or refused: unknown, never zero
             usage[name] = Unknown(f"usage of {name} could not be read: {type(exc).__name__}: {exc}")
+            continue
+        least = (floor or {}).get(name, 0)
+        usage[name] = found
+        if found < least:
+            usage[name] = Unknown(
+                f"usage of {name}: the region's listing holds {found}, fewer than the {least} "
+                "this deployment alone has; the listing is not complete"
+            )
     return usage
 
 
@@ -97,9 +138,10 @@ def running_vcpus(client: ClientFactory, vcpus: dict[str, int]) -> int:
     return total
 
 
-def collect(client: ClientFactory, data: dict[str, Any]) -> dict[str, QuotaFacts]:
-    """Applied value and current usage of every quota in the policy data."""
-    usage = regional_usage(client, data["instance_vcpus"])
+def collect(client: ClientFactory, data: dict[str, Any], deployment: Deployment | None = None) -> dict[str, QuotaFacts]:
+    """Applied value and current usage of every quota in the policy data; with the
+    ``deployment`` read, no regional count may be below what it holds itself."""
+    usage = regional_usage(client, data["instance_vcpus"], own_counts(deployment) if deployment else None)
     facts = {}
     for quota in data["quotas"]:
         facts[quota["id"]] = QuotaFacts(
