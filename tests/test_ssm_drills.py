@@ -4,7 +4,7 @@ command goes through ``SendCommand``/``GetCommandInvocation`` into the instances
 (:mod:`stackproof.emulator.ssm_sandbox`). RES-01 and RES-02 run with ``emulated=False`` (rows
 and files only through SSM) and pass; a restore that lost a row or changed a file FAILs with
 the evidence; through the plugin (``--target aws --allow-destructive --account-id``) they run
-end to end and the RES-03/RES-04 skips keep their reasons."""
+end to end; the password never reaches a command."""
 
 from __future__ import annotations
 
@@ -27,9 +27,9 @@ from stackproof.drills.inventory import differences, inventory
 from stackproof.drills.rds_restore import TABLE, rds_restore_drill
 from stackproof.emulator import backup_jobs, efs_data, mariadb_data, ssm_sandbox
 from stackproof.support import paths
-from stackproof.targets import TargetOptions
+from stackproof.targets import TargetOptions, ssm_run
 from stackproof.targets.moto import MotoServerTarget
-from stackproof.targets.ssm_run import STDOUT_LIMIT, STDOUT_MARK, run_script
+from stackproof.targets.ssm_run import STDOUT_LIMIT, STDOUT_MARK, remember_secret, run_script
 from stackproof.targets.stack_handle import StackHandle
 from tests.conftest import REGION, ROOT
 
@@ -150,14 +150,27 @@ def run_live(drill: Drill, stack: StackHandle) -> tuple[Any, list[str]]:
 
 @pytest.mark.skipif(NO_MARIADB is not None, reason=f"rows not verified: {NO_MARIADB}")
 def test_rds_restore_runs_through_ssm_and_passes(live: StackHandle) -> None:
-    relaunch(live)
-    drill = rds_restore_drill(live, rows=True)
-    result, left = run_live(drill, live)
+    """...and the database password never travels: the guard would refuse a script holding it
+    (it is remembered here), and none of the commands SSM keeps shows it."""
+    secret_id = live.resources()["DatabaseSecret"]
+    password = json.loads(live.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"])[
+        "password"
+    ]
+    remember_secret(password)
+    try:
+        relaunch(live)
+        drill = rds_restore_drill(live, rows=True)
+        result, left = run_live(drill, live)
+    finally:
+        ssm_run._SECRETS.discard(password)
     assert result.status == OK, result.error
     assert left == []
     assert result.rpo is not None
     assert drill.data["tls"].startswith("TLS")
     assert "certificate verified" in drill.data["tls"]
+    kept = json.dumps(live.client("ssm").list_commands()["Commands"], default=str)
+    assert "mariadb" in kept
+    assert password not in kept
 
 
 @pytest.mark.skipif(NO_MARIADB is not None, reason=f"rows not verified: {NO_MARIADB}")
