@@ -40,16 +40,18 @@ class Deployed:
 
 
 @pytest.fixture(scope="module", params=["dashboard", "analytics"])
-def deployed(request: pytest.FixtureRequest) -> Iterator[Deployed]:
+def deployed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     from stackproof.targets import TargetOptions
     from stackproof.targets.localstack import LocalStackTarget
 
     reference = request.param
-    options = TargetOptions(
-        template=str(REFERENCES / f"{reference}.yaml"),
-        params=str(REFERENCES / f"{reference}.params.json"),
-        region="us-east-1",
-    )
+    # An EnvironmentName of its own: what other deployments of the reference in this LocalStack
+    # retain (DeletionPolicy: Retain, as on AWS: buckets, the file system) keeps their names.
+    parameters = json.loads((REFERENCES / f"{reference}.params.json").read_text(encoding="utf-8"))
+    parameters.append({"ParameterKey": "EnvironmentName", "ParameterValue": f"proof-{reference}"})
+    params = tmp_path_factory.mktemp(reference) / "params.json"
+    params.write_text(json.dumps(parameters), encoding="utf-8")
+    options = TargetOptions(template=str(REFERENCES / f"{reference}.yaml"), params=str(params), region="us-east-1")
     target = LocalStackTarget(options)
     failed = True
     try:

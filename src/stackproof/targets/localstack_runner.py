@@ -1,4 +1,4 @@
-"""Run a command against LocalStack: ``python -m stackproof.targets.localstack_runner -- CMD ...``.
+"""Run commands against LocalStack: ``python -m stackproof.targets.localstack_runner -- CMD ... [--and CMD ...]``.
 
 With ``LOCALSTACK_ENDPOINT`` set, that instance is used as it is. Otherwise LocalStack (from
 this environment, host mode, no Docker) is started on a free loopback port, awaited until
@@ -89,14 +89,35 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=10)
 
 
+def commands_of(argv: list[str]) -> list[list[str]]:
+    """``CMD ... --and CMD ...``: the commands to run, in order, against one LocalStack."""
+    commands: list[list[str]] = [[]]
+    for arg in argv:
+        if arg == "--and":
+            commands.append([])
+        else:
+            commands[-1].append(arg)
+    return commands
+
+
+def run_all(commands: list[list[str]], env: dict[str, str] | None = None) -> int:
+    """Every command runs (a later one is not hidden by an earlier failure); the first failure's
+    exit code is the result."""
+    codes = [subprocess.call(command, env=env) for command in commands]
+    return next((code for code in codes if code), 0)
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] == ["--"]:
         argv = argv[1:]
-    if not argv:
-        print("usage: python -m stackproof.targets.localstack_runner -- COMMAND ...", file=sys.stderr)
+    commands = commands_of(argv)
+    if not all(commands):
+        print(
+            "usage: python -m stackproof.targets.localstack_runner -- COMMAND ... [--and COMMAND ...]", file=sys.stderr
+        )
         return 2
     if os.environ.get("LOCALSTACK_ENDPOINT"):
-        return subprocess.call(argv)
+        return run_all(commands)
     with tempfile.TemporaryDirectory(prefix="stackproof-localstack-") as tmp:
         print("localstack: starting (host mode, loopback) ...", flush=True)
         started = time.monotonic()
@@ -114,7 +135,7 @@ def main(argv: list[str]) -> int:
             )
             # The command can find what the sync function wrote through its EFS mount.
             command_env = {**os.environ, "LOCALSTACK_ENDPOINT": endpoint, "STACKPROOF_EFS_ROOT": str(Path(tmp) / "efs")}
-            return subprocess.call(argv, env=command_env)
+            return run_all(commands, env=command_env)
         finally:
             stop(process)
             print("localstack: stopped", flush=True)
