@@ -169,7 +169,7 @@ def _start(instance_id: str) -> Server:
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
     user = ["--user=root"] if os.geteuid() == 0 else []
-    subprocess.run(
+    installed = subprocess.run(
         [
             _tool("mariadb-install-db"),
             "--no-defaults",
@@ -178,10 +178,13 @@ def _start(instance_id: str) -> Server:
             "--skip-test-db",
             *user,
         ],
-        check=True,
+        check=False,
         capture_output=True,
         timeout=120,
     )
+    if installed.returncode != 0:
+        said = (installed.stderr or installed.stdout).decode("utf-8", "replace").strip()[-500:]
+        raise RuntimeError(f"mariadb-install-db for {instance_id} exited {installed.returncode}: {said}")
     port = free_port()
     process = subprocess.Popen(
         [
