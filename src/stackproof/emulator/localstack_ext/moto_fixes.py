@@ -60,6 +60,7 @@ def _settings_moto_skips() -> None:
     from stackproof.emulator import moto_patches
 
     moto_patches._load_balancer_types()
+    moto_patches._service_quotas()
     moto_patches._after_create(DBInstance, moto_patches._database_settings)
     moto_patches._after_create(FileSystem, moto_patches._file_system_policy)
     moto_patches._after_create(Service, moto_patches._service_networking)

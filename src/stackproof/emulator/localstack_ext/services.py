@@ -112,3 +112,27 @@ def ecs() -> Service:
 @aws_provider()
 def ecr() -> Service:
     return moto_service("ecr")
+
+
+def request_service_quota_increase(context: Any, request: Any) -> dict[str, Any]:
+    """Approved at once, as the increases a template declares are assumed granted (stackproof's
+    moto target applies them the same way); GetServiceQuota then answers the new value."""
+    from stackproof.emulator import moto_patches
+
+    code, value = request["QuotaCode"], float(request["DesiredValue"])
+    moto_patches.applied_quotas[code] = value
+    requested = {
+        "Id": f"stackproof-{code}",
+        "ServiceCode": request["ServiceCode"],
+        "QuotaCode": code,
+        "DesiredValue": value,
+        "Status": "APPROVED",
+    }
+    return {"RequestedQuota": requested}
+
+
+@aws_provider(api="service-quotas")
+def service_quotas() -> Service:
+    """moto answers only VPC quotas; stackproof's extension answers every quota of the policy
+    data with AWS's default (reference/policy.yaml) or the increase requested."""
+    return moto_service("service-quotas", {"RequestServiceQuotaIncrease": request_service_quota_increase})
