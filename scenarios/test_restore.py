@@ -85,37 +85,45 @@ FIS_ROLE_MISSING = (
     "{control} on a live account is an AWS FIS experiment, and FIS acts only through an IAM role it assumes:"
     " give --fis-role-arn (or STACKPROOF_FIS_ROLE_ARN); nothing was changed"
 )
-LIVE_FAULT_DATA = (
-    "on a live stack the drill's canary rows and files are to be written and checked through SSM Run Command"
-    " on the stack's instances, which RES-03 and RES-04 do not do yet; the control plane was verified"
-)
 
 
 def run_live_fault(
-    stack: StackHandle, control: str, make: Callable[..., Drill], record_property: Any, config: pytest.Config
+    stack: StackHandle,
+    control: str,
+    make: Callable[..., Drill],
+    record_property: Any,
+    config: pytest.Config,
+    rows: bool = False,
 ) -> None:
     """RES-03/RES-04 on a live account: the fault is an AWS FIS experiment (no role: SKIP before
-    any change), judged on what the control plane shows (target health, the database's zone,
-    the group's capacity) between two inventories. The data is not verified here, so a drill
-    that held is SKIP with that reason, never PASS; one that did not is FAIL."""
+    any change), judged between two inventories on what the control plane shows (target health,
+    the database's zone, the group's capacity) and on the canaries read back through SSM. Where
+    a probe finds the data plane unreachable the drill proves the control plane only and the
+    test is SKIP with the probe's reason, never PASS."""
     role = role_arn(config.getoption("stackproof_fis_role_arn", None))
     if not role:
         pytest.skip(FIS_ROLE_MISSING.format(control=control))
+    no_files = instance_data.probe_files(instance_data.Fleet.of(stack))
+    no_rows = rows_unavailable(stack) if rows else None
+    options: dict[str, Any] = {"files": no_files is None} | ({"rows": no_rows is None} if rows else {})
     before = inventory(stack)
-    drill = make(stack, timeouts=timeouts(stack), fis_role_arn=role)
+    drill = make(stack, timeouts=timeouts(stack), fis_role_arn=role, **options)
     result = drill.run()
     if "fis_experiment" in drill.data:
         record_property("note", f"{control}: AWS FIS experiment {drill.data['fis_experiment']}")
+    if "tls" in drill.data:
+        record_property("note", f"{control}: canary rows over TLS: {drill.data['tls']}")
+    missing = "; ".join(f"{what} not verified: {why}" for what, why in (("files", no_files), ("rows", no_rows)) if why)
     left = differences(before, inventory(stack))
-    judge(result, objectives.for_drill(control), record_property, left, LIVE_FAULT_DATA)
-    pytest.skip(f"rows and files not verified: {LIVE_FAULT_DATA}")
+    judge(result, objectives.for_drill(control), record_property, left, missing or None)
+    if missing:
+        pytest.skip(missing)
 
 
 @pytest.mark.control("RES-03")
 def test_availability_zone_loss(drill_stack: StackHandle, record_property: Any, pytestconfig: pytest.Config) -> None:
     if not drill_stack.emulated:
-        live = lambda stack, **options: az_loss_drill(stack, False, **options)  # noqa: E731
-        run_live_fault(drill_stack, "RES-03", live, record_property, pytestconfig)
+        run_live_fault(drill_stack, "RES-03", az_loss_drill, record_property, pytestconfig, rows=True)
         return
     run_drill(drill_stack, "RES-03", az_loss_drill, record_property, rows=True)
 

@@ -22,7 +22,7 @@ from stackproof.drills.az_loss import az_loss_drill
 from stackproof.drills.engine import Drill
 from stackproof.drills.instance_loss import instance_loss_drill
 from stackproof.drills.inventory import differences, inventory
-from stackproof.emulator import az_faults, fis_actions
+from stackproof.emulator import az_faults, fis_actions, mariadb_data
 from stackproof.support import paths
 from stackproof.targets import TargetOptions
 from stackproof.targets.aws_calls import CallRecorder, ClientCache
@@ -71,8 +71,9 @@ def made_by_drills(stack: StackHandle) -> dict[str, Any]:
 
 
 QUICK = {"poll": 0.05}  # moto answers at once; a live account is looked at every fis.LIVE_POLL s
+ROWS = mariadb_data.unavailable() is None  # the emulated database behind the instances' SSM sandboxes
 DRILLS = {
-    "RES-03": lambda stack: az_loss_drill(stack, False, timeouts=QUICK, fis_role_arn=ROLE),
+    "RES-03": lambda stack: az_loss_drill(stack, ROWS, timeouts=QUICK, fis_role_arn=ROLE),
     "RES-04": lambda stack: instance_loss_drill(stack, timeouts=QUICK, fis_role_arn=ROLE),
 }
 
@@ -86,6 +87,8 @@ def test_the_live_drill_runs_its_fis_experiment_end_to_end(live: StackHandle, co
     assert result.rto is not None
     assert all(c.status == "ok" for c in result.cleanup), result.cleanup
     assert any("AWS FIS experiment" in s.name for s in result.steps)
+    assert any("read through SSM" in s.name for s in result.steps)
+    assert result.rpo == 0.0  # every canary written before the fault read back on the instances
     experiment = live.client("fis").get_experiment(id=drill.data["fis_experiment"])["experiment"]
     assert experiment["state"]["status"] == "completed"
     expected = {"RES-03": {"disrupt-zone", "fail-over-database"}, "RES-04": {"terminate-instance"}}[control]
@@ -163,8 +166,8 @@ def test_through_the_aws_target_behind_the_guards(
     server: tuple[StackHandle, str], live: StackHandle, tmp_path: Path
 ) -> None:
     """As a user runs them: ``--target aws --allow-destructive --account-id``. Without a role the
-    drills are SKIP before any change; with one both experiments run, the control plane holds,
-    and the test is SKIP (the data is not verified on a live stack), never PASS."""
+    drills are SKIP before any change; with one both experiments run, the control plane holds
+    and the canaries read back through SSM (the emulator's instance sandboxes): PASS."""
     _, endpoint = server
     tag_as_stack(live)
     before, extra = inventory(live), made_by_drills(live)
@@ -178,15 +181,14 @@ def test_through_the_aws_target_behind_the_guards(
 
     ran = scenarios(endpoint, live, tmp_path / "role", "--fis-role-arn", ROLE)
     assert ran.returncode == 0, ran.stdout + ran.stderr
-    assert "SKIPPED [2] scenarios/test_restore.py" in ran.stdout, ran.stdout  # one reason for both
-    assert "rows and files not verified" in ran.stdout, ran.stdout
-    assert "2 skipped" in ran.stdout, ran.stdout
+    assert "2 passed" in ran.stdout, ran.stdout
     report = json.loads((tmp_path / "role" / "latest" / "report.json").read_text())
     drills = {r["control"]: r for r in report["results"]}
     assert set(drills) == {"RES-03", "RES-04"}
     for result in drills.values():
-        assert result["status"] == "SKIP"
+        assert result["status"] == "PASS", result
         assert result["drill"]["status"] == "ok", result["drill"]
+        assert result["drill"]["rpo_seconds"] == 0.0
         assert all(s["status"] == "ok" for s in result["drill"]["steps"])
     experiments = [e for e in fis.list_experiments()["experiments"] if e["id"] not in earlier]
     assert sorted(e["state"]["status"] for e in experiments) == ["completed", "completed"]

@@ -9,8 +9,9 @@ On the emulator the impairment is :mod:`stackproof.emulator.az_faults`. On a liv
 (``stack.emulated`` False) it is an AWS FIS experiment made for the run (:mod:`.fis`): the
 stack's subnets in the zone cut off and the database rebooted with a forced failover, with an
 alarm as stop condition, stopped at cleanup whatever happens. Rows and files are written and
-checked only where the drill reaches the data plane (the emulator); the live drill proves what
-the control plane shows, and its scenario reports the data unverified (SKIP), never a pass.
+checked on the instances through SSM Run Command (:mod:`.instance_data`: the EFS mount, the
+database over TLS from seed 002's pinned client), before the fault and after the group has
+replaced the zone's capacity.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import os
 import uuid
 from typing import Any
 
+from stackproof.drills import instance_data
 from stackproof.drills.canaries import intact, write_through_sync_function
 from stackproof.drills.engine import Drill, Step, StepFailed
 from stackproof.drills.fis import LIVE_POLL, Experiment, zone_loss, zone_subnets
@@ -36,8 +38,11 @@ def az_loss_drill(
     progress: Any = None,
     timeouts: dict[str, float] | None = None,
     fis_role_arn: str | None = None,
+    files: bool = True,
 ) -> Drill:
-    """``fis_role_arn``: the role AWS FIS assumes; required on a live account (ValueError)."""
+    """``fis_role_arn``: the role AWS FIS assumes; required on a live account (ValueError).
+    ``files`` and ``rows``: on a live account, whether canaries go through SSM (the scenario
+    probes first; without them the drill proves the control plane only)."""
     limit = (timeouts or {}).get("instances", 60.0)
     live = not stack.emulated
     if live and not fis_role_arn:
@@ -50,6 +55,7 @@ def az_loss_drill(
     run = uuid.uuid4().hex[:8]
     state: dict[str, Any] = {"files": {}, "rows": {}}
     experiment = Experiment(stack, fis_role_arn or "") if live else None
+    fleet = instance_data.Fleet.of(stack) if live else None
 
     def zones_of(instance_ids: list[str]) -> dict[str, str]:
         if not instance_ids:
@@ -118,6 +124,45 @@ def az_loss_drill(
                     cursor.execute(f"INSERT INTO `{database}`.{TABLE} VALUES (%s, %s)", (f"row-{n}", payload))
                     state["rows"][f"row-{n}"] = hashlib.sha256(payload.encode()).hexdigest()
                     drill.canary(f"row-{n}", state["rows"][f"row-{n}"])
+
+    def write_live(drill: Drill) -> None:
+        assert fleet is not None
+        if files:
+            keys = [f"themes/stackproof-az-{run}.css", f"images/stackproof-az-{run}.png"]
+            what = f"canary files {', '.join(keys)} on the instances' mount"
+            where = {"group": fleet.group, "keys": keys}
+            instance_data.on_cleanup(drill, what, "instance.delete-canary-files", where, stack.region)
+            written = instance_data.write_files(fleet, keys)
+            for key in keys:
+                state["files"][key] = written[key]
+                drill.canary(key, written[key])
+        if rows:
+            (found,) = rds.describe_db_instances(DBInstanceIdentifier=database_id)["DBInstances"]
+            drop = {"group": fleet.group, "instance": database_id, "database": database, "table": TABLE}
+            what = f"table {TABLE} on {database_id}"
+            instance_data.on_cleanup(drill, what, "instance.drop-canary-table", drop, stack.region)
+            payloads = {f"row-{n}": os.urandom(32).hex() for n in range(2)}
+            endpoint = found["Endpoint"]
+            instance_data.write_rows(drill, fleet, database, TABLE, payloads, endpoint["Address"], endpoint["Port"])
+            for name, payload in payloads.items():
+                state["rows"][name] = hashlib.sha256(payload.encode()).hexdigest()
+                drill.canary(name, state["rows"][name])
+
+    def data_intact_live(drill: Drill) -> bool:
+        """Read on an instance the group runs now (none in the lost zone by then)."""
+        assert fleet is not None
+        kept: set[str] = set()
+        if state["files"]:
+            found = instance_data.file_checksums(fleet, state["files"])
+            kept |= {k for k, v in found.items() if state["files"].get(k) == v}
+        if state["rows"]:
+            read, _ = instance_data.read_rows(drill, fleet, database, TABLE)
+            kept |= {n for n, v in read.items() if state["rows"].get(n) == v}
+        expected = set(state["files"]) | set(state["rows"])
+        if kept != expected:
+            raise StepFailed(f"lost with the AZ: {sorted(expected - kept)}")
+        drill.survived(kept)
+        return True
 
     def impair_with_fis(drill: Drill) -> None:
         assert experiment is not None
@@ -198,9 +243,11 @@ def az_loss_drill(
         return experiment.completed()
 
     spread_step = Step("the group serves from both AZs", spread, postcondition=in_both_zones, timeout=limit)
+    data = live and (files or rows)
     if live:
         steps = [
             spread_step,
+            *([Step("write files (and rows) on the instances through SSM", write_live)] if data else []),
             Step(
                 "disaster: an AWS FIS experiment cuts off the database primary's AZ and fails the database over",
                 impair_with_fis,
@@ -225,7 +272,20 @@ def az_loss_drill(
                 lambda d: None,
                 postcondition=replaced,
                 timeout=limit,
-                marks="recovered",
+                marks=None if data else "recovered",
+            ),
+            *(
+                [
+                    Step(
+                        "files (and rows) intact, read through SSM",
+                        lambda d: None,
+                        postcondition=data_intact_live,
+                        timeout=limit,
+                        marks="recovered",
+                    )
+                ]
+                if data
+                else []
             ),
             Step(
                 "the FIS experiment completes (the zone is back)",
