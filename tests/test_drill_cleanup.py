@@ -203,3 +203,17 @@ def test_plain_pytest_takes_require_drills_too() -> None:
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "5 skipped" in proc.stdout
     assert "stackproof: required drill RES-02 did not run on aws: not allowed: " in proc.stdout
+
+
+def test_a_journal_of_an_in_process_emulator_has_nothing_left_to_clean(tmp_path: Path) -> None:
+    """moto in the drill's own process died with it: --cleanup must not go looking for that
+    account anywhere else, and says so."""
+    from stackproof.drills.journal import Journal, Undo
+
+    context = {"account": "123456789012", "region": "us-east-1", "in_process_emulator": True}
+    made = Journal.create(tmp_path, "inproc-1", "RES-01 RDS restore", context)
+    made.add("snapshot", Undo("rds.delete-db-snapshot", {"snapshot": "stackproof-x"}, "us-east-1"))
+    proc = stackproof_cleanup("inproc-1", tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "ran on an emulator inside its own process" in proc.stdout
+    assert not made.path.exists()

@@ -60,6 +60,14 @@ def main(run_id: str, directory: Path, profile: str | None, region: str | None, 
         print(f"stackproof: {exc}", file=sys.stderr)
         return EXIT_USAGE
     context = found.context
+    if context.get("in_process_emulator"):
+        found.path.unlink(missing_ok=True)
+        print(
+            f"stackproof: drill run {run_id} ran on an emulator inside its own process, which ended with it:"
+            " nothing is left to clean (journal removed)",
+            file=out,
+        )
+        return EXIT_OK
     if not context.get("region") and not region:
         print(f"stackproof: journal {run_id} names no region; give --region", file=sys.stderr)
         return EXIT_USAGE

@@ -162,6 +162,10 @@ class Drill:
                 "stack": getattr(stack, "stack_name", None),
                 "endpoint_url": getattr(client, "endpoint_url", None),
                 "profile": profile if profile != "default" else None,  # "default": the standard chain
+                # moto in this process: what the drill changed ends with the process, and no
+                # later --cleanup can (or may) reach it.
+                "in_process_emulator": bool(getattr(stack, "emulated", False))
+                and getattr(client, "endpoint_url", None) is None,
             }
             directory = self.journal_dir or journal.default_directory()
             self.journal = Journal.create(directory, self.run_id, self.name, context)
