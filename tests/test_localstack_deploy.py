@@ -81,6 +81,22 @@ def empty_bucket(s3: Any, bucket: str) -> None:
         s3.delete_object(Bucket=bucket, Key=item["Key"], VersionId=item["VersionId"])
 
 
+def function_log(deployed: Deployed, function: str, text: str) -> bool:
+    """Whether the function's CloudWatch log group holds ``text`` (LocalStack delivers the logs
+    the executor hands back)."""
+    logs = deployed.client("logs")
+    group = f"/aws/lambda/{function}"
+    try:
+        streams = logs.describe_log_streams(logGroupName=group)["logStreams"]
+    except logs.exceptions.ResourceNotFoundException:
+        return False
+    return any(
+        text in event["message"]
+        for stream in streams
+        for event in logs.get_log_events(logGroupName=group, logStreamName=stream["logStreamName"])["events"]
+    )
+
+
 def wait_for(find: Callable[[], Any], seconds: float = 60.0) -> Any:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -107,6 +123,7 @@ def test_upload_under_images_reaches_the_efs_directory_and_a_failure_the_dead_le
         (path,) = written
         assert path.read_bytes() == b"\x89PNG stackproof"
         assert not list(efs_root.rglob("not-synced.csv"))  # no notification outside images/, themes/, excel-data/
+        assert wait_for(lambda: function_log(deployed, function, "images/stackproof-logo.png")), "no log of the write"
 
         lam = deployed.client("lambda")
         lam.put_function_event_invoke_config(FunctionName=function, MaximumRetryAttempts=0)
@@ -119,3 +136,58 @@ def test_upload_under_images_reaches_the_efs_directory_and_a_failure_the_dead_le
         assert json.loads(received[0]["Body"]) == {"Records": "not a list"}
     finally:
         empty_bucket(s3, bucket)
+
+
+SLEEPER = """
+import os, time
+
+def handle(event, context):
+    time.sleep(event.get("sleep", 0))
+    return {"greeting": os.environ["GREETING"], "endpoint": bool(os.environ.get("AWS_ENDPOINT_URL"))}
+"""
+
+
+def test_local_executor_gives_the_function_its_environment_and_enforces_its_timeout(tmp_path: Path) -> None:
+    import io
+    import zipfile
+
+    import boto3
+
+    session = boto3.Session(region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    endpoint = os.environ["LOCALSTACK_ENDPOINT"]
+    iam, lam = session.client("iam", endpoint_url=endpoint), session.client("lambda", endpoint_url=endpoint)
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    role = iam.create_role(RoleName="stackproof-sleeper", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("sleeper.py", SLEEPER)
+    lam.create_function(
+        FunctionName="stackproof-sleeper",
+        Runtime="python3.12",
+        Handler="sleeper.handle",
+        Role=role,
+        Code={"ZipFile": archive.getvalue()},
+        Timeout=1,
+        Environment={"Variables": {"GREETING": "hello from the function's environment"}},
+    )
+    try:
+        lam.get_waiter("function_active_v2").wait(FunctionName="stackproof-sleeper")
+        answer = lam.invoke(FunctionName="stackproof-sleeper", Payload=json.dumps({}))
+        assert "FunctionError" not in answer
+        assert json.loads(answer["Payload"].read()) == {
+            "greeting": "hello from the function's environment",
+            "endpoint": True,
+        }
+        started = time.monotonic()
+        answer = lam.invoke(FunctionName="stackproof-sleeper", Payload=json.dumps({"sleep": 20}))
+        assert time.monotonic() - started < 15
+        assert answer.get("FunctionError")
+        assert "timed out" in json.loads(answer["Payload"].read())["errorMessage"]
+    finally:
+        lam.delete_function(FunctionName="stackproof-sleeper")
+        iam.delete_role(RoleName="stackproof-sleeper")
