@@ -167,7 +167,9 @@ class MotoBackedProvider(ResourceProvider[dict[str, Any]]):
         return ProgressEvent(status=OperationStatus.SUCCESS, resource_model={})
 
     def update(self, request: ResourceRequest[dict[str, Any]]) -> ProgressEvent[dict[str, Any]]:
-        raise NotImplementedError(f"{self.TYPE}: updates are not supported by stackproof's LocalStack extension")
+        """Not supported, and said so: LocalStack's engine turns a NotImplementedError into a
+        success that keeps the old resource, which would make an update look applied."""
+        return self._failed(f"{self.TYPE}: stackproof's LocalStack extension cannot update it in place")
 
     def _failed(self, message: str) -> ProgressEvent[dict[str, Any]]:
         return ProgressEvent(status=OperationStatus.FAILED, resource_model={}, message=message)
