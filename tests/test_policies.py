@@ -38,6 +38,12 @@ STACK_TAG = "aws:ResourceTag/aws:cloudformation:stack-name"
 
 
 def deployed(reference: str) -> MotoServerTarget:
+    """A moto-server target for the reference, on emptied accounts: moto's server keeps them in
+    the process, and what an earlier test in this worker left (a log group of the same name)
+    would make CreateStack fail."""
+    from moto.moto_api._internal.models import moto_api_backend
+
+    moto_api_backend.reset()
     return MotoServerTarget(
         TargetOptions(
             str(CLOUDFORMATION / f"{reference}.yaml"), str(CLOUDFORMATION / f"{reference}.params.json"), REGION
