@@ -59,7 +59,10 @@ class Fault:
             error = {"Error": {"Code": "InternalFailure", "Message": "injected"}, "ResponseMetadata": {}}
             raise ClientError(error, self.operation)  # type: ignore[arg-type]
         result = dict(call())
-        if self.kind == "empty":
+        if self.kind == "empty" and "." in self.key:  # a list inside the answer's one object
+            outer, inner = self.key.split(".", 1)
+            result[outer] = {**result[outer], inner: []}
+        elif self.kind == "empty":
             result[self.key] = []
         elif self.kind == "first-page":
             result[self.key] = list(result[self.key])[:1]
@@ -146,10 +149,7 @@ def controls_on(fault: str, stack: str) -> list[str]:
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
     """moto's server on a loopback port, with fake credentials; its endpoint."""
-    from moto.server import ThreadedMotoServer
-
-    from stackproof.emulator.moto_patches import install
-    from stackproof.support.ports import free_port
+    from tests.sweep_deploy import moto_server
 
     with pytest.MonkeyPatch.context() as env:
         for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL"):
@@ -162,14 +162,8 @@ def server() -> Iterator[str]:
             "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
         }.items():
             env.setenv(key, value)
-        install()
-        port = free_port()
-        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-        moto.start()
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            moto.stop()
+        with moto_server() as endpoint:
+            yield endpoint
 
 
 def deploy_alone(endpoint: str, stack: str, template: Path, tmp: Path) -> None:
@@ -329,3 +323,14 @@ def test_a_regional_count_below_what_the_deployment_holds_is_unknown() -> None:
     assert isinstance(usage["vpcs"], Unknown)
     assert "holds 1, fewer than the 2 this deployment alone has" in usage["vpcs"].reason
     assert usage["security_groups"] == 1
+
+
+def test_an_instance_profile_answered_without_its_roles_is_a_gap(server: str, tmp_path: Path) -> None:
+    """The template gives the profile its role; an answer without it is incomplete, never a
+    profile with no role to judge."""
+    from stackproof.model.types import InstanceProfile
+
+    deploy_alone(server, REFERENCE, TEMPLATE, tmp_path)
+    assert InstanceProfile not in read(server, REFERENCE, None).gaps
+    model = read(server, REFERENCE, Fault("GetInstanceProfile", "empty", "InstanceProfile.Roles"))
+    assert "leaves out role" in str(model.gaps[InstanceProfile])

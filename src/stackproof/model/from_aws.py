@@ -1206,6 +1206,13 @@ class Builder:
                 arn,
             )
 
+    def names(self, values: Any, physical_id: str) -> bool:
+        """Whether a template's list ``values`` names the resource ``physical_id``: by that name
+        or by a Ref/GetAtt of its logical ID."""
+        return isinstance(values, list) and any(
+            v == physical_id or refers_to(v) == self.logical.get(physical_id) for v in values
+        )
+
     def declared_attachments(self, role: str) -> tuple[set[str], set[str]]:
         """The inline policy names and managed policy ARNs the templates attach to ``role``
         (its own ``Policies`` and ``ManagedPolicyArns``, and the stack's ``AWS::IAM::Policy``
@@ -1214,7 +1221,6 @@ class Builder:
         inline: set[Any] = set()
         managed: set[Any] = set()
         spec = self.template_resource(role)
-        logical = self.logical.get(role)
         if spec is not None:
             inline |= {p.get("PolicyName") for p in spec.properties.get("Policies") or [] if isinstance(p, dict)}
             managed |= set(spec.properties.get("ManagedPolicyArns") or [])
@@ -1222,8 +1228,7 @@ class Builder:
             if rtype not in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
                 continue
             other = self.template_resource(pid)
-            roles = other.properties.get("Roles") if other is not None else None
-            if not isinstance(roles, list) or not any(r == role or refers_to(r) == logical for r in roles):
+            if other is None or not self.names(other.properties.get("Roles"), role):
                 continue
             if rtype == "AWS::IAM::Policy":
                 inline.add(other.properties.get("PolicyName"))
@@ -1275,6 +1280,13 @@ class Builder:
             profile = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
             found = m.InstanceProfile(name, self.loc(name, "AWS::IAM::InstanceProfile"))
             found.roles.extend(r["RoleName"] for r in required(profile, "iam.GetInstanceProfile", "Roles"))
+            spec = self.template_resource(name)
+            declared = spec.properties.get("Roles") if spec is not None else None
+            unlisted = sorted(r for r in self.ids("AWS::IAM::Role") if self.names(declared, r) and r not in found.roles)
+            if unlisted:
+                raise IncompleteAnswer(
+                    f"GetInstanceProfile of {name} leaves out role {', '.join(unlisted)}, which its stack gives it"
+                )
             d.add(found, profile["Arn"])
 
     def secrets(self, d: Deployment) -> None:
