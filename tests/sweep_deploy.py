@@ -54,6 +54,9 @@ def moto_server() -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
+        from moto.moto_api._internal.models import moto_api_backend
+
+        moto_api_backend.reset()  # the accounts live in this process: leave none to the next test
         server.stop()
 
 

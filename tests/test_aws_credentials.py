@@ -29,27 +29,14 @@ from stackproof.targets.aws_calls import (
     WriteRefused,
     client_config,
 )
+from tests.sweep_deploy import SMALL
 
 pytestmark = pytest.mark.moto
 
 ACCOUNT = "111122223333"  # the stacks' account; the test keys alone see moto's default one
 OTHER_ACCOUNT = "123456789012"
 REGIONS = ("eu-west-1", "eu-central-1", "us-west-2")
-TEMPLATE = {
-    "AWSTemplateFormatVersion": "2010-09-09",
-    "Resources": {
-        "Vpc": {"Type": "AWS::EC2::VPC", "Properties": {"CidrBlock": "10.0.0.0/16"}},
-        "Web": {
-            "Type": "AWS::EC2::SecurityGroup",
-            "Properties": {
-                "GroupDescription": "web",
-                "VpcId": {"Ref": "Vpc"},
-                "SecurityGroupIngress": [{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "CidrIp": "0.0.0.0/0"}],
-            },
-        },
-        "Data": {"Type": "AWS::S3::Bucket"},
-    },
-}
+TEMPLATE = SMALL  # a few resources of the kinds the controls read, quick to deploy
 
 
 @dataclass

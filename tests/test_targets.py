@@ -149,6 +149,7 @@ class LiveStack:
 def live_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aws_credentials: None) -> Iterator[LiveStack]:
     """The reference deployed as stack "live" on moto's server; AWS_ENDPOINT_URL points there."""
     import boto3
+    from moto.moto_api._internal.models import moto_api_backend
     from moto.server import ThreadedMotoServer
 
     from stackproof.build.lambda_zip import build_zip
@@ -156,6 +157,7 @@ def live_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aws_credentials:
     from stackproof.support.ports import free_port
 
     install()
+    moto_api_backend.reset()  # moto's accounts live in the process: start from empty ones
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
