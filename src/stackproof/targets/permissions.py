@@ -59,6 +59,7 @@ RESOURCE_TAG_SCOPABLE = frozenset(
         "ec2:TerminateInstances",  # instance
         "rds:RebootDBInstance",  # db
         "secretsmanager:GetSecretValue",  # Secret
+        "ssm:SendCommand",  # instance (its document, untagged, in a statement of its own)
     }
 )
 
