@@ -28,7 +28,15 @@ ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden_files"
 TEMPLATE = ROOT / "reference" / "cloudformation" / "dashboard.yaml"
 PARAMS = TEMPLATE.with_name("dashboard.params.json")
-FILES = ("report.json", "summary.md", "junit.xml", "report.sarif", "report.html")
+FILES = (
+    "report.json",
+    "summary.md",
+    "junit.xml",
+    "report.sarif",
+    "report.html",
+    "report.asff.json",
+    "report.ocsf.json",
+)
 TOOLS = {"cfn-lint": "STACKPROOF_CFN_LINT", "checkov": "STACKPROOF_CHECKOV"}
 FROZEN_RUN = {
     "id": "20260101T000000Z-000000",
@@ -133,7 +141,7 @@ def freeze(report: dict[str, Any]) -> dict[str, Any]:
 
 def produce(case: str) -> dict[str, str]:
     """Run the case and render every format from its frozen report."""
-    from stackproof.reports import html_report, junit_xml, sarif, summary_md
+    from stackproof.reports import asff, html_report, junit_xml, ocsf, sarif, summary_md
 
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
@@ -152,6 +160,8 @@ def produce(case: str) -> dict[str, str]:
         "junit.xml": junit_xml.render(report),
         "report.sarif": json.dumps(sarif.render(report), indent=2) + "\n",
         "report.html": html_report.render(report),
+        "report.asff.json": json.dumps(asff.render(report), indent=2) + "\n",
+        "report.ocsf.json": json.dumps(ocsf.render(report), indent=2) + "\n",
     }
 
 
