@@ -111,3 +111,27 @@ def test_nothing_to_check_passes_and_says_what_was_skipped(tmp_path: Path, capsy
     other.write_text("replicas: 2\n")
     assert precommit.main([str(other)]) == 0
     assert f"{other}: not a CloudFormation template, skipped" in capsys.readouterr().out
+
+
+def test_the_readme_recipes_name_what_exists() -> None:
+    """The README's pre-commit snippet and GitHub Actions recipe parse, use the hook's id and the
+    files a run writes, and publish only with the opt-in flag."""
+    import re
+
+    import yaml
+
+    from tests.golden import FILES
+
+    section = (ROOT / "README.md").read_text().split("## In CI and pre-commit", 1)[1].split("\n## ", 1)[0]
+    blocks = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", section, re.DOTALL)]
+    config, workflow = blocks
+    hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    assert config["repos"][0]["hooks"][0]["id"] in {h["id"] for h in hooks}
+    steps = workflow["jobs"]["stackproof"]["steps"]
+    files = {Path(s["with"][k]).name for s in steps for k in ("sarif_file", "report_paths") if k in s.get("with", {})}
+    assert files == {"report.sarif", "junit.xml"}
+    assert files <= set(FILES)
+    published = [s["run"] for s in steps if "publish securityhub" in s.get("run", "")]
+    assert published
+    assert all("--yes-send-findings" in p for p in published)
+    assert workflow["jobs"]["stackproof"]["permissions"]["security-events"] == "write"
