@@ -152,18 +152,28 @@ def _run_options(args: argparse.Namespace, **extra: Any) -> Any:
     )
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    from stackproof.cli.run import main
-
-    options = _run_options(
+def _check_run_options(args: argparse.Namespace) -> Any:
+    return _run_options(
         args,
         checks=args.checks or [],
         builtin_checks=not args.no_builtin_checks,
         keyword=args.keyword,
         tools=args.tools,
         require_drills=args.require_drills,
+        baseline=getattr(args, "baseline", None),
     )
-    return main(options)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from stackproof.cli.run import main
+
+    return main(_check_run_options(args))
+
+
+def _cmd_baseline_create(args: argparse.Namespace) -> int:
+    from stackproof.cli.baseline import create
+
+    return create(_check_run_options(args), Path(args.output))
 
 
 def _cmd_drill(args: argparse.Namespace) -> int:
@@ -306,6 +316,9 @@ commands, one example each:
   stackproof drill RES-01                                    the RDS snapshot-restore drill on a moto deployment
   stackproof drill --cleanup RUN-ID                          finish the cleanup of a drill that was killed
   stackproof sweep environments.yaml                         every environment of the file, read-only, one report
+  stackproof baseline create --template my.yaml               accept today's findings in stackproof-baseline.json
+  stackproof run --template my.yaml --baseline stackproof-baseline.json   fail only on new findings
+  stackproof publish securityhub reports/latest --region eu-west-1 --yes-send-findings   to Security Hub
   stackproof controls                                        the control catalogue
   stackproof gate --directory templates/                     cfn-lint and checkov on a directory of templates
   stackproof build lambda --output build/s3_to_efs.zip       the sync function's zip
@@ -314,6 +327,23 @@ commands, one example each:
 
 exit codes: 0 all passed (or skipped with a reason), 1 a FAIL or ERROR, 2 usage or input error
 """
+
+
+def _check_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--checks",
+        action="append",
+        metavar="DIR",
+        help="a directory (or importable package) of your own checks, added to the built-in ones; repeatable",
+    )
+    parser.add_argument("--no-builtin-checks", action="store_true", help="run only the --checks directories")
+    parser.add_argument(
+        "--tools",
+        default="cfn-lint,checkov",
+        help="gate tools run on the template target, their findings in the reports (default: cfn-lint,checkov; none)",
+    )
+    parser.add_argument("-k", dest="keyword", help="only checks matching this pytest keyword expression")
+    parser.add_argument("--require-drills", action="store_true", help=REQUIRE_DRILLS)
 
 
 REQUIRE_DRILLS = (
@@ -360,21 +390,36 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run every control's checks on the chosen targets; write the five reports.",
     )
     _target_options(run, default_target="template,moto")
+    _check_options(run)
     run.add_argument(
-        "--checks",
-        action="append",
-        metavar="DIR",
-        help="a directory (or importable package) of your own checks, added to the built-in ones; repeatable",
+        "--baseline",
+        metavar="FILE",
+        help="findings this file holds (`stackproof baseline create`) are BASELINED: reported, not failing;"
+        " the run fails only on new ones and says which baselined ones are fixed",
     )
-    run.add_argument("--no-builtin-checks", action="store_true", help="run only the --checks directories")
-    run.add_argument(
-        "--tools",
-        default="cfn-lint,checkov",
-        help="gate tools run on the template target, their findings in the reports (default: cfn-lint,checkov; none)",
-    )
-    run.add_argument("-k", dest="keyword", help="only checks matching this pytest keyword expression")
-    run.add_argument("--require-drills", action="store_true", help=REQUIRE_DRILLS)
     run.set_defaults(func=_cmd_run)
+
+    baseline = commands.add_parser(
+        "baseline",
+        help="accept today's findings: a file that `run --baseline` reports as BASELINED",
+        description="Record the current findings so that runs with --baseline fail only on new ones.",
+    )
+    baseline_commands = baseline.add_subparsers(dest="baseline_command", required=True)
+    create = baseline_commands.add_parser(
+        "create",
+        help="run the checks as `stackproof run` does and write every FAIL (and failing tool finding) to a file",
+        description="Run the checks as `stackproof run` does (same options) and write every current finding to"
+        " --output, to commit beside the templates. ERRORs are not recorded: nobody knows their answer.",
+    )
+    _target_options(create, default_target="template,moto")
+    _check_options(create)
+    create.add_argument(
+        "--output",
+        default="stackproof-baseline.json",
+        metavar="FILE",
+        help="the baseline file to write (default: stackproof-baseline.json)",
+    )
+    create.set_defaults(func=_cmd_baseline_create, no_reports=True)
 
     drill = commands.add_parser(
         "drill",
@@ -445,6 +490,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sweep.add_argument("-v", "--verbose", action="store_true", help="also show skips")
     sweep.set_defaults(func=_cmd_sweep)
+
+    from stackproof.cli import publish
+
+    publish.add_parser(commands)
 
     listing = commands.add_parser("controls", help="list the control catalogue")
     listing.set_defaults(func=_cmd_controls)

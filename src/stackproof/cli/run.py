@@ -28,9 +28,10 @@ import pytest
 from stackproof import catalogue, targets
 from stackproof.gate.findings import loader_report, parse_tools, run_tool
 from stackproof.plugin import control_of, session_key
-from stackproof.reports.console import print_session
+from stackproof.reports.console import baseline_lines, print_session
 from stackproof.reports.run_report import deployed_where
 from stackproof.reports.write import write_reports
+from stackproof.results import baseline as baselines
 from stackproof.results.coverage import MOSTLY_SHOWN, drills_ran, shortfall, verdict
 from stackproof.results.gating import broken_suppressions, drills_not_run, failing_tool_findings, gating
 from stackproof.results.session import Session
@@ -74,6 +75,7 @@ class RunOptions:
     account_id: str | None = None  # drills on aws
     require_drills: bool = False  # a drill that was skipped fails the run (else only catalogue-required ones)
     deadline: float | None = None  # target aws: seconds for the whole read (None: STACKPROOF_DEADLINE, else 900)
+    baseline: str | None = None  # a baseline file: the findings it holds are BASELINED, not failing
 
 
 def run_region(chosen: list[str], options: RunOptions) -> str:
@@ -273,6 +275,8 @@ def run_checks(session: Session, options: RunOptions, out: TextIO) -> int:
         problems = catalogue.validate_coverage(catalogue.load(), session.collected_controls)
         if problems:
             raise RunError("the checks do not match the catalogue:\n  " + "\n  ".join(problems))
+    if session.baseline is not None:
+        baselines.apply(session.baseline, session.results, session.tool_reports)
     session.problems = shortfall(session.coverage(), options.min_coverage)
     session.problems += drills_not_run(session.results, session.drill_controls, options.require_drills)
     failing = (
@@ -291,12 +295,15 @@ def chosen_tools(options: RunOptions) -> tuple[str, ...]:
         raise RunError(str(exc)) from None
 
 
-def main(options: RunOptions, out: TextIO | None = None) -> int:
-    """One run; with ``--reference dashboard,analytics`` one run per reference, one report.
-    Drills build no model first: each deploys (or, on aws, guards) the stack it changes."""
-    out = out or sys.stdout  # looked up per call: a test's captured stream may be gone by the next
-    started = datetime.datetime.now(datetime.UTC)
+def execute(options: RunOptions, out: TextIO) -> tuple[int, list[Session]]:
+    """Every reference's session of one run, checked (with the baseline applied) and printed;
+    ``EXIT_USAGE`` and no sessions when the input is bad (the message is on stderr)."""
     references: list[str | None] = [r.strip() for r in (options.reference or "").split(",") if r.strip()] or [None]
+    try:
+        baseline = baselines.load(options.baseline) if options.baseline else None
+    except baselines.BaselineError as exc:
+        print(f"stackproof: {exc}", file=sys.stderr)
+        return EXIT_USAGE, []
     sessions: list[Session] = []
     code = EXIT_OK
     for reference in references:
@@ -304,15 +311,35 @@ def main(options: RunOptions, out: TextIO | None = None) -> int:
         chosen = dataclasses.replace(options, reference=reference)
         try:
             session = new_session(chosen) if options.drills is not None else prepare(chosen, out)
+            session.baseline = baseline
             code = max(code, run_checks(session, options, out))
         except RunError as exc:
             print(f"stackproof: {exc}", file=sys.stderr)
-            return EXIT_USAGE
+            return EXIT_USAGE, []
         finally:
             if session is not None:
                 session.close()
         sessions.append(session)
         print_session(session, options.verbose, out, reference if len(references) > 1 else None, session.problems)
+    if baseline is not None:
+        results = [dataclasses.asdict(r) for s in sessions for r in s.results]
+        ran = {t.tool for s in sessions for t in s.tool_reports if t.status == "ran"}
+        summary = baselines.summary(baseline, results, ran)
+        for session in sessions:
+            session.baseline_summary = summary
+        print(file=out)
+        print("\n".join(baseline_lines(summary)), file=out)
+    return code, sessions
+
+
+def main(options: RunOptions, out: TextIO | None = None) -> int:
+    """One run; with ``--reference dashboard,analytics`` one run per reference, one report.
+    Drills build no model first: each deploys (or, on aws, guards) the stack it changes."""
+    out = out or sys.stdout  # looked up per call: a test's captured stream may be gone by the next
+    started = datetime.datetime.now(datetime.UTC)
+    code, sessions = execute(options, out)
+    if not sessions:
+        return code
     coverage = [c for s in sessions for c in s.coverage()]
     drilled = {c for s in sessions for c in s.drill_controls}
     drills = drills_ran([dataclasses.asdict(r) for s in sessions for r in s.results], drilled)

@@ -9,7 +9,7 @@ from typing import TextIO
 from stackproof import catalogue
 from stackproof.domain.drift import compare
 from stackproof.model.deployment import Deployment
-from stackproof.results import ERROR, FAIL, FAILING, PASS, RANK, SKIP, SUPPRESSED, WARNING, Result
+from stackproof.results import BASELINED, ERROR, FAIL, FAILING, PASS, RANK, SKIP, SUPPRESSED, WARNING, Result
 from stackproof.results.coverage import drills_ran
 from stackproof.results.gating import broken_suppressions
 from stackproof.results.session import Session
@@ -46,6 +46,9 @@ def details(session: Session, verbose: bool) -> str:
                 f"{result.status} {result.control} [{result.target}] {result.check}: {accepted['reason']}"
                 f" (owner {accepted['owner']}, expires {accepted['expires']}, {accepted['source']})"
             )
+        elif result.status == BASELINED and verbose:
+            lines.append(f"{result.status} {result.control} [{result.target}] {result.check}: in the baseline")
+            lines += [f"    {line}" for line in result.message.splitlines()]
         elif verbose and (result.notes or result.status == SKIP):
             lines.append(f"{result.status} {result.control} [{result.target}] {result.check}")
             lines += [f"    {line}" for note in result.notes for line in note.splitlines()]
@@ -68,18 +71,19 @@ def tool_lines(session: Session) -> str:
         if report.status != "ran":
             lines.append(f"{report.tool}: ERROR ({report.status}) {report.message}")
             continue
-        counts = {s: sum(f.status == s for f in report.findings) for s in (FAIL, SUPPRESSED, WARNING)}
+        counts = {s: sum(f.status == s for f in report.findings) for s in (FAIL, SUPPRESSED, BASELINED, WARNING)}
         passed = f"{report.passed} passed, " if report.tool == "checkov" else ""
         warned = f", {counts[WARNING]} warnings" if counts[WARNING] else ""
+        baselined = f", {counts[BASELINED]} baselined" if counts[BASELINED] else ""
         lines.append(
             f"{report.tool} {report.version or ''}: {passed}{counts[FAIL]} failed, {counts[SUPPRESSED]} suppressed"
-            f"{warned}"
+            f"{baselined}{warned}"
         )
     return "\n".join(lines)
 
 
 def summary(session: Session) -> str:
-    counts = {s: sum(r.status == s for r in session.results) for s in (PASS, FAIL, ERROR, SKIP, SUPPRESSED)}
+    counts = {s: sum(r.status == s for r in session.results) for s in (PASS, FAIL, ERROR, SKIP, SUPPRESSED, BASELINED)}
     return ", ".join(f"{n} {s.lower()}" for s, n in counts.items() if n) or "no results"
 
 
@@ -126,3 +130,22 @@ def drift_report(session: Session) -> str:
         if name != "template" and isinstance(model, Deployment):
             lines += [f"DRIFT [{name}] {d}" for d in compare(template, model)]
     return "\n".join(lines)
+
+
+def baseline_lines(summary: dict[str, object]) -> list[str]:
+    """What the run made of ``--baseline``: found again, and fixed (the file can shrink)."""
+    fixed = summary["fixed"]
+    assert isinstance(fixed, list)
+    lines = [
+        f"stackproof: baseline {summary['file']}: {summary['found_again']} of {summary['entries']} findings found again"
+        + (f", {summary['unchecked']} not checked by this run" if summary["unchecked"] else "")
+    ]
+    if fixed:
+        lines.append(
+            f"stackproof: {len(fixed)} baselined finding{'s are' if len(fixed) > 1 else ' is'} fixed; the baseline can"
+            " shrink (remove them, or run `stackproof baseline create` again):"
+        )
+        for entry in fixed:
+            where = f" {', '.join(entry['resources'])}" if entry["resources"] else ""
+            lines.append(f"    {entry['control']}{where}: {entry['message'].splitlines()[0][:160]}")
+    return lines

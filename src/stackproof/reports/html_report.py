@@ -21,7 +21,7 @@ th,td{border-bottom:1px solid #e4e7ec;padding:6px 8px;text-align:left;vertical-a
 th{background:#f2f4f7;position:sticky;top:0;font-weight:600}
 td.s{font-weight:700;text-align:center;width:90px;border-radius:0}
 .PASS{background:#e3f6e8;color:#146c2e}.FAIL{background:#fde2e1;color:#a11d15}.ERROR{background:#fbe3f7;color:#7d1570}
-.SKIP,.SUPPRESSED{background:#eef1f5;color:#5b6472}.WARNING{background:#fff4d6;color:#7a5200}
+.SKIP,.SUPPRESSED,.BASELINED{background:#eef1f5;color:#5b6472}.WARNING{background:#fff4d6;color:#7a5200}
 td.planned{color:#98a2b3;font-weight:400;font-style:italic}tr.planned td{color:#98a2b3}
 .sev{font-size:12px;text-transform:uppercase;letter-spacing:.03em}
 .critical{color:#a11d15;font-weight:700}.high{color:#b54708}.medium{color:#475467}.low{color:#667085}
@@ -88,6 +88,28 @@ def muted_row(control: dict[str, Any], targets: list[str], cell: str, note: str)
         f"<td><strong>{esc(control['id'])}</strong></td>"
         f'<td class="sev {esc(control["severity"])}">{esc(control["severity"])}</td>{tds}'
         f'<td class="statement">{esc(control["title"])}<br><small>{esc(note)}</small></td></tr>'
+    )
+
+
+def baseline_section(baseline: dict[str, Any] | None) -> str:
+    """With ``--baseline``: what the run found again, and the fixed findings that can leave it."""
+    if not baseline:
+        return ""
+    fixed = "".join(
+        f"<tr><td>{esc(e['control'])}</td><td>{esc(', '.join(e['resources']))}</td><td>{esc(e['message'])}</td>"
+        f"<td><code>{esc(e['fingerprint'][:12])}</code></td></tr>"
+        for e in baseline["fixed"]
+    )
+    table = (
+        "<p>Fixed, so the baseline can shrink:</p><table><thead><tr><th>control</th><th>resources</th>"
+        f"<th>finding</th><th>fingerprint</th></tr></thead><tbody>{fixed}</tbody></table>"
+        if fixed
+        else ""
+    )
+    unchecked = f", {baseline['unchecked']} not checked by this run" if baseline["unchecked"] else ""
+    return (
+        f"<h2>Baseline</h2><p><code>{esc(baseline['file'])}</code>: {baseline['found_again']} of"
+        f" {baseline['entries']} accepted findings found again{unchecked}.</p>{table}"
     )
 
 
@@ -168,7 +190,8 @@ def render(report: dict[str, Any]) -> str:
             continue
         control = by_id.get(result["control"], {})
         evidence = "".join(
-            f"<li>{esc(e['message'])}"
+            ("<li><em>baselined</em> " if e.get("baselined") else "<li>")
+            + f"{esc(e['message'])}"
             + (f" — observed <code>{esc(e['observed'])}</code>" if e["observed"] is not None else "")
             + (f", expected <code>{esc(e['expected'])}</code>" if e["expected"] is not None else "")
             + (f"<br><small>{esc(', '.join(e['resources']))}</small>" if e["resources"] else "")
@@ -181,6 +204,10 @@ def render(report: dict[str, Any]) -> str:
             body = (
                 f'<p class="accepted">Suppressed: {esc(accepted["reason"])} — owner {esc(accepted["owner"])}, '
                 f"expires {esc(accepted['expires'])} (<code>{esc(accepted['source'])}</code>)</p>{body}"
+            )
+        if result["status"] == "BASELINED" and result.get("baseline"):
+            body = (
+                f'<p class="accepted">Baselined: accepted in <code>{esc(result["baseline"]["file"])}</code></p>{body}'
             )
         notes = "".join(f"<pre>{esc(n)}</pre>" for n in result["notes"]) + drill_timeline(result.get("drill"))
         findings.append(
@@ -229,13 +256,14 @@ def render(report: dict[str, Any]) -> str:
 Template <code>{esc(run["template"]["path"])}</code> (sha256 <code>{esc(run["template"]["sha256"][:16])}</code>), region <code>{esc(run["region"])}</code>, targets {esc(", ".join(targets))}<br>
 <details><summary>Parameters</summary>{parameters}</details></div>
 <div class="counts">{"".join(f'<span class="{esc(s)}">{n} {esc(s)}</span>' for s, n in counts.items())}{" &nbsp; gate tools: " + "".join(f'<span class="{esc(s)}">{n} {esc(s)}</span>' for s, n in tool_counts.items()) if tool_counts else ""}</div>
-<div class="filters">{checkboxes("status", ["PASS", "FAIL", "ERROR", "SKIP", "SUPPRESSED", "WARNING"])}{checkboxes("severity", severities)}{checkboxes("family", families)}</div>
+<div class="filters">{checkboxes("status", ["PASS", "FAIL", "ERROR", "SKIP", "SUPPRESSED", "BASELINED", "WARNING"])}{checkboxes("severity", severities)}{checkboxes("family", families)}</div>
 <h2>Coverage</h2>
 <table><thead><tr><th>reference</th><th>target</th><th>proven</th><th>failed</th><th>suppressed</th><th>not shown</th></tr></thead><tbody>{coverage}</tbody></table>
 <h2>Controls &times; targets</h2>
 <table><thead><tr><th>control</th><th>severity</th>{"".join(f"<th>{esc(column_label(run, t))}</th>" for t in targets)}<th>statement and source</th></tr></thead>
 <tbody>{"".join(rows)}</tbody></table>
 <h2>Findings, skips and notes</h2>{"".join(findings) or "<p>None.</p>"}
+{baseline_section(run.get("baseline"))}
 {f"<h2>Suppressions</h2><table><thead><tr><th>control</th><th>resource</th><th>state</th><th>reason</th><th>owner</th><th>expires</th><th>where</th></tr></thead><tbody>{suppressions}</tbody></table>" if suppressions else ""}
 {f"<h2>Drift</h2><table><thead><tr><th>target</th><th>resource</th><th>field</th><th>template</th><th>deployed</th></tr></thead><tbody>{drift}</tbody></table>" if drift else ""}
 <script>{SCRIPT}</script></body></html>

@@ -1,6 +1,8 @@
 """``junit.xml``: one testcase per check x target, so CI systems show stackproof's verdicts
 next to their tests. The control ID is in the test name and in its properties; a suppressed or
-skipped result is ``skipped``, FAIL is ``failure``, ERROR is ``error``."""
+skipped result is ``skipped``, FAIL is ``failure``, ERROR is ``error``. BASELINED (a failure a
+baseline file accepted) is ``skipped`` with a message saying so: visible, not failing; the
+baselined findings that are fixed are a suite of their own, so the file can shrink."""
 
 from __future__ import annotations
 
@@ -10,7 +12,14 @@ from typing import Any
 from stackproof.reports.sweep_report import tags_of
 from stackproof.reports.tool_rules import tool_rules
 
-OUTCOME = {"FAIL": "failure", "ERROR": "error", "SKIP": "skipped", "SUPPRESSED": "skipped", "WARNING": "system-out"}
+OUTCOME = {
+    "FAIL": "failure",
+    "ERROR": "error",
+    "SKIP": "skipped",
+    "SUPPRESSED": "skipped",
+    "BASELINED": "skipped",
+    "WARNING": "system-out",
+}
 
 
 def render(report: dict[str, Any]) -> str:
@@ -26,7 +35,7 @@ def render(report: dict[str, Any]) -> str:
             "tests": len(results),
             "failures": sum(r["status"] == "FAIL" for r in results),
             "errors": sum(r["status"] == "ERROR" for r in results),
-            "skipped": sum(r["status"] in ("SKIP", "SUPPRESSED") for r in results),
+            "skipped": sum(r["status"] in ("SKIP", "SUPPRESSED", "BASELINED") for r in results),
         }
         for key, value in counts.items():
             totals[key] += value
@@ -74,6 +83,8 @@ def render(report: dict[str, Any]) -> str:
                         f"suppressed: {accepted['reason']} (owner {accepted['owner']},"
                         f" expires {accepted['expires']}, {accepted['source']})"
                     )
+                if result["status"] == "BASELINED" and result.get("baseline"):
+                    first = f"baselined: an accepted finding of {result['baseline']['file']}: {first}"
                 element = ET.SubElement(case, outcome, message=first, type=result["status"])
                 element.text = result["message"]
             drill = result.get("drill")
@@ -93,6 +104,8 @@ def render(report: dict[str, Any]) -> str:
         _tool_suite(root, tool, run, totals)
     if report.get("suppressions"):
         _suppression_suite(root, report["suppressions"], run, totals)
+    if run.get("baseline"):
+        _baseline_suite(root, run["baseline"], run, totals)
     for key, value in totals.items():
         root.set(key, str(value))
     ET.indent(root)
@@ -193,3 +206,14 @@ def coverage_properties(run: dict[str, Any], column: str) -> list[tuple[str, Any
                 ),
             ]
     return [("verdict", run["verdict"])]
+
+
+def _baseline_suite(root: ET.Element, baseline: dict[str, Any], run: dict[str, Any], totals: dict[str, int]) -> None:
+    """Each baselined finding the run no longer finds is a passing case saying the baseline can
+    shrink: the CI's test view lists them without failing the run."""
+    cases: list[tuple[str, str, str | None, str]] = []
+    for entry in baseline["fixed"]:
+        where = f" {', '.join(entry['resources'])}" if entry["resources"] else ""
+        name = f"fixed, remove from the baseline: {entry['control']}{where} ({entry['fingerprint'][:12]})"
+        cases.append((name, "stackproof.baseline", None, ""))
+    _suite(root, "stackproof.baseline", run, cases, totals)

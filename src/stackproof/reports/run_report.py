@@ -62,6 +62,26 @@ def parameters(session: Session) -> dict[str, str]:
     return shown
 
 
+def template_digest(path: Path) -> str:
+    """sha256 of the template; of a set given as a directory, of its templates' names and
+    contents in order; zeros when there is nothing to read."""
+    if path.is_file():
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    if path.is_dir():
+        from stackproof.template.stack_set import StackSetError, expand
+
+        digest = hashlib.sha256()
+        try:
+            members = expand([str(path)])
+        except StackSetError:
+            members = []
+        for member in members:
+            digest.update(f"{Path(member).name}\0".encode())
+            digest.update(Path(member).read_bytes())
+        return digest.hexdigest()
+    return "0" * 64
+
+
 def deployed_where(model: Any) -> dict[str, Any]:
     """The account and the stacks an ``aws`` model was read from: the account is the one in
     the stacks' ARNs (CloudFormation's own answer, whichever credentials were used), so a report
@@ -86,7 +106,7 @@ def build(session: Session, exit_code: int, times: RunTimes, identifier: str) ->
     from stackproof.model.deployment import Deployment
 
     template_path = Path(session.template)
-    digest = hashlib.sha256(template_path.read_bytes()).hexdigest() if template_path.exists() else "0" * 64
+    digest = template_digest(template_path)
     calls: dict[str, int] = {}
     drift = []
     template_model = session.models.get("template")
@@ -157,6 +177,7 @@ def build(session: Session, exit_code: int, times: RunTimes, identifier: str) ->
             "verdict": verdict(exit_code, coverage, drills if drills.total else None),
             "coverage": [c.as_dict() for c in coverage],
             "drills": drills.as_dict(),
+            **({"baseline": session.baseline_summary} if session.baseline_summary is not None else {}),
         },
         "catalogue": controls,
         "results": [{**asdict(result), "reference": session.reference} for result in session.results],

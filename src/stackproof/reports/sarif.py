@@ -5,7 +5,12 @@ Kinds follow SARIF: PASS is ``pass``, FAIL ``fail``, ERROR ``review`` (the check
 decide: a person must look), SKIP ``notApplicable``; SUPPRESSED is a ``fail`` with SARIF's own
 ``suppressions`` entry (accepted, with the justification), so code-scanning tools show it as
 dismissed. cfn-lint and checkov are runs of their own, with their rules; an expired or
-incomplete suppression is a result of the ``suppression`` rule at the line it is written."""
+incomplete suppression is a result of the ``suppression`` rule at the line it is written.
+
+With ``--baseline``, BASELINED is a ``fail`` with an external ``accepted`` suppression naming the
+baseline file and ``baselineState`` ``unchanged``; a FAIL is ``new``. Every failure carries a
+``partialFingerprints`` entry made from its evidence, so a code-scanning tool follows it across
+runs as the baseline does."""
 
 from __future__ import annotations
 
@@ -14,9 +19,18 @@ from typing import Any
 
 from stackproof import __version__
 from stackproof.reports.sweep_report import tags_of
+from stackproof.results.baseline import evidence_fingerprint, message_fingerprint
 
 LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note"}
-KIND = {"PASS": "pass", "FAIL": "fail", "ERROR": "review", "SKIP": "notApplicable", "SUPPRESSED": "fail"}
+KIND = {
+    "PASS": "pass",
+    "FAIL": "fail",
+    "ERROR": "review",
+    "SKIP": "notApplicable",
+    "SUPPRESSED": "fail",
+    "BASELINED": "fail",
+}
+FAILURES = ("FAIL", "ERROR", "SUPPRESSED", "BASELINED")
 SUPPRESSION_RULE = {
     "id": "suppression",
     "name": "Suppression",
@@ -40,6 +54,14 @@ def suppressions_of(accepted: dict[str, Any]) -> list[dict[str, Any]]:
             "properties": {k: accepted.get(k) for k in ("owner", "expires", "source")},
         }
     ]
+
+
+def finding_fingerprint(result: dict[str, Any]) -> str:
+    """The failure as the baseline knows it: its evidence's fingerprints, or its message's."""
+    evidence = result.get("evidence") or []
+    if not evidence:
+        return message_fingerprint(result["control"], result["message"])
+    return "+".join(sorted(e.get("fingerprint") or evidence_fingerprint(result["control"], e) for e in evidence))[:255]
 
 
 def rule(control: dict[str, Any]) -> dict[str, Any]:
@@ -105,13 +127,19 @@ def render(report: dict[str, Any]) -> dict[str, Any]:
                 ),
             },
         }
-        if result["status"] in ("FAIL", "ERROR", "SUPPRESSED"):
+        if result["status"] in FAILURES:
             severity = next(c["severity"] for c in controls if c["id"] == result["control"])
             entry["level"] = "warning" if result["status"] == "ERROR" else LEVEL[severity]
+            entry["partialFingerprints"] = {"stackproofFinding/v1": finding_fingerprint(result)}
         else:
             entry["level"] = "none"
         if result.get("suppression"):
             entry["suppressions"] = suppressions_of(result["suppression"])
+        if run.get("baseline") and result["status"] in ("FAIL", "BASELINED"):
+            entry["baselineState"] = "unchanged" if result["status"] == "BASELINED" else "new"
+        if result["status"] == "BASELINED":
+            accepted = f"an accepted finding of the baseline {run['baseline']['file'] if run.get('baseline') else ''}"
+            entry["suppressions"] = [{"kind": "external", "status": "accepted", "justification": accepted.strip()}]
         where = locations(result)
         if where:
             entry["locations"] = where
@@ -156,7 +184,11 @@ def render(report: dict[str, Any]) -> dict[str, Any]:
                     }
                 ],
                 "results": results,
-                "properties": {"verdict": run["verdict"], "coverage": run["coverage"]},
+                "properties": {
+                    "verdict": run["verdict"],
+                    "coverage": run["coverage"],
+                    **({"baseline": run["baseline"]} if run.get("baseline") else {}),
+                },
             },
             *(tool_run(tool) for tool in report.get("tools", [])),
         ],
@@ -202,6 +234,9 @@ def tool_run(tool: dict[str, Any]) -> dict[str, Any]:
             entry["suppressions"] = [
                 {"kind": "inSource", "status": "accepted", "justification": finding["justification"] or ""}
             ]
+        if finding["status"] == "BASELINED":
+            entry["suppressions"] = [{"kind": "external", "status": "accepted", "justification": "in the baseline"}]
+            entry["baselineState"] = "unchanged"
         results.append(entry)
     return {
         "tool": {

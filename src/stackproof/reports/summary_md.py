@@ -14,6 +14,7 @@ ICON = {
     "ERROR": "**ERROR**",
     "SKIP": "skip",
     "SUPPRESSED": "suppressed",
+    "BASELINED": "baselined",
     "WARNING": "warning",
 }
 
@@ -70,6 +71,7 @@ def render(report: dict[str, Any]) -> str:
             )
         for row, finding in tool_suppressed:
             lines.append(f"- {row.id} {finding['resource'] or ''}: {finding['justification'] or '(no comment)'}")
+    lines += baseline_section(report)
     drills = [r for r in report["results"] if r.get("drill")]
     if drills:
         lines += [
@@ -110,4 +112,27 @@ def coverage_lines(coverage: list[dict[str, Any]]) -> list[str]:
             f"Coverage `{column}`: {c['proven']} of {c['controls']} controls proven ({c['percent']:g}%),"
             f" {c['failed']} failed, {c['suppressed']} suppressed, {c['not_shown']} not shown."
         )
+    return lines
+
+
+def baseline_section(report: dict[str, Any]) -> list[str]:
+    """With ``--baseline``: how much of it the run found again, and what can leave it."""
+    summary = report["run"].get("baseline")
+    if not summary:
+        return []
+    baselined = sum(r["status"] == "BASELINED" for r in report["results"])
+    lines = [
+        "",
+        "#### Baseline",
+        "",
+        f"`{summary['file']}`: {summary['found_again']} of {summary['entries']} accepted findings found again"
+        f" ({baselined} results BASELINED)"
+        + (f"; {summary['unchecked']} not checked by this run" if summary["unchecked"] else "")
+        + ".",
+    ]
+    if summary["fixed"]:
+        lines += ["", f"Fixed, so the baseline can shrink ({len(summary['fixed'])}):", ""]
+        for entry in summary["fixed"]:
+            where = f" {', '.join(entry['resources'])}" if entry["resources"] else ""
+            lines.append(f"- {entry['control']}{where}: {entry['message'].splitlines()[0]}")
     return lines

@@ -91,7 +91,7 @@ def tags_of(result: dict[str, Any]) -> dict[str, Any]:
 
 def _coverage(entry: dict[str, Any]) -> Coverage:
     fields = ("target", "controls", "proven", "failed", "suppressed", "not_shown", "reference")
-    return Coverage(**{k: entry[k] for k in fields})
+    return Coverage(**{k: entry[k] for k in fields}, baselined=entry.get("baselined", 0))
 
 
 def _unique(items: Any) -> list[Any]:

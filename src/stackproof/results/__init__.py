@@ -7,13 +7,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PASS, FAIL, ERROR, SKIP, SUPPRESSED = "PASS", "FAIL", "ERROR", "SKIP", "SUPPRESSED"
+# A failure a baseline file accepted as it was (``--baseline``): reported, never PASS, never failing.
+BASELINED = "BASELINED"
 # A finding that is reported and never fails a run (a template CloudFormation accepts as written
 # but a reviewer should see: a duplicate key, a transform that could not run offline).
 WARNING = "WARNING"
-STATUSES = (PASS, FAIL, ERROR, SKIP, SUPPRESSED)
+STATUSES = (PASS, FAIL, ERROR, SKIP, SUPPRESSED, BASELINED)
 FAILING = frozenset({FAIL, ERROR})
 # How a control's cell in a matrix is decided from its checks: the worst status wins.
-RANK = {PASS: 0, SKIP: 1, SUPPRESSED: 1, WARNING: 2, FAIL: 3, ERROR: 4}
+RANK = {PASS: 0, SKIP: 1, SUPPRESSED: 1, BASELINED: 1, WARNING: 2, FAIL: 3, ERROR: 4}
 
 
 def matrix(results: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], str]:
@@ -45,3 +47,4 @@ class Result:
     duration: float = 0.0
     suppression: dict[str, Any] | None = None  # the accepted justification of a SUPPRESSED result
     drill: dict[str, Any] | None = None  # a drill's step timeline, cleanup, RTO and RPO
+    baseline: dict[str, Any] | None = None  # the baseline file that accepted (some of) this failure

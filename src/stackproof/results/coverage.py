@@ -14,7 +14,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from stackproof.results import ERROR, FAIL, PASS, SKIP, SUPPRESSED, matrix
+from stackproof.results import BASELINED, ERROR, FAIL, PASS, SKIP, SUPPRESSED, matrix
 
 PASSED, FAILED, INCOMPLETE = "passed", "failed", "incomplete"
 # Below this share of a target's controls proven, a run that found nothing wrong is incomplete.
@@ -30,6 +30,7 @@ class Coverage:
     suppressed: int  # a failure accepted for a while
     not_shown: int  # SKIP: the target could not show it, or nothing ran
     reference: str | None = None
+    baselined: int = 0  # a failure a baseline file accepted as it was
 
     @property
     def percent(self) -> float:
@@ -44,6 +45,7 @@ class Coverage:
             "failed": self.failed,
             "suppressed": self.suppressed,
             "not_shown": self.not_shown,
+            "baselined": self.baselined,
             "percent": self.percent,
         }
 
@@ -51,7 +53,9 @@ class Coverage:
         column = f"{self.reference}/{self.target}" if self.reference else self.target
         return (
             f"{column}: {self.proven} of {self.controls} controls proven ({self.percent:g}%),"
-            f" {self.failed} failed, {self.suppressed} suppressed, {self.not_shown} not shown"
+            f" {self.failed} failed, {self.suppressed} suppressed,"
+            + (f" {self.baselined} baselined," if self.baselined else "")
+            + f" {self.not_shown} not shown"
         )
 
 
@@ -77,6 +81,7 @@ def by_target(
                 suppressed=statuses.count(SUPPRESSED),
                 not_shown=statuses.count(SKIP),
                 reference=reference,
+                baselined=statuses.count(BASELINED),
             )
         )
     return found

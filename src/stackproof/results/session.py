@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from stackproof import catalogue
 from stackproof.model.outcomes import Undecidable
 from stackproof.results import Result
+from stackproof.results.baseline import Baseline
 from stackproof.results.suppressions import Suppression
 
 if TYPE_CHECKING:
@@ -43,6 +44,8 @@ class Session:
     template_warnings: list[Any] = field(default_factory=list)  # TemplateWarning: what reading the templates found
     problems: list[str] = field(default_factory=list)  # run-level failures beyond results (coverage)
     tool_reports: list[Any] = field(default_factory=list)  # stackproof.gate.findings.ToolReport
+    baseline: Baseline | None = None  # --baseline: findings accepted as they were
+    baseline_summary: dict[str, Any] | None = None  # what the whole run made of the baseline
 
     def load_suppressions(self, file: str | None, today: datetime.date | None = None) -> None:
         """Suppressions beside the template's resources and in ``file``. A template that
