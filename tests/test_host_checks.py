@@ -151,6 +151,62 @@ def test_each_host_mutant_fails_exactly_its_check(
     assert matches(observed, evidence["observed"]), evidence
 
 
+@pytest.fixture(scope="module")
+def form_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, list[dict[str, Any]], str]]:
+    """The reference as a stack set (the instances in one of three stacks, the secret and the
+    database in another) and as nested stacks, and the set with a host mutant in its
+    instances' stack."""
+    import shutil
+
+    from stackproof.template.cfn_yaml import load_text
+
+    directory = tmp_path_factory.mktemp("host-forms")
+    cloudformation = TEMPLATE.parent
+    shutil.copytree(cloudformation / "dashboard-set", directory / "set")
+    broken = directory / "set-env-world-readable"
+    shutil.copytree(cloudformation / "dashboard-set", broken)
+    data: Template = json.loads(json.dumps(load_text((broken / "instances.yaml").read_text(encoding="utf-8"))))
+    change = MUTANTS["env-world-readable"][0]
+    assert change is not None
+    change(data)
+    (broken / "instances.yaml").write_text(json.dumps(data, indent=1), encoding="utf-8")
+    cases = {
+        "set": directory / "set",
+        "nested": cloudformation / "dashboard-nested" / "parent.yaml",
+        "set-env-world-readable": broken,
+    }
+
+    def run(name: str) -> tuple[int, list[dict[str, Any]], str]:
+        return host_checks(cases[name], directory / f"reports-{name}")
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(zip(cases, pool.map(run, cases), strict=True))
+
+
+@pytest.mark.moto
+@pytest.mark.slow
+@pytest.mark.parametrize("form", ["set", "nested"])
+def test_the_set_and_nested_forms_pass_every_host_check(
+    form_runs: dict[str, tuple[int, list[dict[str, Any]], str]], form: str
+) -> None:
+    """A set's network and storage stacks have no instances; the hosts are the instances
+    stack's, booted with the secret and database the storage stack holds."""
+    code, results, output = form_runs[form]
+    assert code == 0, output
+    assert sorted((r["control"], r["status"]) for r in results) == [(c, "PASS") for c in HOST_CONTROLS]
+
+
+@pytest.mark.moto
+@pytest.mark.slow
+def test_a_host_mutant_in_a_sets_instances_stack_fails_its_check(
+    form_runs: dict[str, tuple[int, list[dict[str, Any]], str]],
+) -> None:
+    code, results, output = form_runs["set-env-world-readable"]
+    assert code == 1, output
+    verdicts = {r["control"]: r["status"] for r in results}
+    assert verdicts == {c: "FAIL" if c == "HST-03" else "PASS" for c in HOST_CONTROLS}, output
+
+
 def test_host_checks_skip_on_the_template_with_the_reason() -> None:
     from tests.conftest import stackproof_run
 

@@ -131,11 +131,28 @@ def zones(client: Any, names: list[str]) -> dict[str, str]:
 
 
 def refs(target: str, client: Any, stack_names: list[str]) -> list[HostRef]:
-    from stackproof.targets.testinfra_ssm import expand
+    """The InService instances of the stacks (or groups) named. In a set, a stack that created
+    no Auto Scaling group (the network's) has no hosts by design; a group with none in service,
+    or a set with none at all, is :class:`~stackproof.targets.testinfra_ssm.NoHosts`."""
+    from stackproof.targets.testinfra_ssm import NoHosts, expand
 
-    instance_ids = sorted({i for name in stack_names for i in expand(client, name)})
-    where = zones(client, stack_names)
+    chosen = [n for n in stack_names if len(stack_names) == 1 or not _stack_without_groups(client, n)]
+    instance_ids = sorted({i for name in chosen for i in expand(client, name)})
+    if not instance_ids:
+        raise NoHosts(f"no Auto Scaling group in stacks {', '.join(stack_names)}: no instance to check")
+    where = zones(client, chosen)
     return [HostRef(target, i, where.get(i, "")) for i in instance_ids]
+
+
+def _stack_without_groups(client: Any, name: str) -> bool:
+    from botocore.exceptions import ClientError
+
+    from stackproof.targets.testinfra_ssm import stack_groups
+
+    try:
+        return not stack_groups(client, name)
+    except ClientError:
+        return False  # not a stack: a group's name, which expand() answers for
 
 
 def open_aws(options: TargetOptions) -> Fleet:
@@ -152,18 +169,19 @@ def open_aws(options: TargetOptions) -> Fleet:
 
 
 def open_emulated(name: str, options: TargetOptions) -> Fleet:
-    """Deploy the stack on the emulator, then boot a sandbox per InService instance."""
+    """Deploy the stack (or every stack of a set) on the emulator, then boot a sandbox per
+    InService instance of any of them."""
     from stackproof import targets
 
     opened: Any = targets.load(name, options)
     directory = Path(tempfile.mkdtemp(prefix="stackproof-hosts-"))
     fleet = Fleet(name, None, [], closers=[lambda: shutil.rmtree(directory, ignore_errors=True)])
     try:
-        stack = opened.open_stack()
-        fleet.client = stack.client
-        fleet.hosts = refs(name, stack.client, [stack.stack_name])
+        client, stacks, _ = opened.open_stacks()
+        fleet.client = client
+        fleet.hosts = refs(name, client, stacks)
         for ref in fleet.hosts:
-            boot(fleet, ref, directory / ref.instance_id, stack.stack_name, options.region)
+            boot(fleet, ref, directory / ref.instance_id, stacks, options.region)
     except BaseException:
         fleet.close()
         raise
@@ -174,18 +192,18 @@ def open_emulated(name: str, options: TargetOptions) -> Fleet:
     return fleet
 
 
-def boot(fleet: Fleet, ref: HostRef, directory: Path, stack_name: str, region: str) -> None:
+def boot(fleet: Fleet, ref: HostRef, directory: Path, stacks: Sequence[str], region: str) -> None:
     from stackproof.emulator.host_sandbox import HostSandbox
 
-    facts = instance_facts(fleet.client, ref, stack_name, region)
+    facts = instance_facts(fleet.client, ref, stacks, region)
     sandbox = fleet.sandboxes[ref.instance_id] = HostSandbox(directory, facts)
     fleet.boots[ref.instance_id] = sandbox.boot(BOOT_TIMEOUT)
 
 
-def instance_facts(client: Any, ref: HostRef, stack_name: str, region: str) -> Any:
+def instance_facts(client: Any, ref: HostRef, stacks: Sequence[str], region: str) -> Any:
     """What AWS would give the instance at boot: its launch template's user data and metadata
-    options (moto does not copy the options onto the instance), the stack's secrets (the
-    instance role may read them) and its databases' endpoints."""
+    options (moto does not copy the options onto the instance), the deployment's secrets (the
+    instance role may read them) and its databases' endpoints, in whichever of its stacks."""
     from stackproof.emulator.host_sandbox import InstanceFacts
 
     ec2 = client("ec2")
@@ -203,9 +221,8 @@ def instance_facts(client: Any, ref: HostRef, stack_name: str, region: str) -> A
     metadata = {k: str(v) for k, v in (data.get("MetadataOptions") or instance.get("MetadataOptions") or {}).items()}
     secrets: dict[str, str] = {}
     databases: list[dict[str, Any]] = []
-    pages = client("cloudformation").get_paginator("list_stack_resources").paginate(StackName=stack_name)
-    for page in pages:
-        for summary in page["StackResourceSummaries"]:
+    for stack_name in stacks:
+        for summary in stack_resources(client, stack_name):
             physical = summary.get("PhysicalResourceId")
             if summary["ResourceType"] == "AWS::SecretsManager::Secret" and physical:
                 answer = client("secretsmanager").get_secret_value(SecretId=physical)
@@ -215,6 +232,17 @@ def instance_facts(client: Any, ref: HostRef, stack_name: str, region: str) -> A
                 endpoint = db.get("Endpoint") or {}
                 databases.append({"host": endpoint.get("Address"), "port": endpoint.get("Port")})
     return InstanceFacts(ref.instance_id, ref.zone, region, user_data, metadata, secrets, databases)
+
+
+def stack_resources(client: Any, stack_name: str) -> list[dict[str, Any]]:
+    """The resource summaries of a stack and of the stacks nested in it."""
+    found: list[dict[str, Any]] = []
+    for page in client("cloudformation").get_paginator("list_stack_resources").paginate(StackName=stack_name):
+        for summary in page["StackResourceSummaries"]:
+            found.append(summary)
+            if summary["ResourceType"] == "AWS::CloudFormation::Stack" and summary.get("PhysicalResourceId"):
+                found += stack_resources(client, summary["PhysicalResourceId"])
+    return found
 
 
 def open_fleet(target: str, options: TargetOptions) -> Fleet:

@@ -200,8 +200,9 @@ class MotoTarget:
         self.created.append(("bucket", name))
         return name
 
-    def open_stack(self) -> StackHandle:
-        """The reference deployed and kept running for a drill, until :meth:`close`."""
+    def open_stacks(self) -> tuple[ClientCache, list[str], dict[str, str]]:
+        """The deployment (one stack, or every stack of a set) deployed and kept running until
+        :meth:`close`: the client, the stacks' names and the parameters."""
         try:
             _, client, parameters, _ = self._open()
         except deploy.DeployFailed as exc:
@@ -210,10 +211,15 @@ class MotoTarget:
         except BaseException:
             self.cleanup(True)
             raise
-        if len(self.deployed) != 1:
+        return client, list(self.deployed), parameters
+
+    def open_stack(self) -> StackHandle:
+        """The reference deployed and kept running for a drill, until :meth:`close`."""
+        client, stacks, parameters = self.open_stacks()
+        if len(stacks) != 1:
             self.cleanup(True)
-            raise TargetError(f"{self.name}: a drill changes one stack; this deployment is {len(self.deployed)} stacks")
-        return StackHandle(client, self.deployed[0], parameters, Path(self.options.template), self.options.region)
+            raise TargetError(f"{self.name}: a drill changes one stack; this deployment is {len(stacks)} stacks")
+        return StackHandle(client, stacks[0], parameters, Path(self.options.template), self.options.region)
 
     def deployment(self) -> Deployment:
         from stackproof.model import from_aws
