@@ -387,7 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run",
         help="run the compliance checks and print a controls x targets table",
-        description="Run every control's checks on the chosen targets; write the five reports.",
+        description="Run every control's checks on the chosen targets; write the seven reports.",
     )
     _target_options(run, default_target="template,moto")
     _check_options(run)
