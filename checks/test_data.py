@@ -7,7 +7,7 @@ import pytest
 from stackproof.checking import findings, known, optional, subjects
 from stackproof.domain import policy
 from stackproof.model.deployment import PRIVATE, Deployment
-from stackproof.model.documents import as_list, statements
+from stackproof.model.documents import as_list, denies_insecure_transport, statements
 from stackproof.model.types import (
     AccessPoint,
     AutoScalingGroup,
@@ -17,7 +17,9 @@ from stackproof.model.types import (
     FileSystem,
     Function,
     MountTarget,
+    PolicyDocument,
     Role,
+    SecretSurface,
     Subnet,
 )
 from stackproof.template.values import FromParameter, Symbolic
@@ -248,3 +250,48 @@ def test_sync_function_private_via_access_point_least_privilege(deployment: Depl
                             point = condition.get("elasticfilesystem:AccessPointArn")
                             if not deployment.refs(point) & access_points:
                                 f.fail("function role may write EFS other than through its access point", role)
+
+
+@pytest.mark.control("DAT-07")
+@pytest.mark.static
+def test_secrets_never_reach_outputs_user_data_tags_or_defaults(deployment: Deployment) -> None:
+    """Anyone who may describe the stack, its launch templates or its resources' tags reads
+    these places; a secret there is out of Secrets Manager's keeping. The evidence names the
+    secret's source, never its value."""
+    with findings() as f:
+        for surface in subjects(deployment.all(SecretSurface), "output, user data or tag"):
+            with f.each(surface):
+                for secret in known(surface.carries, f"what {surface.surface} {surface.name} carries"):
+                    f.fail(f"{secret} reaches {surface.surface} {surface.name}", surface)
+
+
+PUBLIC_ACCESS_FLAGS = ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")
+
+
+def bucket_policies(deployment: Deployment) -> dict[str, list[PolicyDocument]]:
+    """Each bucket's policies, by the key the policy names it with."""
+    found: dict[str, list[PolicyDocument]] = {}
+    for document in optional(deployment.policies, "a lookup: a bucket without a policy is judged by the caller"):
+        if document.kind == "resource":
+            for attached in document.attached_to:
+                found.setdefault(str(deployment.resolve_key(attached)), []).append(document)
+    return found
+
+
+@pytest.mark.control("DAT-08")
+@pytest.mark.static
+def test_every_bucket_private_encrypted_and_tls_only(deployment: Deployment) -> None:
+    with findings() as f:
+        buckets = subjects(deployment.all(Bucket), "S3 bucket")
+        policies = bucket_policies(deployment)
+        for bucket in buckets:
+            with f.each(bucket):
+                block = known(bucket.public_access_block, f"public access block of {bucket}")
+                off = [flag for flag in PUBLIC_ACCESS_FLAGS if str(block.get(flag)).lower() != "true"]
+                if off:
+                    f.fail("bucket does not block all public access", bucket, observed=off, expected="all four on")
+                if not known(bucket.encryption, f"encryption of {bucket}"):
+                    f.fail("bucket declares no default encryption", bucket)
+                documents = policies.get(bucket.key, [])
+                if not any(denies_insecure_transport(d.document, f"policy {d.name} of {bucket}") for d in documents):
+                    f.fail("no bucket policy denies requests without TLS (aws:SecureTransport false)", bucket)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
+from stackproof import catalogue
 from stackproof.checking import Findings, Undecidable, findings, known, optional, subjects
 from stackproof.model.deployment import Deployment
 from stackproof.model.documents import as_list
@@ -132,3 +134,70 @@ def test_no_policy_grants_everything(deployment: Deployment) -> None:
             for arn in known(role.managed_policies, f"managed policies of {role}"):
                 if str(arn).endswith(ADMIN_POLICIES):
                     f.fail("role carries an administrator managed policy", role, observed=str(arn))
+
+
+SERVICE_WILDCARD = re.compile(r"^[a-z0-9-]+:\*$")
+# arn:PARTITION:SERVICE:REGION:ACCOUNT:* with nothing narrower than wildcards: every resource.
+EVERY_RESOURCE_ARN = re.compile(r"^arn:[^:]+:[^:]+:\*?:\*?:\*$")
+AWS_MANAGED = ":iam::aws:policy/"
+
+
+def _on_every_resource(values: Any, what: str) -> bool:
+    """Whether a statement's Resource reaches every resource: "*", or an ARN whose every part
+    after the service is a wildcard (``arn:aws:s3:::*``). An unknown entry is Undecidable."""
+    for value in as_list(known(values, what)):
+        text = str(known(value, what))
+        if text == "*" or EVERY_RESOURCE_ARN.match(text):
+            return True
+    return False
+
+
+def _service_wide(statement: dict[str, Any], what: str) -> list[str]:
+    """The actions of an Allow statement that cover a whole service: ``service:*`` (and "*",
+    every service's); NotAction allows every action of every service it does not name."""
+    if "NotAction" in statement:
+        return [f"NotAction {known(statement['NotAction'], what)}"]
+    return [
+        str(a)
+        for a in as_list(known(statement.get("Action", []), what))
+        if str(known(a, what)).lower() in EVERY_ACTION or SERVICE_WILDCARD.match(str(a).lower())
+    ]
+
+
+@pytest.mark.control("IAM-04")
+@pytest.mark.static
+def test_no_policy_grants_a_whole_service_on_every_resource(deployment: Deployment) -> None:
+    """A role that may do anything to a service (``s3:*`` on ``*``) holds every bucket of the
+    account, not the content bucket the seed gives it; the catalogue's entry lists the cases a
+    reviewer accepted, each with its reason."""
+    exceptions = catalogue.load()["IAM-04"].exceptions
+    allowed_actions = {e.action for e in exceptions if e.action}
+    allowed_managed = {e.managed_policy for e in exceptions if e.managed_policy}
+    with findings() as f:
+        identity = [d for d in deployment.policies if d.kind == "identity"]
+        roles = deployment.all(Role)
+        subjects([*identity, *roles], "identity policy", "no role and no identity policy to judge")
+        for document in optional(identity, "roles and identity policies are the subject; one is required above"):
+            with f.each(f"policy {document.name}"):
+                for statement in _statements(document):
+                    what = f"a statement of policy {document.name}"
+                    with f.each(what):
+                        if not isinstance(known(statement, what), dict):
+                            raise Undecidable(f"{what} is not an object: {statement!r}")
+                        if known(statement.get("Effect"), f"Effect of {what}") != "Allow":
+                            continue
+                        wide = [a for a in _service_wide(statement, what) if a.lower() not in allowed_actions]
+                        if not wide:
+                            continue
+                        if "NotResource" in statement or _on_every_resource(statement.get("Resource", []), what):
+                            f.fail(
+                                f"policy {document.name} allows every action of a service on all resources",
+                                *([document.location] if document.location else []),
+                                observed={"Action": wide, "Resource": statement.get("Resource", "NotResource")},
+                                expected="the actions the role needs, on the resources it needs them for",
+                            )
+        for role in optional(roles, "roles and identity policies are the subject; one is required above"):
+            for arn in known(role.managed_policies, f"managed policies of {role}"):
+                name = str(arn).rsplit("/", 1)[-1]
+                if AWS_MANAGED in str(arn) and name.endswith("FullAccess") and name not in allowed_managed:
+                    f.fail("role carries an AWS managed full-access policy", role, observed=str(arn))

@@ -12,7 +12,7 @@ from stackproof.checking import findings, known, optional, subjects
 from stackproof.domain import policy
 from stackproof.domain.quotas import demand
 from stackproof.model.deployment import Deployment
-from stackproof.model.types import AutoScalingGroup, Function
+from stackproof.model.types import AutoScalingGroup, Function, StackTemplate
 from stackproof.template.values import Unknown
 
 
@@ -141,3 +141,34 @@ def growth(deployment: Deployment, quota_id: str, needed: dict[str, int], vcpus:
         kind = known(template.instance_type if template else None, f"instance type of {group}")
         now += int(known(group.desired, f"desired capacity of {group}") or 0) * vcpus[str(kind)]
     return needed["ec2_vcpus"] - now
+
+
+# CloudFormation's per-template limits (its quotas page): no quota increase lifts them.
+TEMPLATE_LIMITS = {"resources": 500, "parameters": 200, "outputs": 200, "mappings": 200}
+BODY_THROUGH_S3 = 1_000_000  # bytes, a template given as TemplateURL
+BODY_DIRECT = 51_200  # bytes, a template given as TemplateBody
+
+
+@pytest.mark.control("QTA-04")
+@pytest.mark.static
+def test_every_stack_template_within_cloudformation_limits(
+    deployment: Deployment, record_property: Callable[[str, object], None]
+) -> None:
+    """Each stack of the deployment on its own (a stack set's, a nested stack's): a template
+    over a limit does not deploy. A body between the direct and the S3 limit deploys only
+    when staged in S3, which the run notes without failing."""
+    with findings() as f:
+        for stack in subjects(deployment.all(StackTemplate), "stack template"):
+            with f.each(stack):
+                for section, limit in TEMPLATE_LIMITS.items():
+                    count = known(getattr(stack, section), f"{section} of {stack}")
+                    if count > limit:
+                        f.fail(f"the template has too many {section}", stack, observed=count, expected=f"<= {limit}")
+                size = known(stack.body_bytes, f"the body size of {stack}")
+                if size > BODY_THROUGH_S3:
+                    f.fail("the template body is too large", stack, observed=size, expected=f"<= {BODY_THROUGH_S3}")
+                elif size > BODY_DIRECT:
+                    record_property(
+                        "note",
+                        f"{stack.key}: template body {size} bytes, over {BODY_DIRECT}: deploy it from S3 (TemplateURL)",
+                    )

@@ -12,6 +12,7 @@ from stackproof.checking import NotEmulated, Undecidable, findings, known, optio
 from stackproof.domain import policy
 from stackproof.domain.user_data import efs_mounts, mentions_efs
 from stackproof.model.deployment import Deployment
+from stackproof.model.documents import denies_insecure_transport
 from stackproof.model.types import (
     Bucket,
     Certificate,
@@ -101,26 +102,6 @@ def test_https_listener_policy_is_tls12_or_newer(deployment: Deployment) -> None
                     observed=ssl_policy or "ELB default (ELBSecurityPolicy-2016-08, allows TLS 1.0)",
                     expected="a policy from reference/policy.yaml tls.allowed_policies",
                 )
-
-
-def denies_insecure_transport(document: Any, what: str) -> bool:
-    document = known(document, what)
-    statements = document.get("Statement", []) if isinstance(document, dict) else []
-    for statement in [statements] if isinstance(statements, dict) else statements:
-        if not isinstance(statement, dict):
-            continue  # not a statement, so it denies nothing
-        condition = statement.get("Condition")
-        tests = condition.get("Bool") if isinstance(condition, dict) else None
-        secure = (
-            {str(k).lower(): v for k, v in tests.items()}.get("aws:securetransport")
-            if isinstance(tests, dict)
-            else None
-        )
-        principal = statement.get("Principal")
-        everyone = principal == "*" or (isinstance(principal, dict) and principal.get("AWS") == "*")
-        if statement.get("Effect") == "Deny" and str(secure).lower() == "false" and everyone:
-            return True
-    return False
 
 
 @pytest.mark.control("TLS-04")

@@ -244,6 +244,98 @@ def drop_ssm_core(t: Template) -> None:
     props(t, "InstanceRole")["ManagedPolicyArns"] = []
 
 
+def _secret_parameter(t: Template, name: str = "DBPassword") -> None:
+    """A vendor's password parameter: NoEcho, with a default so the stack deploys unattended."""
+    t["Parameters"][name] = {"Type": "String", "NoEcho": True, "Default": "vendor-default-pw"}
+
+
+def password_output_and_user_data(t: Template) -> None:
+    """The vendor exports the database password and writes it into the instances' user data."""
+    _secret_parameter(t)
+    t["Outputs"]["DatabasePassword"] = {"Value": ref("DBPassword")}
+    sub = user_data(t)
+    sub[0] = sub[0].replace("set -euo pipefail\n", "set -euo pipefail\nexport PI_DB_PASSWORD='${DBPassword}'\n", 1)
+
+
+def secret_value_tag(t: Template) -> None:
+    """The database secret's value in a tag, through a dynamic reference built by Fn::Join."""
+    value = {"Fn::Join": ["", ["{{resolve:secretsmanager:", ref("DatabaseSecret"), ":SecretString:password}}"]]}
+    props(t, "ContentBucket").setdefault("Tags", []).append({"Key": "db", "Value": value})
+
+
+def password_tag(t: Template) -> None:
+    _secret_parameter(t, "AdminToken")
+    props(t, "ContentBucket").setdefault("Tags", []).append({"Key": "admin", "Value": ref("AdminToken")})
+
+
+def log_bucket_public_access_open(t: Template) -> None:
+    del props(t, "LogBucket")["PublicAccessBlockConfiguration"]
+
+
+def log_bucket_allows_http(t: Template) -> None:
+    statements = props(t, "LogBucketPolicy")["PolicyDocument"]["Statement"]
+    statements[:] = [s for s in statements if s.get("Sid") != "DenyInsecureTransport"]
+
+
+def _instance_policy(t: Template, action: str, resource: Any = "*") -> None:
+    props(t, "InstanceRole")["Policies"].append(
+        {
+            "PolicyName": "vendor-convenience",
+            "PolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": action, "Resource": resource}],
+            },
+        }
+    )
+
+
+def instance_role_all_of_s3(t: Template) -> None:
+    _instance_policy(t, "s3:*")
+
+
+def managed_policy_all_of_efs(t: Template) -> None:
+    add(
+        t,
+        "VendorFileSystemPolicy",
+        "AWS::IAM::ManagedPolicy",
+        {
+            "Roles": [ref("InstanceRole")],
+            "PolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": ["elasticfilesystem:*"], "Resource": "*"}],
+            },
+        },
+    )
+
+
+def s3_full_access(t: Template) -> None:
+    props(t, "InstanceRole")["ManagedPolicyArns"].append(
+        {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AmazonS3FullAccess"}
+    )
+
+
+def parameters_over_200(t: Template) -> None:
+    for n in range(201 - len(t["Parameters"])):
+        t["Parameters"][f"Unused{n:03d}"] = {"Type": "String", "Default": "x"}
+
+
+def outputs_over_200(t: Template) -> None:
+    for n in range(201 - len(t["Outputs"])):
+        t["Outputs"][f"VpcId{n:03d}"] = {"Value": ref("Vpc")}
+
+
+def resources_over_500(t: Template) -> None:
+    """501 topics nothing refers to: they stay together in whichever stack a split gives them,
+    so that stack is over the limit in every form."""
+    for n in range(501):
+        add(t, f"VendorTopic{n:03d}", "AWS::SNS::Topic", {})
+
+
+def template_body_over_1mb(t: Template) -> None:
+    """Vendor notes in one resource's Metadata: the stack holding it is over the 1,000,000 bytes."""
+    t["Resources"]["LaunchTemplate"]["Metadata"] = {"vendor-notes": "x" * 1_000_001}
+
+
 M = Mutant
 MUTANTS = [
     M(
@@ -363,6 +455,17 @@ MUTANTS = [
         ),
     ),  # type: ignore[list-item]
     M("admin-inline-policy", "IAM-03", "FAIL", instance_role_admin),
+    M("password-output-and-user-data", "DAT-07", "FAIL", password_output_and_user_data),
+    M("secret-value-tag", "DAT-07", "FAIL", secret_value_tag),
+    M("password-tag", "DAT-07", "FAIL", password_tag),
+    M("log-bucket-public-access-open", "DAT-08", "FAIL", log_bucket_public_access_open),
+    M("log-bucket-allows-http", "DAT-08", "FAIL", log_bucket_allows_http),
+    M("log-bucket-unencrypted", "DAT-08", "FAIL", lambda t: props(t, "LogBucket").pop("BucketEncryption")),
+    M("instance-role-all-of-s3", "IAM-04", "FAIL", instance_role_all_of_s3),
+    M("managed-policy-all-of-efs", "IAM-04", "FAIL", managed_policy_all_of_efs),
+    M("s3-full-access", "IAM-04", "FAIL", s3_full_access),
+    M("resources-over-500", "QTA-04", "FAIL", resources_over_500),
+    M("template-body-over-1mb", "QTA-04", "FAIL", template_body_over_1mb),
     M("app-logs-forever", "OBS-01", "FAIL", lambda t: props(t, "AppLogGroup").pop("RetentionInDays")),
     M("no-rds-log-exports", "OBS-01", "FAIL", lambda t: props(t, "Database").pop("EnableCloudwatchLogsExports")),
     # A part the system requires, absent: DEP-02 reports it once; SCL-01/03/05 point at it (SKIP).

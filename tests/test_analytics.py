@@ -41,11 +41,15 @@ def test_the_analytics_reference_declares_itself(analytics: Deployment) -> None:
         "ANL-02",
         "ANL-03",
         "ANL-04",
+        "DAT-07",
+        "DAT-08",
         "DEP-01",
         "DEP-02",
         "IAM-03",
+        "IAM-04",
         "NET-01",
         "NET-02",
+        "QTA-04",
         "TLS-01",
         "TLS-02",
         "TLS-03",
@@ -80,7 +84,7 @@ def test_every_anl_control_has_a_mutant() -> None:
 def test_run_selects_the_analytics_reference() -> None:
     proc = stackproof_run("--reference", "analytics")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "stackproof: 11 pass, 34 skip" in proc.stdout
+    assert "stackproof: 15 pass, 34 skip" in proc.stdout
     assert "ANL-01   high     PASS" in proc.stdout
 
 
@@ -156,7 +160,7 @@ def test_plain_pytest_selects_the_analytics_reference() -> None:
     command = [sys.executable, "-m", "pytest", "checks", "--reference", "analytics", "-q", "-p", "no:cacheprovider"]
     proc = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout
-    assert "11 passed, 34 skipped" in proc.stdout
+    assert "15 passed, 34 skipped" in proc.stdout
 
 
 def test_gate_tools_of_each_reference_sit_in_its_own_column(tmp_path: Path) -> None:

@@ -48,7 +48,7 @@ def test_reference_report_validates_and_passes(tmp_path: Path) -> None:
     statuses = {r["status"] for r in report["results"]}  # type: ignore[union-attr]
     assert statuses == {"PASS", "SKIP"}
     summary = (latest / "summary.md").read_text()
-    assert summary.startswith("### stackproof passed: 30 pass, 15 skip")
+    assert summary.startswith("### stackproof passed: 34 pass, 15 skip")
     assert "| NET-02 | critical | PASS |" in summary
 
 

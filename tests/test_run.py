@@ -26,7 +26,7 @@ def test_reference_passes_every_control() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     # QTA-02 and both TLS-05 checks are deployed-only; ANL-01..04 are the analytics reference's;
     # HST-01..07 need instances (checks/host)
-    assert "30 pass, 15 skip" in proc.stdout
+    assert "34 pass, 15 skip" in proc.stdout
     assert "FAIL" not in proc.stdout
     assert "ERROR" not in proc.stdout
 

@@ -102,7 +102,7 @@ def test_run_on_template_and_both_emulators_agrees() -> None:
         for line in proc.stdout.splitlines()
         if line[:4] in {"NET-", "TLS-", "SCL-", "QTA-", "DAT-", "IAM-", "OBS-"}
     ]
-    assert len(rows) == 30
+    assert len(rows) == 34
     for row in rows:
         cells = row[2:5]
         if row[0] == "QTA-01":  # the catalogue shows QTA-01 on the template only

@@ -21,7 +21,11 @@ import yaml
 SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
 PSEUDO = re.compile(r"^AWS::")
 SSM_TYPE = "AWS::SSM::Parameter::Value<"
-SECRET_NAME = re.compile(r"(?i)password|secret|token")  # passed as NoEcho parameters, never shown
+# An attribute holding a secret's value (an access key's SecretAccessKey) is passed as a NoEcho
+# parameter; a reference to a secret (its ARN, as Ref of a Secrets Manager secret gives) is not
+# secret, and NoEcho on it would read as a secret written into the user data it is named in.
+SECRET_NAME = re.compile(r"(?i)password|secret|token")
+REFERENCE_NAME = re.compile(r"(?i)(arn|id|name)$")
 
 
 class SplitError(Exception):
@@ -102,6 +106,19 @@ class Link:
     @property
     def name(self) -> str:
         return output_name(self.logical_id, self.attribute)
+
+
+def secret_attribute(link: Link) -> bool:
+    """Whether the value a link passes is a secret's value: an attribute named like one."""
+    return bool(link.attribute and SECRET_NAME.search(link.attribute) and not REFERENCE_NAME.search(link.attribute))
+
+
+def imported(template: Mapping[str, Any], link: Link) -> str:
+    """The parameter a nested child receives a sibling's value as. A secret's Ref is its ARN,
+    and the name says so: a parameter named like a secret is taken to hold one (DAT-03, DAT-07)."""
+    resource = (template.get("Resources") or {}).get(link.logical_id) or {}
+    arn = link.attribute is None and resource.get("Type") == "AWS::SecretsManager::Secret"
+    return f"Imported{link.name}{'Arn' if arn else ''}"
 
 
 def rewrite(node: Any, outside: Mapping[str, str], link: Callable[[Link], Any]) -> Any:
@@ -337,14 +354,14 @@ def nested(
     parent_resources: dict[str, Any] = {}
     for part in split:
         outside = {r: p for r, p in owner.items() if p != part.name}
-        resources = rewrite(part.resources, outside, lambda link: {"Ref": "Imported" + link.name})
+        resources = rewrite(part.resources, outside, lambda link: {"Ref": imported(template, link)})
         _drop_cross_depends(resources)
         body: dict[str, Any] = {"Resources": resources}
         body["Parameters"] = {
-            "Imported" + link.name: {
+            imported(template, link): {
                 "Type": "String",
                 "Description": f"{link.name} of the {link.owner} stack",
-                **({"NoEcho": True} if SECRET_NAME.search(link.name) else {}),
+                **({"NoEcho": True} if secret_attribute(link) else {}),
             }
             for link in sorted(part.links, key=lambda k: k.name)
         }
@@ -364,7 +381,7 @@ def nested(
         documents[part.name] = child
         passed = {p: {"Ref": p} for p in child.get("Parameters", {}) if not p.startswith("Imported")}
         passed |= {
-            "Imported" + link.name: {"Fn::GetAtt": [stack_id[link.owner], f"Outputs.{link.name}"]}
+            imported(template, link): {"Fn::GetAtt": [stack_id[link.owner], f"Outputs.{link.name}"]}
             for link in sorted(part.links, key=lambda k: k.name)
         }
         parent_resources[stack_id[part.name]] = {

@@ -24,6 +24,21 @@ class CatalogueError(Exception):
     pass
 
 
+SERVICE_WILDCARD = re.compile(r"^[a-z0-9-]+:\*$")
+MANAGED_POLICY_NAME = re.compile(r"^[A-Za-z0-9+=,.@_-]+$")
+EXCEPTION_KEYS = frozenset({"action", "managed_policy", "reason"})
+
+
+@dataclass(frozen=True)
+class Exemption:
+    """A case the control's promise allows, with the reason a reviewer accepted: a service's
+    every action (``action: "xray:*"``) or an AWS managed policy by name (``managed_policy``)."""
+
+    action: str
+    managed_policy: str
+    reason: str
+
+
 @dataclass(frozen=True)
 class Control:
     id: str
@@ -38,10 +53,37 @@ class Control:
     suite: str = "checks"
     references: tuple[str, ...] = ("dashboard",)
     required: bool = False  # a drill every run of it must run: skipped, it fails the run
+    exceptions: tuple[Exemption, ...] = ()  # justified cases the check lets pass (IAM-04)
 
     @property
     def active(self) -> bool:
         return self.status == "active"
+
+
+def _exceptions(cid: str, raw: Any) -> tuple[Exemption, ...]:
+    """The control's justified cases: each names exactly one service wildcard or managed
+    policy, and why; anything else is refused here, so an allowlist cannot grow by a typo."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise CatalogueError(f"{cid}: exceptions must be a list")
+    found = []
+    for index, entry in enumerate(raw):
+        where = f"{cid}: exception #{index}"
+        if not isinstance(entry, dict) or set(entry) - EXCEPTION_KEYS:
+            raise CatalogueError(f"{where}: a mapping of {', '.join(sorted(EXCEPTION_KEYS))} only")
+        action, managed = entry.get("action"), entry.get("managed_policy")
+        if (action is None) == (managed is None):
+            raise CatalogueError(f"{where}: names exactly one of action or managed_policy")
+        if action is not None and not (isinstance(action, str) and SERVICE_WILDCARD.match(action)):
+            raise CatalogueError(f"{where}: action {action!r} is not a service's wildcard (service:*)")
+        if managed is not None and not (isinstance(managed, str) and MANAGED_POLICY_NAME.match(managed)):
+            raise CatalogueError(f"{where}: managed_policy {managed!r} is not a policy name")
+        reason = entry.get("reason")
+        if not isinstance(reason, str) or len(reason.split()) < 3:
+            raise CatalogueError(f"{where}: needs a reason (a sentence a reviewer can check)")
+        found.append(Exemption(action or "", managed or "", reason.strip()))
+    return tuple(found)
 
 
 def _control(entry: Any, index: int) -> Control:
@@ -92,6 +134,7 @@ def _control(entry: Any, index: int) -> Control:
         suite,
         references,
         required,
+        _exceptions(cid, entry.get("exceptions")),
     )
 
 

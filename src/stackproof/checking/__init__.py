@@ -145,6 +145,12 @@ PARTS: dict[str, Part] = {
         Part("EFS file system", "seed 002 step 4"),
         Part("data store", "seed 002 steps 3-4 (RDS MariaDB, EFS mounted by the instances, the S3 bucket)"),
         Part("content bucket", "seed 002 step 4"),
+        Part("S3 bucket", "seed 002 step 4 (the content bucket); seed 000 'S3 Data Lake'"),
+        Part(
+            "output, user data or tag",
+            "seed 002 'How to obtain the secrets?' (what the stack shows, judged for secrets)",
+        ),
+        Part("stack template", "seed 002 'AWS CloudFormation allows you to build the infrastructure'"),
         Part("sync function", "seed 002 step 4; seed 001 (Lambda side-loads S3 objects to EFS)"),
         Part("Lambda function", "seed 002 step 4"),
         Part("subnets", "seed 000 'VPC/availability zones'"),

@@ -6,6 +6,7 @@ import json
 import re
 from typing import Any
 
+from stackproof.model.outcomes import known
 from stackproof.template.values import AttrRef, ResourceRef, Symbolic, Unknown
 
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9:._-]+)\}")
@@ -59,3 +60,25 @@ def names(value: Any) -> set[str]:
         elif isinstance(item, Symbolic):
             found |= set(item.refs)
     return found
+
+
+def denies_insecure_transport(document: Any, what: str) -> bool:
+    """Whether a resource policy denies everyone any request made without TLS
+    (``aws:SecureTransport`` false): an Unknown document is Undecidable, never "no"."""
+    document = known(document, what)
+    statements = document.get("Statement", []) if isinstance(document, dict) else []
+    for statement in [statements] if isinstance(statements, dict) else statements:
+        if not isinstance(statement, dict):
+            continue  # not a statement, so it denies nothing
+        condition = statement.get("Condition")
+        tests = condition.get("Bool") if isinstance(condition, dict) else None
+        secure = (
+            {str(k).lower(): v for k, v in tests.items()}.get("aws:securetransport")
+            if isinstance(tests, dict)
+            else None
+        )
+        principal = statement.get("Principal")
+        everyone = principal == "*" or (isinstance(principal, dict) and principal.get("AWS") == "*")
+        if statement.get("Effect") == "Deny" and str(secure).lower() == "false" and everyone:
+            return True
+    return False

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 
 from stackproof.model import types as m
 from stackproof.model.deployment import Deployment
+from stackproof.model.exposures import secret_surfaces, template_size
 from stackproof.model.from_stack_set import declared_of
 from stackproof.model.outcomes import NotEmulated
 from stackproof.template.cfn_yaml import load_text
@@ -224,6 +226,7 @@ class StackRead:
     resolved: ResolvedTemplate | None = None
     asked: set[str] = field(default_factory=set)  # export names its template imports
     digest: str = ""  # sha256 of the template body CloudFormation holds for it (GetTemplate)
+    body: bytes = b""  # that body, as CloudFormation returned it
 
     @property
     def outputs(self) -> dict[str, str]:
@@ -363,6 +366,7 @@ class Builder:
             parent=parent.name if parent else None,
             logical_id=logical_id,
             digest=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+            body=text.encode("utf-8"),
         )
         self.stacks.append(read)
         return read
@@ -415,6 +419,7 @@ class Builder:
         d.declared = declared_of(s.template for s in self.stacks)
         for stack in self.stacks:
             assert stack.resolved is not None
+            self.template_facts(d, stack, stack.resolved)
             for key, value in stack.resolved.parameters.items():
                 d.parameter_values.setdefault(key, value)
             for name, spec in (stack.template.data.get("Parameters") or {}).items():
@@ -428,6 +433,20 @@ class Builder:
                     )
                 )
 
+    @staticmethod
+    def template_facts(d: Deployment, stack: StackRead, resolved: ResolvedTemplate) -> None:
+        """DAT-07 and QTA-04 read the stack's template as CloudFormation holds it (GetTemplate),
+        its conditions decided by the parameters the stack was created with: what it outputs,
+        tags and boots with, and how big it is, is what that template says."""
+
+        def location(name: str, resource_type: str) -> m.Location:
+            return m.Location(name, resource_type, physical_id=stack.name, stack=stack.name)
+
+        for surface in secret_surfaces(stack.template.data, resolved.conditions, location, stack.name):
+            d.add(surface)
+        where = m.Location(stack.name, "AWS::CloudFormation::Stack", physical_id=stack.arn, stack=stack.name)
+        d.add(template_size(stack.template.data, stack.body, stack.name, where))
+
     def index(self) -> None:
         """Every resource of every stack by a logical ID unique in the deployment: its own, or
         ``<stack>/<LogicalId>`` where two stacks use the same one (as the template side does)."""
@@ -440,8 +459,16 @@ class Builder:
                 key = logical_id if count[logical_id] == 1 else f"{stack.name}/{logical_id}"
                 self.physical[key] = (physical, rtype)
                 self.origin[key] = (stack, logical_id)
-                if physical:
+                if physical and self.names_physically(physical, rtype):
                     self.logical[physical] = key
+
+    def names_physically(self, physical: str, resource_type: str) -> bool:
+        """Whether ``physical`` should name this resource: a physical ID two resources share (a
+        bucket policy's is its bucket's name on some targets) names the one the model holds."""
+        earlier = self.logical.get(physical)
+        if earlier is None:
+            return True
+        return resource_type in TYPE_KINDS or self.physical[earlier][1] not in TYPE_KINDS
 
     def exports(self) -> dict[str, str]:
         """Export name -> value, for the exports a stack of this deployment provides. Every
@@ -1241,9 +1268,12 @@ class Builder:
         stack, not with the account (GetAccountAuthorizationDetails would read every role)."""
         roles = sorted(set(self.ids("AWS::IAM::Role")))
         profiles = sorted(set(self.ids("AWS::IAM::InstanceProfile")))
-        if not (roles or profiles):
+        managed_policies = sorted(set(self.ids("AWS::IAM::ManagedPolicy")))
+        if not (roles or profiles or managed_policies):
             return
         iam = self.client("iam")
+        for arn in managed_policies:
+            d.policies.append(self.managed_policy(iam, arn))
         for name in roles:
             role = iam.get_role(RoleName=name)["Role"]
             location = self.loc(name, "AWS::IAM::Role")
@@ -1288,6 +1318,19 @@ class Builder:
                     f"GetInstanceProfile of {name} leaves out role {', '.join(unlisted)}, which its stack gives it"
                 )
             d.add(found, profile["Arn"])
+
+    def managed_policy(self, iam: Any, arn: str) -> m.PolicyDocument:
+        """A customer managed policy the stack creates, its default version's document (IAM-03
+        and IAM-04 judge what it allows); an answer without a document is incomplete, never an
+        empty policy."""
+        policy = iam.get_policy(PolicyArn=arn)["Policy"]
+        version = iam.get_policy_version(PolicyArn=arn, VersionId=policy["DefaultVersionId"])["PolicyVersion"]
+        document = version.get("Document")
+        if isinstance(document, str):
+            document = json.loads(urllib.parse.unquote(document))
+        if not isinstance(document, dict):
+            raise IncompleteAnswer(f"iam.GetPolicyVersion answered no document for {arn}")
+        return m.PolicyDocument(policy.get("PolicyName", arn), document, [], self.loc(arn, "AWS::IAM::ManagedPolicy"))
 
     def secrets(self, d: Deployment) -> None:
         for arn in self.ids("AWS::SecretsManager::Secret"):

@@ -13,7 +13,7 @@ from typing import Any
 
 from stackproof.model import types as m
 from stackproof.model.deployment import Deployment
-from stackproof.model.from_template import Context, parameters_of, populate
+from stackproof.model.from_template import Context, parameters_of, populate, stack_facts
 from stackproof.model.from_template import declared as declared_by
 from stackproof.template.loader import Template
 from stackproof.template.resolver import ResolvedResource, ResolvedTemplate
@@ -97,4 +97,7 @@ def build_set(resolved_set: ResolvedSet, name: str) -> Deployment:
     for stack in stacks:
         deployment.parameters += parameters_of(stack.template.data, str(stack.template.path), stack.name)
     populate(SetContext(merged, deployment, origin), merged_resources.values())
+    for stack in stacks:
+        assert stack.resolved is not None
+        stack_facts(stack.resolved, deployment, stack.name)
     return deployment

@@ -17,6 +17,7 @@ from typing import Any
 from stackproof.model import types as m
 from stackproof.model.deployment import Deployment
 from stackproof.model.documents import parse_document
+from stackproof.model.exposures import secret_surfaces, template_size
 from stackproof.template.base import describe
 from stackproof.template.cfn_yaml import LocatedDict
 from stackproof.template.resolver import ResolvedResource, ResolvedTemplate
@@ -1095,6 +1096,30 @@ def parameters_of(data: dict[str, Any], file: str, stack: str | None = None) -> 
     return found
 
 
+SECTIONS = {"Output": "Outputs", "Parameter": "Parameters"}
+
+
+def stack_facts(resolved: ResolvedTemplate, deployment: Deployment, stack: str | None = None) -> None:
+    """What the stack's template as written shows: where secrets surface (DAT-07) and its
+    size against CloudFormation's per-template limits (QTA-04)."""
+    template = resolved.template
+    data, file = template.data, str(template.path)
+
+    def location(name: str, resource_type: str) -> m.Location:
+        section = data.get(SECTIONS.get(resource_type, "Resources"))
+        line = section.line_of(name) if isinstance(section, LocatedDict) and name in section else None
+        return m.Location(name, resource_type, file, line, stack=stack)
+
+    for surface in secret_surfaces(data, resolved.conditions, location, stack):
+        deployment.add(surface)
+    path = template.path
+    body = path.read_bytes() if path.is_file() else Unknown(f"the template body of {path} is not at hand to measure")
+    name = stack or deployment.name
+    deployment.add(
+        template_size(data, body, name, m.Location(name, "AWS::CloudFormation::Template", file, 1, stack=stack))
+    )
+
+
 def build(resolved: ResolvedTemplate, name: str | None = None) -> Deployment:
     deployment = Deployment(
         target="template",
@@ -1107,6 +1132,7 @@ def build(resolved: ResolvedTemplate, name: str | None = None) -> Deployment:
     deployment.declared = declared(resolved.template.data)
     deployment.parameters += parameters_of(resolved.template.data, context.file)
     populate(context, resolved.resources.values())
+    stack_facts(resolved, deployment)
     return deployment
 
 

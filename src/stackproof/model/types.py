@@ -471,6 +471,30 @@ class Parameter:
 
 
 @dataclass
+class SecretSurface(Obj):
+    """A place whose value anyone who can describe the stack reads (an output, user data,
+    a tag, a parameter's default), and the secrets that reach it (DAT-07). ``surface`` is
+    the kind of place; ``carries`` names each secret found there, or is Unknown when a
+    condition that decides it is not known."""
+
+    surface: str = ""
+    name: str = ""
+    carries: V = field(default_factory=list)
+
+
+@dataclass
+class StackTemplate(Obj):
+    """One stack's template as CloudFormation receives it, counted against its per-template
+    limits (QTA-04): the template file on the template target, GetTemplate's body when deployed."""
+
+    resources: V = 0
+    parameters: V = 0
+    outputs: V = 0
+    mappings: V = 0
+    body_bytes: V = None
+
+
+@dataclass
 class Other(Obj):
     """A resource the model has no type for; kept so quotas and placement still see it."""
 
