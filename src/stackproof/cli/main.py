@@ -229,19 +229,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_controls(args: argparse.Namespace) -> int:
-    from stackproof import catalogue
+    from stackproof.cli.controls import list_controls
 
-    try:
-        controls = catalogue.load()
-    except catalogue.CatalogueError as exc:
-        print(f"stackproof: catalogue: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    for control in controls.values():
-        status = "active" if control.active else f"planned ({control.planned_in})"
-        print(f"{control.id}  {control.severity:<8}  {status:<8}  {','.join(control.targets)}")
-        print(f"        {control.title}")
-        print(f'        source: {control.seed}: "{control.quote}"')
-    return EXIT_OK
+    return list_controls(args.framework)
 
 
 def _target_options(parser: argparse.ArgumentParser, default_target: str) -> None:
@@ -319,7 +309,7 @@ commands, one example each:
   stackproof baseline create --template my.yaml               accept today's findings in stackproof-baseline.json
   stackproof run --template my.yaml --baseline stackproof-baseline.json   fail only on new findings
   stackproof publish securityhub reports/latest --region eu-west-1 --yes-send-findings   to Security Hub
-  stackproof controls                                        the control catalogue
+  stackproof controls --framework aws-fsbp                   which FSBP requirements the controls cover
   stackproof gate --directory templates/                     cfn-lint and checkov on a directory of templates
   stackproof build lambda --output build/s3_to_efs.zip       the sync function's zip
   stackproof build userdata --check                          is the template's user data its bootstrap script?
@@ -495,7 +485,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     publish.add_parser(commands)
 
-    listing = commands.add_parser("controls", help="list the control catalogue")
+    listing = commands.add_parser(
+        "controls",
+        help="list the control catalogue, or a framework's requirements against it",
+        description="The control catalogue, each control with the framework requirements it proves; with"
+        " --framework, that framework's requirements and the controls covering each.",
+    )
+    listing.add_argument(
+        "--framework", metavar="NAME", help="a framework's coverage table (aws-fsbp, cis-aws-foundations)"
+    )
     listing.set_defaults(func=_cmd_controls)
     return parser
 

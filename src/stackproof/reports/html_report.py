@@ -91,6 +91,14 @@ def muted_row(control: dict[str, Any], targets: list[str], cell: str, note: str)
     )
 
 
+def frameworks_line(frameworks: dict[str, list[str]] | None) -> str:
+    """The framework requirements a control bears on, under its statement or finding."""
+    if not frameworks:
+        return ""
+    shown = "; ".join(f"{name} {', '.join(ids)}" for name, ids in sorted(frameworks.items()))
+    return f'<br><small class="frameworks">{esc(shown)}</small>'
+
+
 def baseline_section(baseline: dict[str, Any] | None) -> str:
     """With ``--baseline``: what the run found again, and the fixed findings that can leave it."""
     if not baseline:
@@ -154,7 +162,7 @@ def render(report: dict[str, Any]) -> str:
             f"<td><strong>{esc(control['id'])}</strong></td>"
             f'<td class="sev {esc(control["severity"])}">{esc(control["severity"])}</td>{tds}'
             f'<td class="statement">{esc(control["title"])}<br><small>{esc(control["seed"])}: '
-            f"\u201c{esc(control['quote'])}\u201d</small></td></tr>"
+            f"\u201c{esc(control['quote'])}\u201d</small>{frameworks_line(control.get('frameworks'))}</td></tr>"
         )
     for control in not_run:
         where = "the drills: pytest scenarios (tox -e drill)" if control.get("suite") == "scenarios" else "checks/"
@@ -216,7 +224,7 @@ def render(report: dict[str, Any]) -> str:
             f"{' open' if result['status'] in ('FAIL', 'ERROR') else ''}>"
             f'<summary><span class="{esc(result["status"])}">&nbsp;{esc(result["status"])}&nbsp;</span> '
             f"<strong>{esc(result['control'])}</strong> on <code>{esc(place(result))}</code> — "
-            f"{esc(result['check'])}</summary>{body}{notes}</details>"
+            f"{esc(result['check'])}</summary>{frameworks_line(result.get('frameworks'))}{body}{notes}</details>"
         )
     for row in rules:
         for finding in row.findings:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from stackproof import __version__, catalogue
+from stackproof.catalogue import mappings
 from stackproof.results.coverage import FAILED, INCOMPLETE, PASSED, drills_ran, verdict
 from stackproof.results.session import Session
 from stackproof.results.suppressions import states
@@ -143,6 +144,7 @@ def build(session: Session, exit_code: int, times: RunTimes, identifier: str) ->
             "status": control.status,
             "suite": control.suite,
             "references": list(control.references),
+            "frameworks": mappings.of_control(control.id),
         }
         if control.planned_in:
             entry["planned_in"] = control.planned_in
@@ -180,7 +182,10 @@ def build(session: Session, exit_code: int, times: RunTimes, identifier: str) ->
             **({"baseline": session.baseline_summary} if session.baseline_summary is not None else {}),
         },
         "catalogue": controls,
-        "results": [{**asdict(result), "reference": session.reference} for result in session.results],
+        "results": [
+            {**asdict(result), "reference": session.reference, "frameworks": mappings.of_control(result.control)}
+            for result in session.results
+        ],
         "drift": drift,
         "suppressions": states(session.suppressions, session.applied),
         "tools": [{**report.as_dict(), "reference": session.reference} for report in session.tool_reports],

@@ -81,6 +81,8 @@ def rule(control: dict[str, Any]) -> dict[str, Any]:
             "family": control["family"],
             "targets": control["targets"],
             "status": control["status"],
+            **({"frameworks": control["frameworks"]} if control.get("frameworks") else {}),
+            "tags": [f"{name}/{rid}" for name, ids in (control.get("frameworks") or {}).items() for rid in ids],
         },
     }
 
@@ -119,6 +121,7 @@ def render(report: dict[str, Any]) -> dict[str, Any]:
                 "target": result["target"],
                 "status": result["status"],
                 "check": result["check"],
+                **({"frameworks": result["frameworks"]} if result.get("frameworks") else {}),
                 **tags_of(result),
                 **(
                     {"rto_seconds": result["drill"]["rto_seconds"], "rpo_seconds": result["drill"]["rpo_seconds"]}
