@@ -101,6 +101,8 @@ def test_the_wheel_carries_what_a_run_needs(wheel: Path) -> None:
         "stackproof/reference/lambda/s3_to_efs/handler.py",
         "stackproof/reference/bootstrap/dashboard-userdata.sh",
         "stackproof/catalogue/controls.yaml",
+        "stackproof/catalogue/frameworks/aws-fsbp.yaml",
+        "stackproof/catalogue/frameworks/cis-aws-foundations.yaml",
         "stackproof/reports/report.schema.json",
     ):
         assert needed in names, needed
