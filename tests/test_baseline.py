@@ -10,6 +10,7 @@ traceback)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -166,8 +167,8 @@ def test_the_same_finding_on_two_targets_is_one_entry() -> None:
 # ------------------------------------------------------------------------ bad baseline files
 
 BAD_FILES = [
-    ("missing", None, "no such baseline file"),
-    ("not JSON", "{\n  findings: [\n", "baseline.json:2: not a stackproof baseline"),
+    ("missing", None, "baseline.json: no such file (make a baseline with `stackproof baseline create`)"),
+    ("not JSON", "{\n  findings: [\n", "baseline.json:2: not JSON"),
     ("another version", json.dumps({"version": 9, "findings": []}), "version 1 with a findings list"),
     ("a list", json.dumps([1, 2]), "not a stackproof baseline"),
     ("an entry without fingerprint", json.dumps({"version": 1, "findings": [{"control": "X"}]}), "finding 1 has no"),
@@ -186,7 +187,7 @@ def test_a_bad_baseline_file_is_named_and_exits_2(
     path = tmp_path / "baseline.json"
     if text is not None:
         path.write_text(text, encoding="utf-8")
-    with pytest.raises(BaselineError, match=message):
+    with pytest.raises(BaselineError, match=re.escape(message)):
         load(path)
     code = main(["run", "--target", "template", "--tools", "none", "--no-reports", "--baseline", str(path)])
     assert code == 2

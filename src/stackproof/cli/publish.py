@@ -13,12 +13,12 @@ from the credentials; only account IDs, finding IDs and Security Hub's own error
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any, TextIO
 
 from stackproof.reports.asff import PLACEHOLDER_ACCOUNT, PLACEHOLDER_REGION, product_arn
+from stackproof.support.json_files import JsonFileError, read_json
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 BATCH = 100  # BatchImportFindings takes at most 100 findings a call
@@ -62,13 +62,9 @@ def cmd_publish_securityhub(args: argparse.Namespace) -> int:
 def load_findings(given: Path) -> tuple[Path, list[dict[str, Any]]]:
     path = given / ASFF_FILE if given.is_dir() else given
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PublishError(f"{path}: no such file (give a report directory or its {ASFF_FILE})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PublishError(f"{path}: cannot read it: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise PublishError(f"{path}:{exc.lineno}: not JSON: {exc.msg}") from None
+        data = read_json(path, f"give a report directory or its {ASFF_FILE}")
+    except JsonFileError as exc:
+        raise PublishError(str(exc)) from None
     if not isinstance(data, list) or not all(isinstance(f, dict) and "Id" in f for f in data):
         raise PublishError(f"{path}: not a list of ASFF findings (as {ASFF_FILE} holds)")
     return path, data

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from stackproof.results import BASELINED, FAIL, PASS, SUPPRESSED, Result
+from stackproof.support.json_files import JsonFileError, read_json
 
 VERSION = 1
 # Values that differ between two deployments of one template, and line numbers: not part of
@@ -114,13 +115,9 @@ def load(path: str | Path) -> Baseline:
     """The baseline at ``path``; every way it can be unreadable is a :class:`BaselineError`."""
     source = Path(path)
     try:
-        data = json.loads(source.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BaselineError(f"{source}: no such baseline file (make one with `stackproof baseline create`)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BaselineError(f"{source}: cannot read the baseline: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise BaselineError(f"{source}:{exc.lineno}: not a stackproof baseline (JSON: {exc.msg})") from None
+        data = read_json(source, "make a baseline with `stackproof baseline create`")
+    except JsonFileError as exc:
+        raise BaselineError(str(exc)) from None
     if not isinstance(data, dict) or data.get("version") != VERSION or not isinstance(data.get("findings"), list):
         raise BaselineError(f"{source}: not a stackproof baseline (version {VERSION} with a findings list)")
     entries: dict[str, Entry] = {}
