@@ -407,3 +407,22 @@ def test_aws_reading_path_shows_each_and_fails_closed(server: str, tmp_path: Pat
         status, message = evaluate(deployment, control)
         assert status == "ERROR", (fault, status, message)
         assert Role in deployment.gaps or m.Bucket in deployment.gaps
+
+
+ODD = [
+    {"Parameters": None, "Outputs": ["not", "a", "mapping"]},
+    {"Parameters": ["P"], "Resources": {"R": "not a resource"}, "Outputs": {"O": "no value"}},
+    {"Resources": {"T": {"Type": "AWS::SNS::Topic", "Properties": {"Tags": "k=v"}}}},
+    {"Resources": {"T": {"Type": "AWS::SNS::Topic", "Properties": {"Tags": [{"Key": {"Ref": "X"}, "Value": 1}]}}}},
+    {"Outputs": {"O": {"Value": {"Fn::If": "C"}}}, "Parameters": {1: {"NoEcho": "true"}}},
+    {"Outputs": {"O": {"Value": {"Fn::Sub": ["${a}", {"a": {"Ref": 1}}, "extra"]}}}},
+    {"Outputs": {"O": {"Value": {"Fn::Join": ["", {"Ref": "P"}]}}}, "Parameters": {"P": {"NoEcho": True}}},
+    {"Outputs": {"O": {"Value": {"Fn::GetAtt": [{"Ref": "R"}, "Password"]}}}},
+    {"Resources": launch({"Fn::Sub": 7})},
+]
+
+
+@pytest.mark.parametrize("data", ODD)
+def test_odd_templates_give_surfaces_never_a_crash(data: dict[str, Any]) -> None:
+    for surface in secret_surfaces(data, {}, where):
+        assert isinstance(surface.carries, (list, Unknown))

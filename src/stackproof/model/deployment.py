@@ -20,7 +20,9 @@ from stackproof.model.types import (
     Role,
     Route,
     RouteTable,
+    SecretSurface,
     SecurityGroup,
+    StackTemplate,
     Subnet,
 )
 from stackproof.template.values import Symbolic, Unknown
@@ -139,7 +141,9 @@ class Deployment:
         return None
 
     def count(self) -> int:
-        return sum(len(v) for v in self._objects.values())
+        """The objects the resources became; facts about the templates themselves (where
+        secrets surface, how big each template is) are not counted."""
+        return sum(len(v) for kind, v in self._objects.items() if kind not in (SecretSurface, StackTemplate))
 
     # ------------------------------------------------------------------ network
     def route_table_of(self, subnet: Subnet) -> RouteTable:
