@@ -105,6 +105,15 @@ SURFACES: list[tuple[str, dict[str, Any], dict[str, bool], dict[str, Any]]] = [
     ("secret-default", {"Parameters": {"DBPassword": {"Type": "String", "Default": "change-me"}}}, {},
      {"parameter default:DBPassword": ["a secret value written in the template (parameter DBPassword (named like a "
                                         "secret))"]}),
+    ("pass-suffix", {"Parameters": {"DBPass": {"Type": "String"}}, "Outputs": {"O": {"Value": {"Ref": "DBPass"}}}}, {},
+     {"output:O": ["parameter DBPass (named like a secret)"]}),
+    ("letters-are-no-word", {"Parameters": {"CacheBypass": {"Type": "String"}}, "Outputs": {"O": {"Value": {"Ref": "CacheBypass"}}}},
+     {}, {"output:O": []}),
+    ("encoded-user-data", {"Resources": {"Lc": {"Type": "AWS::AutoScaling::LaunchConfiguration", "Properties": {
+        "UserData": "IyEvYmluL2Jhc2gKZXhwb3J0IEFETUlOX1RPS0VOPWFiY2RlZjEyMzQ1Ngo="}}}}, {}, {"user data:Lc": ["a literal value assigned to ADMIN_TOKEN"]}),
+    ("cfn-init", {"Parameters": NOECHO, "Resources": {"I": {"Type": "AWS::EC2::Instance", "Metadata": {
+        "AWS::CloudFormation::Init": {"config": {"files": {"/etc/app.env": {"content": {"Fn::Sub": "PW=${Pw}"}}}}}},
+        "Properties": {"ImageId": "ami-1"}}}}, {}, {"cfn-init metadata:I": ["parameter Pw (NoEcho)"]}),
     ("noecho-empty-default", {"Parameters": {"Pw": {"Type": "String", "NoEcho": True, "Default": ""}}}, {}, {}),
 ]  # fmt: skip
 

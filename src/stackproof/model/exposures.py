@@ -11,6 +11,7 @@ build these facts here, so the two agree by construction.
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -18,8 +19,11 @@ from typing import Any
 from stackproof.model import types as m
 from stackproof.template.values import Unknown
 
-# Words that make a name a secret's; the same list the reports redact by.
-SECRET_WORDS = ("password", "passwd", "secret", "token", "privatekey")
+# Words that make a name a secret's: the reports redact by the first five; vendors also name a
+# password DBPass or AdminPwd, and keys and credentials as such.
+SECRET_WORDS = ("password", "passwd", "secret", "token", "privatekey", "passphrase", "apikey", "credential")
+# DBPass, ADMIN_PWD, db-pass: the word at the end, never the letters (Bypass, Compass).
+SECRET_SUFFIX = re.compile(r"(?:(?<=[A-Za-z0-9])(?:Pass|Pwd)|(?:^|[_-])(?:pass|pwd|PASS|PWD)|(?<=[A-Z])(?:PASS|PWD))$")
 # A name that ends like this names a secret (its ARN, ID or name); it does not hold one.
 REFERENCE_SUFFIXES = ("arn", "id", "name")
 DYNAMIC_SECRETS = (
@@ -45,7 +49,8 @@ SECRET_ATTRIBUTES = {("AWS::IAM::AccessKey", "SecretAccessKey")}
 def secret_named(name: str) -> bool:
     """Whether ``name`` (a parameter, an attribute) is a secret's by its words."""
     lowered = name.lower().replace("_", "").replace("-", "")
-    return any(w in lowered for w in SECRET_WORDS) and not lowered.endswith(REFERENCE_SUFFIXES)
+    secret = any(w in lowered for w in SECRET_WORDS) or bool(SECRET_SUFFIX.search(name))
+    return secret and not lowered.endswith(REFERENCE_SUFFIXES)
 
 
 def secret_parameters(data: Mapping[str, Any]) -> dict[str, str]:
@@ -164,6 +169,20 @@ def _user_data(spec: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     return node
 
 
+BASE64 = re.compile(r"^[A-Za-z0-9+/\s]+={0,2}\s*$")
+
+
+def _decoded(user_data: Any) -> Any:
+    """User data given as encoded text (as launch configurations often are) is read as the
+    script it encodes; anything else as it is."""
+    if not isinstance(user_data, str) or not BASE64.match(user_data) or len(user_data.strip()) < 8:
+        return user_data
+    try:
+        return base64.b64decode("".join(user_data.split()), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return user_data
+
+
 def _tags(node: Any, found: list[Any]) -> None:
     """Every ``Tags`` (and ``FileSystemTags``, ``TagSpecifications``' ``Tags`` ...) inside a
     resource's properties."""
@@ -230,9 +249,13 @@ def secret_surfaces(
             continue
         resource_type = str(spec.get("Type"))
         if resource_type in USER_DATA:
-            user_data = _user_data(spec, USER_DATA[resource_type])
+            user_data = _decoded(_user_data(spec, USER_DATA[resource_type]))
             if user_data is not None:
                 add("user data", str(name), resource_type, user_data, tracer.carries(user_data, script=True))
+            metadata = spec.get("Metadata")
+            init = metadata.get("AWS::CloudFormation::Init") if isinstance(metadata, dict) else None
+            if init is not None:
+                add("cfn-init metadata", str(name), resource_type, init, tracer.carries(init, script=True))
         tags: list[Any] = []
         _tags(spec.get("Properties"), tags)
         if tags:
