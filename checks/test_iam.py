@@ -11,7 +11,7 @@ from stackproof import catalogue
 from stackproof.checking import Findings, Undecidable, findings, known, optional, subjects
 from stackproof.model.deployment import Deployment
 from stackproof.model.documents import as_list
-from stackproof.model.types import LaunchTemplate, PolicyDocument, Role, SecurityGroup
+from stackproof.model.types import IamIdentity, LaunchTemplate, PolicyDocument, Role, SecurityGroup
 from stackproof.template.values import Unknown
 
 SSM_CORE = "AmazonSSMManagedInstanceCore"
@@ -175,8 +175,8 @@ def test_no_policy_grants_a_whole_service_on_every_resource(deployment: Deployme
     allowed_managed = {e.managed_policy for e in exceptions if e.managed_policy}
     with findings() as f:
         identity = [d for d in deployment.policies if d.kind == "identity"]
-        roles = deployment.all(Role)
-        subjects([*identity, *roles], "identity policy", "no role and no identity policy to judge")
+        holders: list[Role | IamIdentity] = [*deployment.all(Role), *deployment.all(IamIdentity)]
+        subjects([*identity, *holders], "identity policy", "no role, user or group and no identity policy to judge")
         for document in optional(identity, "roles and identity policies are the subject; one is required above"):
             with f.each(f"policy {document.name}"):
                 for statement in _statements(document):
@@ -194,10 +194,11 @@ def test_no_policy_grants_a_whole_service_on_every_resource(deployment: Deployme
                                 f"policy {document.name} allows every action of a service on all resources",
                                 *([document.location] if document.location else []),
                                 observed={"Action": wide, "Resource": statement.get("Resource", "NotResource")},
-                                expected="the actions the role needs, on the resources it needs them for",
+                                expected="the actions it needs, on the resources it needs them for",
                             )
-        for role in optional(roles, "roles and identity policies are the subject; one is required above"):
-            for arn in known(role.managed_policies, f"managed policies of {role}"):
+        for holder in optional(holders, "roles and identity policies are the subject; one is required above"):
+            for arn in known(holder.managed_policies, f"managed policies of {holder}"):
                 name = str(arn).rsplit("/", 1)[-1]
                 if AWS_MANAGED in str(arn) and name.endswith("FullAccess") and name not in allowed_managed:
-                    f.fail("role carries an AWS managed full-access policy", role, observed=str(arn))
+                    kind = holder.kind if isinstance(holder, IamIdentity) else "role"
+                    f.fail(f"{kind} carries an AWS managed full-access policy", holder, observed=str(arn))

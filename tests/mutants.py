@@ -308,6 +308,26 @@ def managed_policy_all_of_efs(t: Template) -> None:
     )
 
 
+def vendor_user_all_of_s3(t: Template) -> None:
+    """A vendor's upload user, its inline policy on every bucket of the account."""
+    add(
+        t,
+        "VendorUploadUser",
+        "AWS::IAM::User",
+        {
+            "Policies": [
+                {
+                    "PolicyName": "upload",
+                    "PolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::*"}],
+                    },
+                }
+            ]
+        },
+    )
+
+
 def s3_full_access(t: Template) -> None:
     props(t, "InstanceRole")["ManagedPolicyArns"].append(
         {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AmazonS3FullAccess"}
@@ -464,6 +484,7 @@ MUTANTS = [
     M("instance-role-all-of-s3", "IAM-04", "FAIL", instance_role_all_of_s3),
     M("managed-policy-all-of-efs", "IAM-04", "FAIL", managed_policy_all_of_efs),
     M("s3-full-access", "IAM-04", "FAIL", s3_full_access),
+    M("vendor-user-all-of-s3", "IAM-04", "FAIL", vendor_user_all_of_s3),
     M("resources-over-500", "QTA-04", "FAIL", resources_over_500),
     M("template-body-over-1mb", "QTA-04", "FAIL", template_body_over_1mb),
     M("app-logs-forever", "OBS-01", "FAIL", lambda t: props(t, "AppLogGroup").pop("RetentionInDays")),

@@ -224,6 +224,14 @@ def allow(action: Any, resource: Any = "*") -> dict[str, Any]:
     return {"Effect": "Allow", "Action": action, "Resource": resource}
 
 
+def identity(kind: str, statement: dict[str, Any], managed: list[str] | None = None) -> dict[str, Any]:
+    properties = {
+        "ManagedPolicyArns": managed or [],
+        "Policies": [{"PolicyName": "p", "PolicyDocument": {"Statement": [statement]}}],
+    }
+    return {"Resources": {"I": {"Type": f"AWS::IAM::{kind}", "Properties": properties}}}
+
+
 WIDE = "policy p allows every action of a service on all resources"
 POLICIES = [
     ("service-wildcard", role(allow("s3:*")), "FAIL", f"{WIDE} [observed: {{'Action': ['s3:*'], 'Resource': '*'}}"),
@@ -240,6 +248,10 @@ POLICIES = [
     ("unknown-action", role(allow({"Ref": "Somewhere"})), "ERROR", "Somewhere"),
     ("full-access-managed", role(allow("s3:GetObject"), ["arn:aws:iam::aws:policy/AmazonS3FullAccess"]), "FAIL",
      "role carries an AWS managed full-access policy [observed: arn:aws:iam::aws:policy/AmazonS3FullAccess]"),
+    ("user-inline", identity("User", allow("s3:*")), "FAIL", f"{WIDE} [observed: {{'Action': ['s3:*'], 'Resource': '*'}}"),
+    ("group-full-access", identity("Group", allow("s3:GetObject"), ["arn:aws:iam::aws:policy/AmazonEC2FullAccess"]),
+     "FAIL", "group carries an AWS managed full-access policy [observed: arn:aws:iam::aws:policy/AmazonEC2FullAccess]"),
+    ("user-named-actions", identity("User", allow(["s3:GetObject"])), "PASS", ""),
     ("read-only-managed", role(allow("s3:GetObject"), ["arn:aws:iam::aws:policy/ReadOnlyAccess"]), "PASS", ""),
 ]  # fmt: skip
 
@@ -393,6 +405,8 @@ def test_mutant_fails_on_moto_as_on_the_template(mutant: Any, tmp_path: Path, aw
 READ_FAULTS = [
     ("managed-policy-all-of-efs", "IAM-04", Fault("GetPolicyVersion", "fail")),
     ("managed-policy-all-of-efs", "IAM-04", Fault("GetPolicyVersion", "empty", "PolicyVersion.Document")),
+    ("vendor-user-all-of-s3", "IAM-04", Fault("ListUserPolicies", "empty", "PolicyNames")),
+    ("vendor-user-all-of-s3", "IAM-04", Fault("GetUserPolicy", "fail")),
     ("log-bucket-public-access-open", "DAT-08", Fault("GetBucketPolicy", "fail")),
     ("log-bucket-public-access-open", "DAT-08", Fault("GetPublicAccessBlock", "fail")),
 ]
@@ -403,7 +417,7 @@ def test_aws_reading_path_shows_each_and_fails_closed(server: str, tmp_path: Pat
     """Through the aws target (moto's server standing in for an account): each mutant FAILs, the
     template CloudFormation holds is what DAT-07 and QTA-04 judge, and a read that fails or comes
     back without its document is ERROR, never PASS."""
-    for name in ("password-output-and-user-data", "template-body-over-1mb", "managed-policy-all-of-efs"):
+    for name in ("password-output-and-user-data", "template-body-over-1mb", "vendor-user-all-of-s3"):
         mutant = next(x for x in OURS if x.name == name)
         deploy_alone(server, name, mutant.apply(TEMPLATE, tmp_path), tmp_path)
         assert evaluate(read(server, name, None), mutant.control)[0] == "FAIL", name

@@ -6,6 +6,7 @@ import time) and are idempotent, so a test session can install them once.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from functools import cache
 from types import SimpleNamespace
@@ -207,6 +208,21 @@ def _role_managed_policies(created: Any, props: dict[str, Any], account: str, re
             policy = AWSManagedPolicy.from_data(arn.rsplit("/", 1)[-1], account, region, data)
             backend.managed_policies[policy.arn] = policy
         backend.attach_role_policy(arn, created.name)
+
+
+def _user_policies(created: Any, props: dict[str, Any], account: str, region: str) -> None:
+    """moto creates a CloudFormation user without its inline Policies and ManagedPolicyArns;
+    give it them, as CloudFormation does (IAM-03 and IAM-04 read what a user may do)."""
+    from moto.iam.models import iam_backends
+
+    backend = iam_backends[account][get_partition(region)]
+    for policy in props.get("Policies") or []:
+        document = policy.get("PolicyDocument")
+        text = document if isinstance(document, str) else json.dumps(document)
+        backend.put_user_policy(created.name, policy.get("PolicyName"), text)
+    for arn in props.get("ManagedPolicyArns") or []:
+        if arn in {p.arn for p in backend.managed_policies.values()}:
+            backend.attach_user_policy(arn, created.name)
 
 
 def _role_deletion() -> None:
@@ -489,6 +505,9 @@ def _cloudformation_gaps() -> None:
     _after_create(FileSystem, _file_system_policy)
     _after_create(FakeBucket, _bucket_notifications)
     _after_create(Role, _role_managed_policies)
+    from moto.iam.models import User
+
+    _after_create(User, _user_policies)
     _lambda_configuration()
     _load_balancer_types()
     from moto.ecr.models import Repository

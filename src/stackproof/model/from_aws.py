@@ -73,6 +73,8 @@ TYPE_KINDS: dict[str, tuple[type[m.Obj], ...]] = {
     "AWS::IAM::Role": (m.Role,),
     "AWS::IAM::Policy": (m.Role,),
     "AWS::IAM::ManagedPolicy": (m.Role,),
+    "AWS::IAM::User": (m.Role, m.IamIdentity),
+    "AWS::IAM::Group": (m.Role, m.IamIdentity),
     "AWS::Logs::LogGroup": (m.LogGroup,),
 }
 # Kinds whose objects are keyed by the physical ID CloudFormation reports, so a resource the
@@ -1269,11 +1271,15 @@ class Builder:
         roles = sorted(set(self.ids("AWS::IAM::Role")))
         profiles = sorted(set(self.ids("AWS::IAM::InstanceProfile")))
         managed_policies = sorted(set(self.ids("AWS::IAM::ManagedPolicy")))
-        if not (roles or profiles or managed_policies):
+        users, groups = sorted(set(self.ids("AWS::IAM::User"))), sorted(set(self.ids("AWS::IAM::Group")))
+        if not (roles or profiles or managed_policies or users or groups):
             return
         iam = self.client("iam")
         for arn in managed_policies:
             d.policies.append(self.managed_policy(iam, arn))
+        for kind, names in (("user", users), ("group", groups)):
+            for name in names:
+                d.add(self.identity(d, iam, kind, name))
         for name in roles:
             role = iam.get_role(RoleName=name)["Role"]
             location = self.loc(name, "AWS::IAM::Role")
@@ -1318,6 +1324,29 @@ class Builder:
                     f"GetInstanceProfile of {name} leaves out role {', '.join(unlisted)}, which its stack gives it"
                 )
             d.add(found, profile["Arn"])
+
+    def identity(self, d: Deployment, iam: Any, kind: str, name: str) -> m.IamIdentity:
+        """A user or group of the stack, read by name as roles are: its inline policies and the
+        managed policies attached to it; one its template gives it that the listings leave out
+        makes the answer incomplete."""
+        title = kind.capitalize()
+        key = {f"{title}Name": name}
+        location = self.loc(name, f"AWS::IAM::{title}")
+        documents = [
+            m.PolicyDocument(
+                policy, getattr(iam, f"get_{kind}_policy")(**key, PolicyName=policy)["PolicyDocument"], [name], location
+            )
+            for policy in pages(iam, f"list_{kind}_policies", "PolicyNames", **key)
+        ]
+        attached = [p["PolicyArn"] for p in pages(iam, f"list_attached_{kind}_policies", "AttachedPolicies", **key)]
+        spec = self.template_resource(name)
+        declared = spec.properties.get("Policies") if spec is not None else None
+        inline = {p.get("PolicyName") for p in declared or [] if isinstance(p, dict)}
+        unlisted = sorted(n for n in inline if type(n) is str and n not in {doc.name for doc in documents})
+        if unlisted:
+            raise IncompleteAnswer(f"the IAM listings of {kind} {name} leave out {', '.join(unlisted)}")
+        d.policies.extend(documents)
+        return m.IamIdentity(name, location, kind=kind, managed_policies=attached, policies=documents)
 
     def managed_policy(self, iam: Any, arn: str) -> m.PolicyDocument:
         """A customer managed policy the stack creates, its default version's document (IAM-03
@@ -1411,7 +1440,7 @@ def build(
         (builder.file_systems, (m.FileSystem, m.AccessPoint, m.MountTarget)),
         (builder.buckets, (m.Bucket,)),
         (builder.functions, (m.Function,)),
-        (builder.iam, (m.Role, m.InstanceProfile)),
+        (builder.iam, (m.Role, m.InstanceProfile, m.IamIdentity)),
         (builder.secrets, (m.Secret,)),
         (builder.logs, (m.LogGroup,)),
         (builder.containers, (m.EcsService, m.TaskDefinition, m.EcrRepository)),

@@ -941,6 +941,30 @@ def role(c: Context, r: ResolvedResource) -> None:
     )
 
 
+def identity(kind: str) -> Builder:
+    def build(c: Context, r: ResolvedResource) -> None:
+        p = props(r)
+        documents = [
+            m.PolicyDocument(
+                dig(x, "PolicyName"), parse_document(dig(x, "PolicyDocument")), [r.logical_id], c.loc(r, "Policies")
+            )
+            for x in entries(p.get("Policies"), "Policies")
+        ]
+        c.d.policies.extend(documents)
+        c.d.add(
+            m.IamIdentity(
+                r.logical_id,
+                c.loc(r),
+                kind=kind,
+                managed_policies=items(p.get("ManagedPolicyArns"), "ManagedPolicyArns"),
+                policies=documents,
+                exists=r.exists,
+            )
+        )
+
+    return build
+
+
 def policy(c: Context, r: ResolvedResource) -> None:
     p = props(r)
     roles = keys(p.get("Roles")) if "Roles" in p else [key(p.get("RoleName"))] if "RoleName" in p else []
@@ -1033,6 +1057,8 @@ BUILDERS: dict[str, Builder] = {
     "AWS::S3::Bucket": bucket,
     "AWS::Lambda::Function": function,
     "AWS::IAM::Role": role,
+    "AWS::IAM::User": identity("user"),
+    "AWS::IAM::Group": identity("group"),
     "AWS::SecretsManager::Secret": secret,
     "AWS::CertificateManager::Certificate": certificate,
     "AWS::Logs::LogGroup": log_group,

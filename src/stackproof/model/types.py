@@ -417,6 +417,16 @@ class Role(Obj):
 
 
 @dataclass
+class IamIdentity(Obj):
+    """An IAM user or group the stack creates: its policies grant as a role's do (IAM-03,
+    IAM-04 judge them), but nothing assumes it, so it is no :class:`Role`."""
+
+    kind: str = "user"  # user or group
+    managed_policies: list[V] = field(default_factory=list)
+    policies: list[PolicyDocument] = field(default_factory=list)
+
+
+@dataclass
 class Secret(Obj):
     generated: V = False
 
