@@ -192,6 +192,11 @@ BUCKETS = [
     ("block-from-unknown-parameter", {**bucket({"PublicAccessBlockConfiguration": {"Ref": "Block"},
      "BucketEncryption": SSE}, [DENY]), "Parameters": {"Block": {"Type": "String"}}}, "ERROR",
      "public access block of B"),
+    ("policy-names-the-bucket", {"Resources": {
+        "B": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "vendor-logs", "PublicAccessBlockConfiguration": BLOCK,
+              "BucketEncryption": SSE}},
+        "P": {"Type": "AWS::S3::BucketPolicy", "Properties": {"Bucket": "vendor-logs", "PolicyDocument": {
+              "Statement": [{**DENY, "Resource": "arn:aws:s3:::vendor-logs/*"}]}}}}}, "PASS", ""),
     ("no-bucket", {"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}}, "FAIL", "no S3 bucket"),
 ]  # fmt: skip
 
@@ -449,3 +454,30 @@ ODD = [
 def test_odd_templates_give_surfaces_never_a_crash(data: dict[str, Any]) -> None:
     for surface in secret_surfaces(data, {}, where):
         assert isinstance(surface.carries, (list, Unknown))
+
+
+@pytest.mark.moto
+def test_a_template_body_that_does_not_declare_the_stack_is_an_error(aws_credentials: None) -> None:
+    """GetTemplate answered with a body that leaves out what ListStackResources lists (an emptied
+    or cut answer): DAT-07 and QTA-04 would judge a smaller template; they are ERROR instead."""
+    from botocore.client import BaseClient
+
+    original = BaseClient._make_api_call
+
+    def cut(self: Any, operation: str, params: Any) -> Any:
+        answer = original(self, operation, params)
+        if operation == "GetTemplate":
+            return {**answer, "TemplateBody": json.dumps({"Resources": {"Vpc": {"Type": "AWS::EC2::VPC"}}})}
+        return answer
+
+    target = load("moto", TargetOptions(str(TEMPLATE), str(PARAMS), REGION))
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(BaseClient, "_make_api_call", cut)
+            deployment = target.deployment()
+    finally:
+        target.close()
+    for control in ("DAT-07", "QTA-04"):
+        status, message = evaluate(deployment, control)
+        assert status == "ERROR", (control, message)
+        assert "ListStackResources lists: it is not the template deployed" in message

@@ -435,19 +435,43 @@ class Builder:
                     )
                 )
 
-    @staticmethod
-    def template_facts(d: Deployment, stack: StackRead, resolved: ResolvedTemplate) -> None:
+    def template_facts(self, d: Deployment, stack: StackRead, resolved: ResolvedTemplate) -> None:
         """DAT-07 and QTA-04 read the stack's template as CloudFormation holds it (GetTemplate),
         its conditions decided by the parameters the stack was created with: what it outputs,
-        tags and boots with, and how big it is, is what that template says."""
+        tags and boots with, and how big it is, is what that template says. A body that does not
+        declare what ListStackResources lists is not the deployed template (an emptied or cut
+        answer): the facts are then unknown, never those of a smaller template. A transformed
+        template's resources are counted as CloudFormation processed them."""
+        data = stack.template.data
+        resources = data.get("Resources") if isinstance(data, dict) else None
+        declared = set(resources) if isinstance(resources, dict) else set()
+        missing = sorted({logical_id for logical_id, _, _ in stack.resources} - declared)
+        transformed = isinstance(data, dict) and "Transform" in data
+        if missing and not transformed:
+            gap = Unknown(
+                f"GetTemplate's body for stack {stack.name} does not declare {', '.join(missing[:5])}, which "
+                "ListStackResources lists: it is not the template deployed"
+            )
+            for kind in (m.SecretSurface, m.StackTemplate):
+                d.gaps.setdefault(kind, gap)
+            return
 
         def location(name: str, resource_type: str) -> m.Location:
             return m.Location(name, resource_type, physical_id=stack.name, stack=stack.name)
 
-        for surface in secret_surfaces(stack.template.data, resolved.conditions, location, stack.name):
+        for surface in secret_surfaces(data, resolved.conditions, location, stack.name):
             d.add(surface)
+        counted: Any = data
+        if transformed:
+            try:
+                body = self.client("cloudformation").get_template(StackName=stack.arn, TemplateStage="Processed")
+                processed = body["TemplateBody"]
+                counted = processed if isinstance(processed, dict) else load_text(processed)
+            except Exception as exc:  # the processed template is what the limits count
+                d.gaps.setdefault(m.StackTemplate, Unknown(f"the processed template of {stack.name}: {exc}"))
+                return
         where = m.Location(stack.name, "AWS::CloudFormation::Stack", physical_id=stack.arn, stack=stack.name)
-        d.add(template_size(stack.template.data, stack.body, stack.name, where))
+        d.add(template_size(counted, stack.body, stack.name, where))
 
     def index(self) -> None:
         """Every resource of every stack by a logical ID unique in the deployment: its own, or

@@ -21,7 +21,7 @@ from stackproof.model.exposures import secret_surfaces, template_size
 from stackproof.template.base import describe
 from stackproof.template.cfn_yaml import LocatedDict
 from stackproof.template.resolver import ResolvedResource, ResolvedTemplate
-from stackproof.template.values import AttrRef, ResourceRef, Symbolic, Unknown, refers_to
+from stackproof.template.values import AttrRef, FromParameter, ResourceRef, Symbolic, Unknown, refers_to
 
 Builder = Callable[["Context", ResolvedResource], None]
 
@@ -873,8 +873,11 @@ def notifications(config: Any) -> list[m.Notification]:
 
 
 def bucket(c: Context, r: ResolvedResource) -> None:
+    """A bucket, also known by a written-out name: a policy may name it so (``Bucket: my-logs``)."""
     p = props(r)
     block = mapping(p.get("PublicAccessBlockConfiguration"), "PublicAccessBlockConfiguration")
+    name = p.get("BucketName")
+    literal = name if type(name) is str or isinstance(name, FromParameter) else ""
     c.d.add(
         m.Bucket(
             r.logical_id,
@@ -885,7 +888,8 @@ def bucket(c: Context, r: ResolvedResource) -> None:
             versioning=scalar(dig(p, "VersioningConfiguration", "Status")),
             notifications=notifications(mapping(p.get("NotificationConfiguration"), "NotificationConfiguration")),
             exists=r.exists,
-        )
+        ),
+        str(literal),
     )
 
 
