@@ -16,6 +16,7 @@ from typing import Any
 
 from stackproof import __version__, catalogue
 from stackproof.catalogue import mappings
+from stackproof.model.exposures import secret_named
 from stackproof.results.coverage import FAILED, INCOMPLETE, PASSED, drills_ran, verdict
 from stackproof.results.session import Session
 from stackproof.results.suppressions import states
@@ -34,6 +35,8 @@ def run_id(now: datetime.datetime) -> str:
 def is_secret(name: str, value: Any) -> bool:
     lowered = name.lower()
     if isinstance(value, FromParameter) and value.no_echo:
+        return True
+    if secret_named(name):  # what DAT-07 holds a secret's name to be is never shown either
         return True
     return any(word in lowered for word in SECRET_NAMES) and not lowered.endswith(("arn", "id", "name"))
 
