@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -45,6 +46,10 @@ def sync_handler() -> ModuleType:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[deploy_summaries] = []
+    # The drill tests press Ctrl-C (SIGINT). A shell starts background jobs with SIGINT ignored
+    # and Python then keeps it ignored, so a suite started with `&` could not simulate it.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
