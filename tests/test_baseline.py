@@ -253,13 +253,10 @@ def test_a_team_adopts_stackproof_with_a_baseline(
     common = ["--template", str(stacks), "--params", str(PARAMS), "--target", "template,moto", "--tools", "cfn-lint"]
     baseline = tmp_path / "team" / "stackproof-baseline.json"
 
-    code, out = run(capsys, "run", *common, "--no-reports")
-    assert code == 1
+    code, out = run(capsys, "baseline", "create", *common, "--output", str(baseline))
+    assert code == 0, out  # the file is written, whatever the run found
     day_one = failing_lines(out)
     assert {line.split()[1] for line in day_one} >= {"SCL-02", "TLS-03", "OBS-01", "DAT-02"}
-
-    code, out = run(capsys, "baseline", "create", *common, "--output", str(baseline))
-    assert code == 0, out
     recorded = json.loads(baseline.read_text(encoding="utf-8"))["findings"]
     assert f"{len(recorded)} findings recorded in {baseline}" in out
     assert {e["control"] for e in recorded} >= {"SCL-02", "TLS-03", "OBS-01", "DAT-02", "cfn-lint:W2001"}
