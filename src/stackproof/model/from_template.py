@@ -924,15 +924,21 @@ def function(c: Context, r: ResolvedResource) -> None:
     )
 
 
-def role(c: Context, r: ResolvedResource) -> None:
-    p = props(r)
+def inline_policies(c: Context, r: ResolvedResource) -> list[m.PolicyDocument]:
+    """A role's, user's or group's ``Policies``, also kept among the deployment's policies."""
     documents = [
         m.PolicyDocument(
             dig(x, "PolicyName"), parse_document(dig(x, "PolicyDocument")), [r.logical_id], c.loc(r, "Policies")
         )
-        for x in entries(p.get("Policies"), "Policies")
+        for x in entries(props(r).get("Policies"), "Policies")
     ]
     c.d.policies.extend(documents)
+    return documents
+
+
+def role(c: Context, r: ResolvedResource) -> None:
+    p = props(r)
+    documents = inline_policies(c, r)
     c.d.add(
         m.Role(
             r.logical_id,
@@ -948,13 +954,7 @@ def role(c: Context, r: ResolvedResource) -> None:
 def identity(kind: str) -> Builder:
     def build(c: Context, r: ResolvedResource) -> None:
         p = props(r)
-        documents = [
-            m.PolicyDocument(
-                dig(x, "PolicyName"), parse_document(dig(x, "PolicyDocument")), [r.logical_id], c.loc(r, "Policies")
-            )
-            for x in entries(p.get("Policies"), "Policies")
-        ]
-        c.d.policies.extend(documents)
+        documents = inline_policies(c, r)
         c.d.add(
             m.IamIdentity(
                 r.logical_id,
